@@ -1,0 +1,238 @@
+"""Enrollment & eligibility, baseline disease, and the state of each casebook form."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from simple_history.models import HistoricalRecords
+
+from inocd22.clinical import ClinicalRecord, direct_identifier
+from sites.models import Center
+
+STUDY_WINDOW = (dt.date(2014, 1, 1), dt.date(2019, 12, 31))
+ADULT_AGE_YEARS = 18
+DAYS_PER_YEAR = 365.25
+
+
+class FormKey(models.TextChoices):
+    """The forms of a casebook, in the order they are filled."""
+
+    ENROLLMENT = "enrollment", _("Enrollment & eligibility")
+    BASELINE = "baseline", _("Baseline disease")
+    PRIOR_LINES = "prior_lines", _("Prior therapy lines")
+    IO_CYCLES = "io_cycles", _("IO cycles")
+    RESPONSES = "responses", _("Response assessments")
+    HSCT = "hsct", _("Allogeneic HSCT after IO")
+    ADVERSE_EVENTS = "adverse_events", _("Adverse events")
+    VOD_SOS = "vod_sos", _("VOD/SOS")
+    FOLLOW_UP = "follow_up", _("Follow-up & outcome")
+
+
+class Sex(models.TextChoices):
+    MALE = "M", _("Male")
+    FEMALE = "F", _("Female")
+
+
+class EnrollmentStatus(models.TextChoices):
+    ENROLLED = "enrolled", _("Enrolled")
+    EXCLUDED = "excluded", _("Excluded")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class Patient(ClinicalRecord):
+    """One patient of one center: the enrollment & eligibility form."""
+
+    form_key = FormKey.ENROLLMENT
+
+    center = models.ForeignKey(Center, verbose_name=_("center"), on_delete=models.PROTECT, related_name="patients")
+    study_id = models.CharField(_("study ID"), max_length=16, unique=True, editable=False)
+    sequence = models.PositiveIntegerField(_("sequence number in the center"), editable=False)
+
+    local_hospital_id = direct_identifier(
+        models.CharField(_("local hospital ID"), max_length=40, help_text=_("Direct identifier: never exported."))
+    )
+    initials = direct_identifier(
+        models.CharField(_("initials"), max_length=4, help_text=_("Direct identifier: never exported."))
+    )
+    date_of_birth = direct_identifier(
+        models.DateField(_("date of birth"), help_text=_("Direct identifier: never exported."))
+    )
+    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
+
+    has_rr_b_all = models.BooleanField(_("Relapsed or refractory B-cell ALL?"), default=False)
+    is_cd22_positive = models.BooleanField(_("CD22-positive blasts?"), default=False)
+    received_io = models.BooleanField(_("At least one dose of inotuzumab ozogamicin given?"), default=False)
+    c1d1_date = models.DateField(
+        _("Date of IO cycle 1 day 1"),
+        null=True,
+        blank=True,
+        help_text=_("The index date of every time-to-event endpoint."),
+    )
+
+    enrollment_status = models.CharField(
+        _("enrollment status"), max_length=12, choices=EnrollmentStatus.choices, default=EnrollmentStatus.ENROLLED
+    )
+    exclusion_reason = models.TextField(_("reason for exclusion"), blank=True)
+    withdrawal_date = models.DateField(_("date of withdrawal"), null=True, blank=True)
+    withdrawal_reason = models.TextField(_("reason for withdrawal"), blank=True)
+
+    class Meta:
+        ordering = ["center__code", "sequence"]
+        verbose_name = _("patient")
+        verbose_name_plural = _("patients")
+        constraints = [
+            models.UniqueConstraint(fields=["center", "sequence"], name="patient_unique_sequence_per_center"),
+            models.CheckConstraint(
+                condition=~Q(enrollment_status=EnrollmentStatus.EXCLUDED) | ~Q(exclusion_reason=""),
+                name="patient_excluded_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(c1d1_date__isnull=True) | Q(c1d1_date__gt=models.F("date_of_birth")),
+                name="patient_c1d1_after_birth",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.study_id
+
+    @property
+    def age_at_c1d1(self) -> float | None:
+        """Age in years at IO cycle 1 day 1 (derived, never typed)."""
+        if not (self.c1d1_date and self.date_of_birth):
+            return None
+        return (self.c1d1_date - self.date_of_birth).days / DAYS_PER_YEAR
+
+    @property
+    def unmet_eligibility(self) -> list[str]:
+        """The eligibility criteria this patient does not meet, as sentences."""
+        unmet = []
+        age = self.age_at_c1d1
+        if age is None or age < ADULT_AGE_YEARS:
+            unmet.append(str(_("aged 18 or more at IO start")))
+        if not self.has_rr_b_all:
+            unmet.append(str(_("relapsed/refractory B-ALL")))
+        if not self.is_cd22_positive:
+            unmet.append(str(_("CD22-positive")))
+        if not self.received_io:
+            unmet.append(str(_("at least one IO dose")))
+        if not self.c1d1_date or not (STUDY_WINDOW[0] <= self.c1d1_date <= STUDY_WINDOW[1]):
+            unmet.append(str(_("C1D1 between 2014-01-01 and 2019-12-31")))
+        return unmet
+
+    @property
+    def is_eligible(self) -> bool:
+        return not self.unmet_eligibility
+
+    @property
+    def casebook_patient_id(self) -> int:
+        return self.pk
+
+    def casebook_check(self, casebook) -> None:
+        from patients.validators import check_patient
+
+        check_patient(self, casebook)
+
+
+class PhStatus(models.TextChoices):
+    POSITIVE = "positive", _("Ph+")
+    NEGATIVE = "negative", _("Ph−")
+
+
+class DiseaseStatus(models.TextChoices):
+    PRIMARY_REFRACTORY = "primary_refractory", _("Primary refractory")
+    FIRST_RELAPSE = "first_relapse", _("First relapse")
+    SECOND_OR_LATER_RELAPSE = "second_or_later_relapse", _("Second or later relapse")
+    REFRACTORY_RELAPSE = "refractory_relapse", _("Refractory relapse")
+
+
+def percent_field(verbose_name, **kwargs) -> models.DecimalField:
+    return models.DecimalField(
+        verbose_name,
+        max_digits=5,
+        decimal_places=1,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        **kwargs,
+    )
+
+
+class BaselineDisease(ClinicalRecord):
+    """Disease at IO start."""
+
+    form_key = FormKey.BASELINE
+
+    patient = models.OneToOneField(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="baseline")
+    diagnosis_date = models.DateField(_("Date of B-ALL diagnosis"))
+    ph_status = models.CharField(_("Philadelphia chromosome"), max_length=8, choices=PhStatus.choices)
+    cd22_expression_pct = percent_field(_("CD22 expression (% of blasts)"))
+    disease_status = models.CharField(_("Disease status at IO start"), max_length=32, choices=DiseaseStatus.choices)
+    marrow_blasts_pct = percent_field(_("Bone marrow blasts at IO start (%)"))
+    extramedullary_disease = models.BooleanField(_("Extramedullary disease?"), default=False)
+    cns_disease = models.BooleanField(_("CNS disease?"), default=False)
+    ecog = models.PositiveSmallIntegerField(
+        _("ECOG performance status"), validators=[MinValueValidator(0), MaxValueValidator(4)]
+    )
+    prior_allo_hsct = models.BooleanField(_("Allogeneic HSCT before IO?"), default=False)
+    prior_allo_hsct_date = models.DateField(_("Date of the allogeneic HSCT before IO"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("baseline disease")
+        verbose_name_plural = _("baseline disease")
+        constraints = [
+            models.CheckConstraint(condition=Q(ecog__gte=0, ecog__lte=4), name="baseline_ecog_0_4"),
+            models.CheckConstraint(
+                condition=Q(cd22_expression_pct__gte=0, cd22_expression_pct__lte=100)
+                & Q(marrow_blasts_pct__gte=0, marrow_blasts_pct__lte=100),
+                name="baseline_percentages_0_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(prior_allo_hsct=True) | Q(prior_allo_hsct_date__isnull=True),
+                name="baseline_hsct_date_only_if_hsct",
+            ),
+            models.CheckConstraint(
+                condition=Q(prior_allo_hsct_date__isnull=True) | Q(prior_allo_hsct_date__gte=models.F("diagnosis_date")),
+                name="baseline_hsct_after_diagnosis",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient_id} baseline"
+
+    def casebook_check(self, casebook) -> None:
+        from patients.validators import check_baseline
+
+        check_baseline(self, casebook)
+
+
+class FormStatus(models.TextChoices):
+    IN_PROGRESS = "in_progress", _("In progress")
+    COMPLETE = "complete", _("Complete")
+    VERIFIED = "verified", _("Verified")
+    LOCKED = "locked", _("Locked")
+
+
+class FormState(models.Model):
+    """The state of one form of one casebook. A form with no row is 'empty' and has no state."""
+
+    patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="form_states")
+    form = models.CharField(_("form"), max_length=20, choices=FormKey.choices)
+    status = models.CharField(_("status"), max_length=12, choices=FormStatus.choices, default=FormStatus.IN_PROGRESS)
+    changed_at = models.DateTimeField(_("changed"), auto_now=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("changed by"), on_delete=models.PROTECT, null=True, related_name="+"
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("form state")
+        verbose_name_plural = _("form states")
+        constraints = [models.UniqueConstraint(fields=["patient", "form"], name="form_state_unique_per_casebook")]
+
+    def __str__(self) -> str:
+        return f"{self.patient_id} {self.form}: {self.status}"

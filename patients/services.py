@@ -1,0 +1,146 @@
+"""Writes to casebooks. Every change of clinical data goes through here: one transaction
+that checks access, the form's state and the row's version, runs the edit checks,
+saves the row and its history entry (who, when, old and new row, reason)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from inocd22.clinical import ClinicalRecord
+from patients.models import FormKey, FormState, FormStatus, Patient
+from patients.selectors import casebook_get, patient_list_for_user
+from patients.validators import Casebook
+from sites.models import Center
+from sites.roles import can_edit_clinical_data
+from sites.selectors import center_list_for_user
+
+
+class StaleVersionError(Exception):
+    """The row changed since the user loaded it; `current` is the row as saved now."""
+
+    def __init__(self, current: ClinicalRecord):
+        super().__init__(f"{current} was changed by someone else (now version {current.version}).")
+        self.current = current
+
+
+class FormLockedError(PermissionDenied):
+    pass
+
+
+# States in which a change needs a reason for change.
+REASON_REQUIRED_STATES = frozenset({FormStatus.COMPLETE, FormStatus.VERIFIED})
+
+
+def _check_may_edit(*, user, patient: Patient) -> None:
+    if not can_edit_clinical_data(user) or not patient_list_for_user(user=user).filter(pk=patient.pk).exists():
+        raise PermissionDenied(_("You may not change this casebook."))
+
+
+def _form_state_for_change(*, user, patient: Patient, form: str, reason: str) -> FormState:
+    """The form's state row, locked; refuses changes to a locked form and asks for a reason
+    once the form is complete. A verified form goes back to complete."""
+    state, _created = FormState.objects.select_for_update().get_or_create(
+        patient=patient, form=form, defaults={"changed_by": user}
+    )
+    if state.status == FormStatus.LOCKED:
+        raise FormLockedError(_("This form is locked: a monitor must unlock it first."))
+    if state.status in REASON_REQUIRED_STATES and not reason.strip():
+        raise ValidationError({"reason": _("This form is complete: give the reason for the change.")})
+    if state.status == FormStatus.VERIFIED:
+        state.status = FormStatus.COMPLETE
+        state.changed_by = user
+        state._change_reason = _("Data changed after verification")
+        state.save()
+    return state
+
+
+def _validate(row: ClinicalRecord, *, patient: Patient) -> None:
+    """Field checks, then the casebook's edit checks, then database constraints."""
+    row.clean_fields()
+    row.casebook_check(casebook_get(patient=patient, excluding=row))
+    row.validate_constraints()
+
+
+def _save_with_history(row: ClinicalRecord, *, user, reason: str) -> None:
+    row._history_user = user
+    row._change_reason = reason.strip() or None
+    row.save()
+
+
+@transaction.atomic
+def crf_row_save(*, user, row: ClinicalRecord, reason: str = "", expected_version: int | None = None) -> ClinicalRecord:
+    """Create or update one row of a form of an existing patient's casebook.
+
+    `expected_version` is the version the user edited; a different saved version raises
+    StaleVersionError and saves nothing. Raises ValidationError with per-field messages."""
+    patient = Patient.objects.select_for_update().get(pk=row.casebook_patient_id)
+    _check_may_edit(user=user, patient=patient)
+    if row.pk:
+        current = type(row).objects.select_for_update().get(pk=row.pk)
+        if current.is_deleted or current.casebook_patient_id != patient.pk:
+            raise PermissionDenied(_("This row no longer exists."))
+        if expected_version is not None and current.version != expected_version:
+            raise StaleVersionError(current)
+        row.version = current.version + 1
+    _form_state_for_change(user=user, patient=patient, form=row.form_key, reason=reason)
+    _validate(row, patient=patient)
+    _save_with_history(row, user=user, reason=reason)
+    return row
+
+
+@transaction.atomic
+def crf_row_delete(*, user, row: ClinicalRecord, reason: str = "", expected_version: int | None = None) -> None:
+    """Delete a row of a repeating form. The row stays, marked deleted, so its history is kept."""
+    patient = Patient.objects.select_for_update().get(pk=row.casebook_patient_id)
+    _check_may_edit(user=user, patient=patient)
+    if isinstance(row, Patient) or not hasattr(type(row), "patient") or type(row)._meta.get_field("patient").one_to_one:
+        raise PermissionDenied(_("Only rows of repeating forms are deleted."))
+    current = type(row).objects.select_for_update().get(pk=row.pk)
+    if expected_version is not None and current.version != expected_version:
+        raise StaleVersionError(current)
+    _form_state_for_change(user=user, patient=patient, form=row.form_key, reason=reason)
+    current.is_deleted = True
+    current.version += 1
+    _save_with_history(current, user=user, reason=reason)
+
+
+@transaction.atomic
+def patient_enroll(*, user, patient: Patient) -> Patient:
+    """Enroll (or record as excluded) a new patient of a center the user works for.
+    The study ID is the center code and the center's next sequence number, never reused."""
+    if not can_edit_clinical_data(user):
+        raise PermissionDenied(_("You may not enroll patients."))
+    center = center_list_for_user(user=user).select_for_update(of=("self",)).filter(pk=patient.center_id).first()
+    if center is None:
+        raise PermissionDenied(_("You may not enroll patients in this center."))
+    patient.clean_fields(exclude=["study_id", "sequence"])
+    patient.casebook_check(Casebook(today=timezone.localdate()))
+    Center.objects.filter(pk=center.pk).update(last_sequence=center.last_sequence + 1)
+    patient.sequence = center.last_sequence + 1
+    patient.study_id = study_id_for(center.code, patient.sequence)
+    _save_with_history(patient, user=user, reason="")
+    FormState.objects.create(patient=patient, form=FormKey.ENROLLMENT, changed_by=user)
+    return patient
+
+
+def study_id_for(center_code: str, sequence: int) -> str:
+    return f"{center_code}-{sequence:03d}"
+
+
+@transaction.atomic
+def form_status_set(*, user, patient: Patient, form: str, status: str) -> FormState:
+    """Mark a form in progress or complete (site staff). Verification and locking are the monitors'."""
+    _check_may_edit(user=user, patient=patient)
+    if status not in (FormStatus.IN_PROGRESS, FormStatus.COMPLETE):
+        raise PermissionDenied(_("Only monitors verify or lock forms."))
+    state, _created = FormState.objects.select_for_update().get_or_create(patient=patient, form=form)
+    if state.status == FormStatus.LOCKED:
+        raise FormLockedError(_("This form is locked: a monitor must unlock it first."))
+    state.status = status
+    state.changed_by = user
+    state._history_user = user
+    state.save()
+    return state

@@ -1,0 +1,172 @@
+"""Edit checks of the casebook, written once for forms, the API and imports.
+
+Each check takes the row being saved (a model instance, saved or not, or any object
+with the same attributes) and a `Casebook`: the dates of the rest of the patient's
+casebook, loaded by `patients.selectors.casebook_get`. Checks raise Django's
+`ValidationError` with a message per field, so a form shows it next to the field
+and the API returns it under the field's name. They need no database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from patients.models import ADULT_AGE_YEARS, STUDY_WINDOW, EnrollmentStatus
+
+
+@dataclass(frozen=True)
+class Event:
+    """One dated entry of the casebook, named as a user would say it."""
+
+    label: str
+    date: dt.date
+
+
+@dataclass(frozen=True)
+class Casebook:
+    """The dates of a patient's casebook, minus the row being checked."""
+
+    today: dt.date
+    date_of_birth: dt.date | None = None
+    c1d1: dt.date | None = None
+    diagnosis: dt.date | None = None
+    prior_lines: tuple[Event, ...] = ()
+    prior_line_numbers: tuple[int, ...] = ()
+    cycles: tuple[tuple[int, dt.date], ...] = ()  # (cycle number, start date)
+    after_c1d1: tuple[Event, ...] = ()  # responses, HSCT, AEs, VOD/SOS, relapse: all on or after C1D1
+    hsct_date: dt.date | None = None
+    after_hsct_vod_dates: tuple[dt.date, ...] = ()
+    grade5_ae_dates: tuple[dt.date, ...] = ()
+    death_date: dt.date | None = None
+    last_contact: dt.date | None = None
+    first_response_date: dt.date | None = None
+
+    @property
+    def end_of_record(self) -> Event | None:
+        """The date nothing may come after: death, or else the last contact."""
+        if self.death_date:
+            return Event(_("the date of death"), self.death_date)
+        if self.last_contact:
+            return Event(_("the date of last contact"), self.last_contact)
+        return None
+
+
+def show(day: dt.date) -> str:
+    return date_format(day, "SHORT_DATE_FORMAT")
+
+
+@dataclass
+class Findings:
+    """Collects the messages of one row's checks, then raises them together."""
+
+    errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, field_name: str, message: str) -> None:
+        self.errors[field_name].append(message)
+
+    def not_future(self, field_name: str, value: dt.date | None, today: dt.date) -> None:
+        if value and value > today:
+            self.add(field_name, _("This date is in the future."))
+
+    def not_before(self, field_name: str, value: dt.date | None, bound: Event | None) -> None:
+        if value and bound and bound.date and value < bound.date:
+            self.add(
+                field_name,
+                _("Must be on or after %(label)s (%(date)s).") % {"label": bound.label, "date": show(bound.date)},
+            )
+
+    def not_after(self, field_name: str, value: dt.date | None, bound: Event | None) -> None:
+        if value and bound and bound.date and value > bound.date:
+            self.add(
+                field_name,
+                _("Must be on or before %(label)s (%(date)s).") % {"label": bound.label, "date": show(bound.date)},
+            )
+
+    def within_record(self, field_name: str, value: dt.date | None, casebook: Casebook) -> None:
+        """A date after C1D1: not in the future, not before C1D1, not after death or last contact."""
+        self.not_future(field_name, value, casebook.today)
+        if casebook.c1d1:
+            self.not_before(field_name, value, Event(_("IO cycle 1 day 1"), casebook.c1d1))
+        self.not_after(field_name, value, casebook.end_of_record)
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ValidationError(dict(self.errors))
+
+
+def latest(events) -> Event | None:
+    return max(events, key=lambda event: event.date, default=None)
+
+
+def earliest(events) -> Event | None:
+    return min(events, key=lambda event: event.date, default=None)
+
+
+def check_patient(patient, casebook: Casebook) -> None:
+    """Enrollment & eligibility: dates, the study window, age, and status against eligibility."""
+    found = Findings()
+    found.not_future("date_of_birth", patient.date_of_birth, casebook.today)
+    found.not_future("c1d1_date", patient.c1d1_date, casebook.today)
+    c1d1 = patient.c1d1_date
+    if c1d1:
+        if not STUDY_WINDOW[0] <= c1d1 <= STUDY_WINDOW[1]:
+            found.add(
+                "c1d1_date",
+                _("C1D1 must be inside the study window (%(start)s to %(end)s).")
+                % {"start": show(STUDY_WINDOW[0]), "end": show(STUDY_WINDOW[1])},
+            )
+        age = patient.age_at_c1d1
+        if age is not None and age < ADULT_AGE_YEARS:
+            found.add("date_of_birth", _("The patient must be 18 or older at C1D1 (age at C1D1: %(age).1f).") % {"age": age})
+        found.not_before("c1d1_date", c1d1, casebook.diagnosis and Event(_("the date of diagnosis"), casebook.diagnosis))
+        found.not_before("c1d1_date", c1d1, latest(casebook.prior_lines))
+        found.not_after("c1d1_date", c1d1, earliest(casebook.after_c1d1))
+        found.not_after("c1d1_date", c1d1, casebook.end_of_record)
+        first_cycle = dict(casebook.cycles).get(1)
+        if first_cycle and first_cycle != c1d1:
+            found.add(
+                "c1d1_date",
+                _("Must equal the start date of IO cycle 1 (%(date)s).") % {"date": show(first_cycle)},
+            )
+    if patient.enrollment_status == EnrollmentStatus.ENROLLED and not patient.is_eligible:
+        found.add(
+            "enrollment_status",
+            _("Not eligible (%(unmet)s): record the patient as excluded, with the reason.")
+            % {"unmet": "; ".join(patient.unmet_eligibility)},
+        )
+    if patient.enrollment_status == EnrollmentStatus.EXCLUDED and not patient.exclusion_reason.strip():
+        found.add("exclusion_reason", _("Give the reason for exclusion."))
+    if patient.enrollment_status == EnrollmentStatus.WITHDRAWN:
+        if not patient.withdrawal_date:
+            found.add("withdrawal_date", _("Give the date of withdrawal."))
+        if not patient.withdrawal_reason.strip():
+            found.add("withdrawal_reason", _("Give the reason for withdrawal."))
+    found.not_future("withdrawal_date", patient.withdrawal_date, casebook.today)
+    found.raise_if_any()
+
+
+def check_baseline(baseline, casebook: Casebook) -> None:
+    """Baseline: birth ≤ diagnosis ≤ prior lines ≤ C1D1; the prior HSCT in the same span."""
+    found = Findings()
+    diagnosis = baseline.diagnosis_date
+    found.not_future("diagnosis_date", diagnosis, casebook.today)
+    if casebook.date_of_birth:
+        found.not_before("diagnosis_date", diagnosis, Event(_("the date of birth"), casebook.date_of_birth))
+    found.not_after("diagnosis_date", diagnosis, earliest(casebook.prior_lines))
+    if casebook.c1d1:
+        found.not_after("diagnosis_date", diagnosis, Event(_("IO cycle 1 day 1"), casebook.c1d1))
+    if baseline.prior_allo_hsct and not baseline.prior_allo_hsct_date:
+        found.add("prior_allo_hsct_date", _("Give the date of the allogeneic HSCT."))
+    if baseline.prior_allo_hsct_date:
+        if not baseline.prior_allo_hsct:
+            found.add("prior_allo_hsct_date", _("Only when there was an allogeneic HSCT before IO."))
+        found.not_before("prior_allo_hsct_date", baseline.prior_allo_hsct_date, Event(_("the date of diagnosis"), diagnosis))
+        if casebook.c1d1:
+            found.not_after("prior_allo_hsct_date", baseline.prior_allo_hsct_date, Event(_("IO cycle 1 day 1"), casebook.c1d1))
+    found.raise_if_any()

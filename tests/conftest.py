@@ -1,0 +1,54 @@
+import pytest
+
+from sites.roles import Role
+from tests.factories import CenterFactory, PatientFactory, UserFactory
+
+
+@pytest.fixture
+def center(db):
+    return CenterFactory(code="RM01", name="Policlinico Umberto I", city="Roma")
+
+
+@pytest.fixture
+def other_center(db):
+    return CenterFactory(code="MI02", name="Ospedale Niguarda", city="Milano")
+
+
+@pytest.fixture
+def coordinator(center):
+    return UserFactory(username="coord-rm01", role=Role.COORDINATOR, centers=[center])
+
+
+@pytest.fixture
+def other_coordinator(other_center):
+    return UserFactory(username="coord-mi02", role=Role.COORDINATOR, centers=[other_center])
+
+
+@pytest.fixture
+def investigator(center):
+    return UserFactory(username="inv-rm01", role=Role.INVESTIGATOR, centers=[center])
+
+
+@pytest.fixture
+def monitor(db):
+    return UserFactory(username="monitor", role=Role.MONITOR)
+
+
+@pytest.fixture
+def statistician(db):
+    return UserFactory(username="statistician", role=Role.STATISTICIAN)
+
+
+@pytest.fixture
+def administrator(db):
+    return UserFactory(username="administrator", role=Role.ADMINISTRATOR)
+
+
+@pytest.fixture
+def patient(center):
+    return PatientFactory(center=center)
+
+
+@pytest.fixture
+def other_patient(other_center):
+    return PatientFactory(center=other_center)
