@@ -1,0 +1,99 @@
+"""seed_demo: the published counts exactly, every edit check passing, same seed same data."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from outcomes.models import AdverseEvent, FollowUp, ResponseAssessment, VodSosEvent
+from outcomes.selectors import best_response_on_io
+from patients.models import BaselineDisease, FormState, Patient
+from patients.selectors import casebook_get
+from sites.models import Center
+from treatments.models import AlloHsct, EndOfTreatment, IOCycle, PriorTherapyLine
+
+FORM_MODELS = [Patient, BaselineDisease, PriorTherapyLine, IOCycle, EndOfTreatment, AlloHsct,
+               ResponseAssessment, AdverseEvent, VodSosEvent, FollowUp]
+SKIPPED_FIELDS = {"id", "created_at", "updated_at", "patient", "center"}
+
+
+@pytest.fixture
+def demo(db):
+    call_command("seed_demo", verbosity=0)
+
+
+def test_the_default_demo_has_the_published_counts(demo):
+    patients = Patient.objects.all()
+    assert Center.objects.count() == 24
+    assert patients.count() == 73
+    assert patients.values("center").distinct().count() == 24
+    best = [best_response_on_io(patient) for patient in patients]
+    assert (best.count("cr"), best.count("cri")) == (51, 3)
+    assert AlloHsct.objects.filter(performed=True).count() == 27
+    assert VodSosEvent.objects.values("patient").distinct().count() == 8
+    assert PriorTherapyLine.objects.filter(category="blinatumomab").values("patient").distinct().count() == 42
+    assert PriorTherapyLine.objects.filter(category="induction_chemo").values("patient").distinct().count() == 62
+
+
+def test_every_row_of_the_demo_passes_every_edit_check(demo):
+    checked = 0
+    for model in FORM_MODELS:
+        for row in model.objects.select_related(*(["patient"] if model is not Patient else [])):
+            patient = row if model is Patient else row.patient
+            row.full_clean()
+            row.casebook_check(casebook_get(patient=patient, excluding=row))
+            checked += 1
+    assert checked > 73 * 8
+
+
+def test_the_demo_creates_the_users_and_complete_forms(demo):
+    usernames = set(get_user_model().objects.values_list("username", flat=True))
+    assert {"admin", "monitor", "statistician", "coordinator-rm01", "coordinator-mo01"} <= usernames
+    assert get_user_model().objects.get(username="coordinator-rm01").check_password("demo-inocd22")
+    assert FormState.objects.count() == 73 * 9
+    assert set(FormState.objects.values_list("status", flat=True)) == {"complete"}
+    assert Patient.history.count() == 73
+    assert Center.objects.get(code="RM01").last_sequence == Patient.objects.filter(center__code="RM01").count()
+
+
+def fingerprint() -> dict:
+    """Every clinical value of the registry, keyed by study ID rather than database keys."""
+    result = {}
+    for model in FORM_MODELS:
+        names = [f.name for f in model._meta.concrete_fields if f.name not in SKIPPED_FIELDS]
+        key = "study_id" if model is Patient else "patient__study_id"
+        result[model.__name__] = sorted(model.objects.values_list(key, *names))
+    return result
+
+
+def wipe() -> None:
+    for model in [FormState, *reversed(FORM_MODELS)]:
+        model.objects.all().delete()
+    Center.objects.all().delete()
+    get_user_model().objects.all().delete()
+
+
+def test_the_same_seed_gives_the_same_data_and_another_seed_does_not(db):
+    call_command("seed_demo", seed=7, verbosity=0)
+    first = fingerprint()
+    wipe()
+    call_command("seed_demo", seed=7, verbosity=0)
+    assert fingerprint() == first
+    wipe()
+    call_command("seed_demo", seed=8, verbosity=0)
+    assert fingerprint() != first
+
+
+def test_seed_demo_refuses_a_registry_that_has_data_unless_asked_to_skip(demo):
+    with pytest.raises(CommandError, match="not empty"):
+        call_command("seed_demo", verbosity=0)
+    call_command("seed_demo", if_empty=True, verbosity=0)
+    assert Patient.objects.count() == 73
+
+
+def test_a_larger_cohort_keeps_every_center_and_edit_check(db):
+    call_command("seed_demo", patients=600, centers=30, seed=3, verbosity=0)
+    assert Patient.objects.count() == 600
+    assert Center.objects.count() == 30
+    for row in IOCycle.objects.select_related("patient")[:200]:
+        row.casebook_check(casebook_get(patient=row.patient, excluding=row))
