@@ -14,7 +14,8 @@ from itertools import islice
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from outcomes.ctcae import TERMS
@@ -90,9 +91,7 @@ def demo_cohort_seed(*, seed: int, n_patients: int, n_centers: int, password: st
             center = centers[timeline.center_index]
             next_sequence[center.pk] += 1
             patients.append(patient_row(timeline, center, next_sequence[center.pk], identifiers))
-        patients = bulk_create_with_history(patients, Patient, default_change_reason=DEMO_REASON)
-        if patients and patients[0].pk is None:  # backends that do not return keys
-            patients = list(Patient.objects.filter(study_id__in=[p.study_id for p in patients]).order_by("pk"))
+        bulk_insert_with_history(Patient, patients)
         casebook_rows_create(list(zip(batch, patients, strict=True)))
     for center in centers:
         Center.objects.filter(pk=center.pk).update(last_sequence=next_sequence[center.pk])
@@ -132,8 +131,45 @@ def casebook_rows_create(pairs: list[tuple[PatientTimeline, Patient]]) -> None:
             rows[type(row)].append(row)
         states += [FormState(patient=patient, form=form, status=FormStatus.COMPLETE) for form in FormKey.values]
     for model, objs in rows.items():
-        bulk_create_with_history(objs, model, batch_size=5000, default_change_reason=DEMO_REASON)
-    bulk_create_with_history(states, FormState, batch_size=5000, default_change_reason=DEMO_REASON)
+        bulk_insert_with_history(model, objs)
+    bulk_insert_with_history(FormState, states)
+
+
+def bulk_insert_with_history(model, objs: list) -> None:
+    """Insert rows and their creation history rows, setting each row's primary key.
+    PostgreSQL gets COPY, several times faster than INSERT for a large demo."""
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        bulk_create_with_history(objs, model, batch_size=2000, default_change_reason=DEMO_REASON)
+        return
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [model._meta.db_table, len(objs)],
+        )
+        for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+            obj.pk = pk
+            for field in model._meta.concrete_fields:
+                if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+                    setattr(obj, field.attname, now)
+        fields = model._meta.concrete_fields
+        _copy(cursor, model._meta.db_table, [f.column for f in fields],
+              ([getattr(obj, f.attname) for f in fields] for obj in objs))
+        history = model.history.model
+        extra = {"history_date": now, "history_change_reason": DEMO_REASON, "history_type": "+", "history_user_id": None}
+        history_fields = [f for f in history._meta.concrete_fields if f.attname != "history_id"]
+        _copy(cursor, history._meta.db_table, [f.column for f in history_fields],
+              ([extra[f.attname] if f.attname in extra else getattr(obj, f.attname) for f in history_fields]
+               for obj in objs))
+
+
+def _copy(cursor, table: str, columns: list[str], rows) -> None:
+    quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
+    with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def casebook_rows(t: PatientTimeline, patient: Patient) -> Iterator:

@@ -174,4 +174,13 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # Chatty libraries: their INFO lines are progress noise, not events.
+    "loggers": {name: {"level": "WARNING"} for name in ("weasyprint", "fontTools", "matplotlib", "PIL")},
 }
+
+# Issue 4: analysis reports (Celery queue and time limits of the report task).
+ANALYTICS_REPORT_QUEUE = env("ANALYTICS_REPORT_QUEUE", default="celery")
+ANALYTICS_REPORT_SOFT_TIME_LIMIT = env.int("ANALYTICS_REPORT_SOFT_TIME_LIMIT", default=30 * 60)
+ANALYTICS_REPORT_TIME_LIMIT = ANALYTICS_REPORT_SOFT_TIME_LIMIT + 60
+# WeasyPrint and fontTools log every rendering step at INFO: keep the report logs readable.
+LOGGING["loggers"] = {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}}
