@@ -1,0 +1,265 @@
+"""The casebook in the browser: the page of a patient's forms, the form of one row, its
+deletion, the form states, and the audit trail.
+
+Views are thin: the patient comes through the user-scoped selector (404 for another
+center), every write through `patients.services`.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from outcomes.casebook import (
+    SPECS_BY_SLUG,
+    FormSpec,
+    audit_trail,
+    best_response_on_io,
+    casebook_patient_get,
+    casebook_sections,
+    show_value,
+)
+from patients.models import FormKey, FormState, FormStatus, Patient
+from patients.selectors import form_rows_for_user, patient_get_for_user
+from patients.services import (
+    REASON_REQUIRED_STATES,
+    FormLockedError,
+    StaleVersionError,
+    crf_row_delete,
+    crf_row_save,
+    form_status_set,
+)
+from sites.roles import can_edit_clinical_data, can_see_identifiers
+
+
+def casebook_url(patient: Patient, key: str = "") -> str:
+    url = reverse("casebook:detail", args=[patient.study_id])
+    return f"{url}#form-{key}" if key else url
+
+
+@login_required
+def casebook_detail(request, study_id: str):
+    patient = casebook_patient_get(user=request.user, study_id=study_id)
+    sections = casebook_sections(patient, user=request.user)
+    return render(
+        request,
+        "casebook/detail.html",
+        {
+            "patient": patient,
+            "sections": sections,
+            "best_response": best_response_on_io(patient),
+            "can_edit": can_edit_clinical_data(request.user),
+            "identifiers_shown": can_see_identifiers(request.user),
+            "complete_count": sum(section.is_complete for section in sections),
+            "form_count": len(sections),
+        },
+    )
+
+
+def _spec_or_404(slug: str) -> FormSpec:
+    try:
+        return SPECS_BY_SLUG[slug]
+    except KeyError:
+        raise Http404 from None
+
+
+def _row_or_404(*, user, patient: Patient, spec: FormSpec, pk: int):
+    rows = form_rows_for_user(user=user, model=spec.model).filter(patient=patient)
+    try:
+        return rows.get(pk=pk)
+    except spec.model.DoesNotExist:
+        raise Http404 from None
+
+
+def _editable_state(request, patient: Patient, key: str) -> FormState | None:
+    """The form's state; refuses (403) users who enter no data."""
+    if not can_edit_clinical_data(request.user):
+        raise PermissionDenied(_("You may not change this casebook."))
+    return FormState.objects.filter(patient=patient, form=key).first()
+
+
+def _conflict(form, current) -> list[tuple[str, str, str]]:
+    """(question, what this user typed, what is saved now) for each field that differs."""
+    differences = []
+    for name in form._meta.fields:
+        if name not in form.cleaned_data:
+            continue
+        model_field = current._meta.get_field(name)
+        mine, saved = form.cleaned_data[name], getattr(current, name)
+        if mine != saved and not (mine in (None, "") and saved in (None, "")):
+            differences.append((str(model_field.verbose_name), show_value(model_field, mine), show_value(model_field, saved)))
+    return differences
+
+
+def _rebound(form, version: int):
+    """The same form, keeping what the user typed, now against the saved version."""
+    data = form.data.copy()
+    data["version"] = str(version)
+    rebound = type(form)(data, instance=form.instance, reason_required=form.reason_required)
+    rebound.is_valid()
+    return rebound
+
+
+@login_required
+def crf_row_edit(request, study_id: str, slug: str, pk: int | None = None):
+    """Add or edit one row of a form: a single form's row, or a repeating form's row `pk`
+    (a new one when `pk` is None)."""
+    patient = patient_get_for_user(user=request.user, study_id=study_id)
+    spec = _spec_or_404(slug)
+    if spec.repeating:
+        row = _row_or_404(user=request.user, patient=patient, spec=spec, pk=pk) if pk else spec.model(patient=patient)
+    else:
+        if pk is not None:
+            raise Http404
+        row = single_row_fresh(patient, spec)
+    state = _editable_state(request, patient, spec.key)
+    if state and state.status == FormStatus.LOCKED:
+        messages.error(request, _("This form is locked: a monitor must unlock it first."))
+        return redirect(casebook_url(patient, spec.key))
+    reason_required = bool(state and state.status in REASON_REQUIRED_STATES)
+    conflict = []
+    if request.method == "POST":
+        form = spec.form_class(request.POST, instance=row, reason_required=reason_required)
+        if form.is_valid():
+            expected = form.cleaned_data.get("version")
+            try:
+                if row.pk and expected is None:
+                    # Someone created this single form's row since the page was loaded.
+                    raise StaleVersionError(type(row).objects.get(pk=row.pk))
+                crf_row_save(
+                    user=request.user,
+                    row=form.instance,
+                    reason=form.cleaned_data.get("change_reason") or "",
+                    expected_version=expected,
+                )
+            except ValidationError as error:
+                form.add_service_errors(error)
+            except StaleVersionError as stale:
+                conflict = _conflict(form, stale.current)
+                form = _rebound(form, stale.current.version)
+            except FormLockedError as error:
+                messages.error(request, str(error.args[0] if error.args else error))
+                return redirect(casebook_url(patient, spec.key))
+            except PermissionDenied as error:
+                form.add_error(None, str(error.args[0]) if error.args else _("You may not change this casebook."))
+            except IntegrityError:
+                form.add_error(None, _("Someone else saved this form at the same moment. Reload the page and check."))
+            else:
+                messages.success(request, _("%(form)s saved.") % {"form": spec.title})
+                return redirect(casebook_url(patient, spec.key))
+    else:
+        form = spec.form_class(instance=row, reason_required=reason_required)
+    return render(
+        request,
+        "casebook/row_form.html",
+        {
+            "patient": patient,
+            "spec": spec,
+            "row": row,
+            "form": form,
+            "conflict": conflict,
+            "state": state,
+            "is_new": not row.pk,
+            "row_label": spec.row_label(row) if spec.repeating and row.pk else "",
+        },
+    )
+
+
+def single_row_fresh(patient: Patient, spec: FormSpec):
+    """The saved row of a single form, read now (not from a cache), or a new one."""
+    if spec.model is Patient:
+        return patient
+    row = spec.model.objects.filter(patient=patient, is_deleted=False).first()
+    return row or spec.model(patient=patient)
+
+
+@login_required
+def crf_row_delete_view(request, study_id: str, slug: str, pk: int):
+    patient = patient_get_for_user(user=request.user, study_id=study_id)
+    spec = _spec_or_404(slug)
+    if not spec.repeating:
+        raise Http404
+    row = _row_or_404(user=request.user, patient=patient, spec=spec, pk=pk)
+    state = _editable_state(request, patient, spec.key)
+    reason_required = bool(state and state.status in REASON_REQUIRED_STATES)
+    errors: dict[str, list[str]] = {}
+    reason = ""
+    if request.method == "POST":
+        reason = request.POST.get("reason", "")
+        try:
+            version = int(request.POST.get("version", ""))
+        except ValueError:
+            version = None
+        try:
+            crf_row_delete(user=request.user, row=row, reason=reason, expected_version=version)
+        except ValidationError as error:
+            errors = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
+            reason_required = reason_required or "reason" in errors
+        except StaleVersionError:
+            errors = {"__all__": [_("Someone else changed this row since you opened it: check it before deleting.")]}
+            row = type(row).objects.get(pk=row.pk)
+        except PermissionDenied as error:
+            messages.error(request, str(error.args[0]) if error.args else _("You may not change this casebook."))
+            return redirect(casebook_url(patient, spec.key))
+        else:
+            messages.success(request, _("%(row)s deleted.") % {"row": spec.row_label(row)})
+            return redirect(casebook_url(patient, spec.key))
+    return render(
+        request,
+        "casebook/row_delete.html",
+        {
+            "patient": patient,
+            "spec": spec,
+            "row": row,
+            "row_label": spec.row_label(row),
+            "reason_required": reason_required,
+            "reason": reason,
+            "errors": errors,
+            "non_field_errors": errors.get("__all__", []),
+        },
+    )
+
+
+@login_required
+def form_status_view(request, study_id: str, form: str):
+    """Mark a form complete or back in progress (POST)."""
+    patient = patient_get_for_user(user=request.user, study_id=study_id)
+    if form not in FormKey.values:
+        raise Http404
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    status = request.POST.get("status", "")
+    try:
+        state = form_status_set(user=request.user, patient=patient, form=form, status=status)
+    except PermissionDenied as error:
+        messages.error(request, str(error.args[0]) if error.args else _("You may not change this casebook."))
+    else:
+        messages.success(
+            request,
+            _("%(form)s: %(status)s.") % {"form": FormKey(form).label, "status": state.get_status_display()},
+        )
+    return redirect(casebook_url(patient, form))
+
+
+@login_required
+def audit_trail_view(request, study_id: str):
+    patient = patient_get_for_user(user=request.user, study_id=study_id)
+    form = request.GET.get("form", "")
+    if form not in FormKey.values:
+        form = ""
+    return render(
+        request,
+        "casebook/audit.html",
+        {
+            "patient": patient,
+            "entries": audit_trail(patient=patient, user=request.user, form=form),
+            "forms": FormKey.choices,
+            "selected_form": form,
+        },
+    )
