@@ -28,6 +28,8 @@ DAYS_PER_MONTH = 365.25 / 12
 CI_METHODS = ("log-log", "log")
 # Tolerance of R's quantile.survfit when a survival flat sits exactly on a quantile.
 QUANTILE_TOLERANCE = math.sqrt(np.finfo(float).eps)
+# Beyond this |log HR| + CI half-width the fit has diverged (HR outside 1e-30..1e30).
+_MAX_LOG_HAZARD_RATIO = 69.0
 _NO_HAZARD_RATIO = {"hazard_ratio": None, "ci_low": None, "ci_high": None, "p": None}
 
 
@@ -461,6 +463,9 @@ def _fitted_hazard_ratio(fit, fitter, covariate_col: str, alpha: float) -> dict:
         return dict(_NO_HAZARD_RATIO)
     coef = fitter.params_[covariate_col]
     half_width = sps.norm.ppf(1 - alpha / 2) * fitter.standard_errors_[covariate_col]
+    if not math.isfinite(coef + half_width) or abs(coef) + half_width > _MAX_LOG_HAZARD_RATIO:
+        # (quasi-)complete separation: the partial likelihood has no finite maximum
+        return dict(_NO_HAZARD_RATIO)
     return {
         **_interval(
             "hazard_ratio",

@@ -1,0 +1,478 @@
+"""The statistical analysis plan run on an analysis dataset: the results dict and its tables.
+
+No database here: ``report_results_compute`` takes an ``AnalysisDataset`` and returns
+JSON-ready results (percentages 0-100, times in months) plus the fitted curves the
+figures are drawn from. ``report_tables`` turns results into the printed tables, the
+one source of the HTML page, the PDF and the CSV files.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from lifelines.exceptions import ConvergenceWarning
+
+from analytics import stats
+from analytics.dataset import AnalysisDataset
+
+TIME_POINTS_MONTHS = (12, 24, 36, 60)
+VOD_POINTS_MONTHS = (3, 6, 12, 24)
+LANDMARK_MONTHS = 6
+RESPONSE_ORDER = ("cr", "cri", "pr", "nr", "pd", "ne", "not assessed")
+RESPONSE_LABELS = {"cr": "CR", "cri": "CRi", "pr": "Partial response", "nr": "No response / refractory",
+                   "pd": "Progressive disease", "ne": "Not evaluable", "not assessed": "Not assessed"}
+DISEASE_STATUS_LABELS = {"primary_refractory": "Primary refractory", "first_relapse": "First relapse",
+                         "second_or_later_relapse": "Second or later relapse",
+                         "refractory_relapse": "Refractory relapse"}
+VOD_SETTING_LABELS = {"during_io": "During IO, without HSCT", "after_hsct": "After HSCT"}
+
+Progress = Callable[[int, str], None]
+
+
+def _no_progress(percent: int, step: str) -> None:
+    return None
+
+
+@dataclass
+class Curves:
+    """Fitted curves for the figures (months)."""
+
+    os: stats.KaplanMeier | None = None
+    dor: stats.KaplanMeier | None = None
+    subgroups: list[tuple[str, list[tuple[str, stats.KaplanMeier]]]] = field(default_factory=list)
+    vod: dict[str, stats.CumulativeIncidence] = field(default_factory=dict)
+
+
+def count_pct(n: int, total: int) -> dict:
+    """n (%) without an interval, for descriptive tables."""
+    return {"n": int(n), "total": int(total), "pct": None if total == 0 else float(100 * n / total)}
+
+
+def _months(days) -> np.ndarray:
+    return stats.days_to_months(np.asarray(days, dtype=float))
+
+
+def _survival_summary(km: stats.KaplanMeier, *, n_events: int, n: int) -> dict:
+    median, q1, q3 = km.median, km.q1, km.q3
+    at_months = {}
+    for months in TIME_POINTS_MONTHS:
+        point = km.survival_at(months)
+        at_months[str(months)] = (
+            {**point, "estimable": True} if point
+            else {"pct": None, "ci_low": None, "ci_high": None, "estimable": False}
+        )
+    return {
+        "n": n,
+        "events": n_events,
+        "median_months": median["est"],
+        "ci_low": median["ci_low"],
+        "ci_high": median["ci_high"],
+        "q1_months": q1["est"],
+        "q3_months": q3["est"],
+        "last_follow_up_months": km.last_time,
+        "at_months": at_months,
+    }
+
+
+def duration_of_response_days(patients: pd.DataFrame, *, hsct_censors_dor: bool) -> pd.DataFrame:
+    """Responders' duration of response: first CR/CRi → relapse or death, whichever first,
+    censored at last contact (and at allo-HSCT when ``hsct_censors_dor``)."""
+    responders = patients[patients["responder"]]
+    start = responders["first_remission_day"].to_numpy(dtype=float)
+    relapse = responders["relapse_day"].to_numpy(dtype=float)
+    relapse = np.where(relapse >= start, relapse, np.nan)  # only a relapse after the remission counts
+    event_day = np.fmin(relapse, responders["death_day"].to_numpy(dtype=float))
+    has_event = ~np.isnan(event_day)
+    end = np.where(has_event, event_day, responders["last_contact_day"].to_numpy(dtype=float))
+    if hsct_censors_dor:
+        hsct = responders["hsct_day"].to_numpy(dtype=float)
+        censor = ~np.isnan(hsct) & (hsct >= start) & (hsct < end)
+        end = np.where(censor, hsct, end)
+        has_event = has_event & ~censor
+    return pd.DataFrame({"days": np.maximum(end - start, 0), "event": has_event.astype(int)})
+
+
+def report_results_compute(
+    dataset: AnalysisDataset,
+    *,
+    ci_method: str = "log-log",
+    hsct_censors_dor: bool = False,
+    progress: Progress = _no_progress,
+) -> tuple[dict, Curves]:
+    """Every figure of the analysis plan. Raises ValueError on a result that fails the
+    sanity guard (an interval excluding its estimate, a percentage outside 0-100)."""
+    with warnings.catch_warnings():
+        # a Cox fit that does not converge is reported as not estimable, not logged as noise
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return _results_compute(dataset, ci_method=ci_method, hsct_censors_dor=hsct_censors_dor, progress=progress)
+
+
+def _results_compute(dataset: AnalysisDataset, *, ci_method: str, hsct_censors_dor: bool,
+                     progress: Progress) -> tuple[dict, Curves]:
+    if ci_method not in stats.CI_METHODS:
+        raise ValueError(f"Unknown confidence interval method {ci_method!r}: use one of {', '.join(stats.CI_METHODS)}.")
+    patients = dataset.patients
+    total = len(patients)
+    if total == 0:
+        raise ValueError("No patient is in the analysis population for these centers and this cut-off.")
+    curves = Curves()
+    results: dict = {
+        "n_patients": total,
+        "n_centers": int(patients["center"].nunique()),
+        "centers": list(dataset.center_codes),
+        "cutoff": dataset.cutoff.isoformat(),
+        "ci_method": ci_method,
+        "ci_level_pct": 95,
+        "hsct_censors_dor": hsct_censors_dor,
+        "time_unit": "months (days / (365.25 / 12))",
+        "flow": dataset.flow,
+        "missing_data": dataset.missing_data,
+    }
+
+    progress(25, "Baseline characteristics")
+    results["baseline"] = _baseline(patients)
+    results["treatment"] = {"io_cycles": stats.median_quartiles(patients["n_cycles"])}
+
+    progress(30, "Response")
+    best = patients["best_response"]
+    n_cr, n_cri = int((best == "cr").sum()), int((best == "cri").sum())
+    n_responders = n_cr + n_cri  # ORR, CR and CRi printed from the same counts
+    results["response"] = {
+        "orr": stats.proportion(n_responders, total),
+        "cr": stats.proportion(n_cr, total),
+        "cri": stats.proportion(n_cri, total),
+        "mrd_negative_among_responders": stats.proportion(int(patients["mrd_negative"].sum()), n_responders),
+        "best_response": [{"response": RESPONSE_LABELS[code], **count_pct((best == code).sum(), total)}
+                          for code in RESPONSE_ORDER],
+        "definition": "Best response on IO before allo-HSCT; ORR = (CR + CRi) / N; exact Clopper-Pearson 95% CI.",
+    }
+
+    progress(35, "Overall survival and follow-up")
+    os_months = _months(patients["os_days"])
+    os_events = patients["os_event"].to_numpy(dtype=int)
+    curves.os = stats.kaplan_meier(os_months, os_events, ci_method=ci_method)
+    results["overall_survival"] = _survival_summary(curves.os, n_events=int(os_events.sum()), n=total)
+    follow_up = stats.reverse_km_median_follow_up(os_months, os_events, ci_method=ci_method)
+    results["follow_up"] = {"median_months": follow_up["est"], "ci_low": follow_up["ci_low"],
+                            "ci_high": follow_up["ci_high"], "method": "reverse Kaplan-Meier"}
+
+    progress(45, "Duration of response")
+    dor = duration_of_response_days(patients, hsct_censors_dor=hsct_censors_dor)
+    curves.dor = stats.kaplan_meier(_months(dor["days"]), dor["event"], ci_method=ci_method)
+    results["duration_of_response"] = {
+        **_survival_summary(curves.dor, n_events=int(dor["event"].sum()), n=len(dor)),
+        "hsct_censors_dor": hsct_censors_dor,
+    }
+
+    progress(50, "Allogeneic HSCT")
+    results["hsct"] = _hsct(patients, os_months, os_events, ci_method=ci_method)
+
+    progress(55, "VOD/SOS")
+    results["vod_sos"] = _vod(dataset, curves)
+
+    progress(60, "Safety")
+    results["safety"] = _safety(dataset)
+
+    progress(65, "Subgroups")
+    results["subgroups"] = _subgroups(patients, os_months, os_events, ci_method=ci_method, curves=curves)
+
+    stats.assert_sane_results(results)
+    return results, curves
+
+
+def _baseline(patients: pd.DataFrame) -> dict:
+    total = len(patients)
+    lines = patients["prior_lines"]
+    return {
+        "age_years": stats.median_quartiles(patients["age_years"]),
+        "female": count_pct((patients["sex"] == "F").sum(), total),
+        "ph_positive": count_pct((patients["ph_status"] == "positive").sum(), total),
+        "prior_lines": stats.median_quartiles(lines),
+        "prior_lines_3_or_more": count_pct((lines >= 3).sum(), total),
+        "prior_induction_chemo": count_pct(patients["prior_induction_chemo"].sum(), total),
+        "prior_blinatumomab": count_pct(patients["prior_blinatumomab"].sum(), total),
+        "prior_allo_hsct": count_pct(patients["prior_allo_hsct"].sum(), total),
+        "disease_status": [{"status": label, **count_pct((patients["disease_status"] == code).sum(), total)}
+                           for code, label in DISEASE_STATUS_LABELS.items()],
+        "ecog_2_or_more": count_pct((patients["ecog"] >= 2).sum(), total),
+        "marrow_blasts": stats.median_quartiles(patients["marrow_blasts_pct"]),
+        "extramedullary_disease": count_pct(patients["extramedullary_disease"].astype(bool).sum(), total),
+    }
+
+
+def _hsct(patients: pd.DataFrame, os_months, os_events, *, ci_method: str) -> dict:
+    total = len(patients)
+    hsct_months = _months(patients["hsct_day"])
+    transplanted = ~np.isnan(hsct_months)
+    landmark = stats.landmark_table(os_months, os_events, hsct_months, landmark=LANDMARK_MONTHS)
+    landmark_hr = stats.cox_hazard_ratio(landmark.assign(hsct=landmark["hsct"].astype(float)),
+                                         "duration", "event", "hsct")
+    return {
+        **stats.proportion(int(transplanted.sum()), total),
+        "months_to_hsct": stats.median_quartiles(hsct_months[transplanted]),
+        "os_time_dependent": {
+            **stats.cox_time_dependent(os_months, os_events, hsct_months),
+            "model": "Cox model with allo-HSCT as a time-dependent covariate (exposed from its date)",
+        },
+        "os_landmark": {
+            "landmark_months": LANDMARK_MONTHS,
+            "n": len(landmark),
+            "n_hsct": int(landmark["hsct"].sum()),
+            "logrank_p": stats.logrank(landmark["duration"], landmark["event"], landmark["hsct"]),
+            **landmark_hr,
+        },
+    }
+
+
+def _vod(dataset: AnalysisDataset, curves: Curves) -> dict:
+    patients = dataset.patients
+    total = len(patients)
+    vod_day = patients["vod_day"].to_numpy(dtype=float)
+    death_day = patients["death_day"].to_numpy(dtype=float)
+    end_day = patients["os_days"].to_numpy(dtype=float)
+    has_vod = ~np.isnan(vod_day)
+    # Any VOD/SOS from C1D1; death without VOD/SOS competes.
+    codes = np.where(has_vod, 1, np.where(~np.isnan(death_day), 2, 0))
+    curves.vod["any"] = stats.cumulative_incidence(
+        _months(np.where(has_vod, vod_day, end_day)), codes, times=VOD_POINTS_MONTHS)
+    by_setting = []
+    setting = patients["vod_setting"].to_numpy(dtype=object)
+    hsct_day = patients["hsct_day"].to_numpy(dtype=float)
+    transplanted = ~np.isnan(hsct_day)
+    # During IO without HSCT: from C1D1; death or an HSCT first compete (both end this setting).
+    during = has_vod & (setting == "during_io")
+    first_competing = np.fmin(death_day, hsct_day)
+    codes = np.where(during, 1, np.where(~np.isnan(first_competing), 2, 0))
+    times = np.where(during, vod_day, np.where(~np.isnan(first_competing), first_competing, end_day))
+    curves.vod["during_io"] = stats.cumulative_incidence(_months(times), codes, times=VOD_POINTS_MONTHS)
+    by_setting.append({
+        "setting": VOD_SETTING_LABELS["during_io"],
+        "population": "all patients, from C1D1; allo-HSCT and death without VOD/SOS compete",
+        **stats.proportion(int(during.sum()), total),
+        "cumulative_incidence": curves.vod["during_io"].points,
+    })
+    # After HSCT: transplanted patients, from the HSCT date; death without VOD/SOS competes.
+    after = has_vod & (setting == "after_hsct") & transplanted
+    codes = np.where(after, 1, np.where(~np.isnan(death_day), 2, 0))[transplanted]
+    times = (np.where(after, vod_day, end_day) - hsct_day)[transplanted]
+    if transplanted.any():
+        curves.vod["after_hsct"] = stats.cumulative_incidence(_months(np.maximum(times, 0)), codes,
+                                                              times=VOD_POINTS_MONTHS)
+    by_setting.append({
+        "setting": VOD_SETTING_LABELS["after_hsct"],
+        "population": "patients with allo-HSCT after IO, from the HSCT date; death without VOD/SOS competes",
+        **stats.proportion(int(after.sum()), int(transplanted.sum())),
+        "cumulative_incidence": curves.vod["after_hsct"].points if "after_hsct" in curves.vod else [],
+    })
+    vods = dataset.vod_events.drop_duplicates("row")
+    return {
+        **stats.proportion(int(has_vod.sum()), total),
+        "cumulative_incidence": {
+            "competing_risk": "death without VOD/SOS",
+            "method": "Aalen-Johansen",
+            "points": [{"months": point["time"], "pct": point["pct"]} for point in curves.vod["any"].points],
+        },
+        "by_setting": by_setting,
+        "severity": [{"severity": severity.replace("_", " "), **count_pct((vods["severity"] == severity).sum(),
+                                                                           int(has_vod.sum()))}
+                     for severity in ("mild", "moderate", "severe", "very_severe")],
+        "fatal": count_pct((vods["outcome"] == "fatal").sum(), int(has_vod.sum())),
+        "defibrotide": count_pct(vods["defibrotide"].astype(bool).sum(), int(has_vod.sum())),
+    }
+
+
+def _safety(dataset: AnalysisDataset) -> dict:
+    total = dataset.n_patients
+    events = dataset.adverse_events
+    per_patient = events.groupby(["term", "label", "haematologic", "row"], as_index=False)["grade"].max()
+    by_term = []
+    for (_term, label, haematologic), rows in per_patient.groupby(["term", "label", "haematologic"]):
+        grades = rows["grade"].value_counts()
+        by_term.append({
+            "term": label,
+            "haematologic": bool(haematologic),
+            **count_pct(len(rows), total),
+            **{f"grade_{grade}": int(grades.get(grade, 0)) for grade in range(1, 6)},
+            "grade3plus_n": int((rows["grade"] >= 3).sum()),
+        })
+    by_term.sort(key=lambda entry: (-entry["n"], entry["term"]))
+    serious = [
+        {"term": entry["term"], **count_pct(entry["grade3plus_n"], total),
+         "grade_3": entry["grade_3"], "grade_4": entry["grade_4"], "grade_5": entry["grade_5"]}
+        for entry in by_term if not entry["haematologic"] and entry["grade3plus_n"] > 0
+    ]
+    serious.sort(key=lambda entry: (-entry["n"], entry["term"]))
+    grade5 = events[events["grade"] == 5].sort_values(["day", "term"])
+    return {
+        "patients_with_any_ae": count_pct(events["row"].nunique(), total),
+        "by_term": by_term,
+        "grade3plus_nonhematologic": serious,
+        "grade5": [{"term": label, "organ_class": organ_class, "day_from_c1d1": int(day)}
+                   for label, organ_class, day in zip(grade5["label"], grade5["organ_class"], grade5["day"],
+                                                      strict=True)],
+        "method": "Worst grade per patient and term (CTCAE v5); percentages of all analysed patients.",
+    }
+
+
+def _subgroups(patients: pd.DataFrame, os_months, os_events, *, ci_method: str, curves: Curves) -> list[dict]:
+    data = pd.DataFrame({"months": os_months, "event": os_events})
+    data["blinatumomab"] = np.where(patients["prior_blinatumomab"], "Yes", "No")
+    data["lines"] = np.where(patients["prior_lines"] >= 3, "≥3", "≤2")
+    data["ph"] = patients["ph_status"].map({"negative": "Ph−", "positive": "Ph+"}).to_numpy(dtype=object)
+    data["remission"] = np.where(patients["responder"], "CR/CRi", "No CR/CRi")
+    data["cr_vs_cri"] = patients["best_response"].map({"cr": "CR", "cri": "CRi"}).to_numpy(dtype=object)
+    specs = [
+        ("Prior blinatumomab", "blinatumomab", ["No", "Yes"]),
+        ("Prior lines", "lines", ["≤2", "≥3"]),
+        ("Philadelphia chromosome", "ph", ["Ph−", "Ph+"]),
+        ("Best response (CR/CRi vs none)", "remission", ["No CR/CRi", "CR/CRi"]),
+        ("Best response among responders (CR vs CRi)", "cr_vs_cri", ["CR", "CRi"]),
+    ]
+    subgroups = []
+    for name, column, levels in specs:
+        result = stats.subgroup_os(data, duration_col="months", event_col="event", group_col=column,
+                                   name=name, levels=levels, ci_method=ci_method)
+        result["reference"] = levels[0]
+        subgroups.append(result)
+        curves.subgroups.append((name, [
+            (level, stats.kaplan_meier(data.loc[data[column] == level, "months"],
+                                       data.loc[data[column] == level, "event"], ci_method=ci_method))
+            for level in levels if (data[column] == level).any()
+        ]))
+    return subgroups
+
+
+# --- Printed tables --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # file name of its CSV
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+
+
+def fmt(value, digits: int = 1) -> str:
+    return "NE" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_p(value) -> str:
+    if value is None:
+        return "NE"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def n_pct(entry: dict) -> str:
+    return f"{entry['n']} ({fmt(entry['pct'])}%)"
+
+
+def with_ci(entry: dict, key: str = "pct", digits: int = 1) -> str:
+    return f"{fmt(entry[key], digits)} ({fmt(entry['ci_low'], digits)}-{fmt(entry['ci_high'], digits)})"
+
+
+def median_iqr(entry: dict, digits: int = 1) -> str:
+    return f"{fmt(entry['median'], digits)} ({fmt(entry['q1'], digits)}-{fmt(entry['q3'], digits)})"
+
+
+def report_tables(results: dict) -> list[Table]:
+    """The tables of the analysis plan, formatted as printed (NE = not estimable)."""
+    n = results["n_patients"]
+    base = results["baseline"]
+    baseline_rows = [
+        ("Age at C1D1, years, median (I-III quartiles)", median_iqr(base["age_years"])),
+        ("Female sex, n (%)", n_pct(base["female"])),
+        ("Ph+, n (%)", n_pct(base["ph_positive"])),
+        ("Prior lines, median (I-III quartiles)", median_iqr(base["prior_lines"], 0)),
+        ("Prior lines ≥ 3, n (%)", n_pct(base["prior_lines_3_or_more"])),
+        ("Prior induction chemotherapy, n (%)", n_pct(base["prior_induction_chemo"])),
+        ("Prior blinatumomab, n (%)", n_pct(base["prior_blinatumomab"])),
+        ("Prior allo-HSCT, n (%)", n_pct(base["prior_allo_hsct"])),
+        *[(f"Disease status: {entry['status']}, n (%)", n_pct(entry)) for entry in base["disease_status"]],
+        ("ECOG ≥ 2, n (%)", n_pct(base["ecog_2_or_more"])),
+        ("Marrow blasts %, median (I-III quartiles)", median_iqr(base["marrow_blasts"])),
+        ("Extramedullary disease, n (%)", n_pct(base["extramedullary_disease"])),
+        ("IO cycles, median (I-III quartiles)", median_iqr(results["treatment"]["io_cycles"], 0)),
+    ]
+    response = results["response"]
+    response_rows = [
+        ("ORR (CR + CRi)", str(response["orr"]["n"]), with_ci(response["orr"])),
+        ("CR", str(response["cr"]["n"]), with_ci(response["cr"])),
+        ("CRi", str(response["cri"]["n"]), with_ci(response["cri"])),
+        ("MRD-negative among responders", f"{response['mrd_negative_among_responders']['n']}"
+         f"/{response['mrd_negative_among_responders']['total']}", with_ci(response["mrd_negative_among_responders"])),
+    ]
+    os_ = results["overall_survival"]
+    dor = results["duration_of_response"]
+    survival_rows = [
+        ("Overall survival: median, months (95% CI)", f"{os_['events']} deaths / {os_['n']}",
+         with_ci(os_, "median_months")),
+        *[(f"Overall survival at {months} months, % (95% CI)", "",
+           with_ci(os_["at_months"][str(months)]) if os_["at_months"][str(months)]["estimable"]
+           else "NE (beyond the last follow-up)") for months in TIME_POINTS_MONTHS],
+        ("Median follow-up, months (reverse Kaplan-Meier, 95% CI)", "",
+         with_ci(results["follow_up"], "median_months")),
+        ("Duration of response: median, months (I-III quartiles)", f"{dor['events']} events / {dor['n']}",
+         f"{fmt(dor['median_months'])} ({fmt(dor['q1_months'])}-{fmt(dor['q3_months'])})"),
+        ("Allo-HSCT censors the duration of response", "", "yes" if dor["hsct_censors_dor"] else "no"),
+    ]
+    hsct = results["hsct"]
+    td, lm = hsct["os_time_dependent"], hsct["os_landmark"]
+    hsct_rows = [
+        ("Allo-HSCT after IO, n (%; 95% CI)", f"{hsct['n']} ({fmt(hsct['pct'])}%)",
+         f"{fmt(hsct['ci_low'])}-{fmt(hsct['ci_high'])}"),
+        ("Months from C1D1 to HSCT, median (I-III quartiles)", "", median_iqr(hsct["months_to_hsct"])),
+        ("OS, HSCT as time-dependent covariate: HR (95% CI), p", "",
+         f"{with_ci(td, 'hazard_ratio', 2)}, p {fmt_p(td['p'])}"),
+        (f"OS, landmark at {lm['landmark_months']} months: HSCT by then vs not, HR (95% CI), p",
+         f"{lm['n_hsct']} / {lm['n']}", f"{with_ci(lm, 'hazard_ratio', 2)}, log-rank p {fmt_p(lm['logrank_p'])}"),
+    ]
+    vod = results["vod_sos"]
+    vod_rows = [("Any VOD/SOS", str(vod["n"]), f"{fmt(vod['pct'])} ({fmt(vod['ci_low'])}-{fmt(vod['ci_high'])})",
+                 "; ".join(f"{fmt(p['months'], 0)} mo {fmt(p['pct'])}%" for p in vod["cumulative_incidence"]["points"]))]
+    vod_rows += [(entry["setting"], f"{entry['n']}/{entry['total']}",
+                  f"{fmt(entry['pct'])} ({fmt(entry['ci_low'])}-{fmt(entry['ci_high'])})",
+                  "; ".join(f"{fmt(p['time'], 0)} mo {fmt(p['pct'])}%" for p in entry["cumulative_incidence"]))
+                 for entry in vod["by_setting"]]
+    safety = results["safety"]
+    ae_rows = [(entry["term"], str(entry["grade_3"]), str(entry["grade_4"]), str(entry["grade_5"]), n_pct(entry))
+               for entry in safety["grade3plus_nonhematologic"]]
+    grade5_rows = [(entry["term"], entry["organ_class"], str(entry["day_from_c1d1"])) for entry in safety["grade5"]]
+    subgroup_rows = []
+    for subgroup in results["subgroups"]:
+        for group in subgroup["groups"]:
+            subgroup_rows.append((
+                subgroup["name"], str(group["label"]), str(group["n"]), str(group["events"]),
+                f"{fmt(group['median'])} ({fmt(group['ci_low'])}-{fmt(group['ci_high'])})",
+                "reference" if group["label"] == subgroup["reference"] else
+                f"{fmt(subgroup['hazard_ratio'], 2)} ({fmt(subgroup['hr_ci_low'], 2)}-{fmt(subgroup['hr_ci_high'], 2)})",
+                fmt_p(subgroup["logrank_p"]),
+            ))
+    flow = results["flow"]
+    flow_rows = [("Registered (screened)", str(flow["screened"]))]
+    flow_rows += [(f"Excluded: {entry['reason']}", str(entry["n"])) for entry in flow["excluded"]]
+    flow_rows.append(("Analysed", str(flow["analysed"])))
+    missing_rows = [(entry["study_id"], entry["center"], ", ".join(entry["missing"]), entry["action"])
+                    for entry in results["missing_data"]]
+    return [
+        Table("flow", "Patient flow", ("Step", "n"), flow_rows),
+        Table("baseline", f"Baseline characteristics (N = {n})", ("Characteristic", "Value"), baseline_rows),
+        Table("response", "Best response on IO before allo-HSCT (exact 95% CI)", ("Response", "n", "% (95% CI)"),
+              response_rows),
+        Table("survival", f"Survival ({results['ci_method']} 95% CI)", ("Endpoint", "Events", "Estimate"),
+              survival_rows),
+        Table("hsct", "Allogeneic HSCT after IO", ("", "n", "Estimate"), hsct_rows),
+        Table("vod_sos", "VOD/SOS: crude rate (exact 95% CI) and cumulative incidence (Aalen-Johansen, "
+              "death without VOD/SOS competing)", ("Setting", "n", "% (95% CI)", "Cumulative incidence"), vod_rows),
+        Table("safety", "Grade ≥ 3 non-haematologic adverse events (worst grade per patient)",
+              ("Term", "Grade 3", "Grade 4", "Grade 5", "Grade ≥ 3, n (%)"), ae_rows),
+        Table("grade5", "Grade 5 events", ("Term", "Organ class", "Day from C1D1"), grade5_rows),
+        Table("subgroups", f"Overall survival by subgroup (median months, {results['ci_method']} 95% CI; "
+              "Cox HR vs reference)", ("Subgroup", "Group", "n", "Deaths", "Median OS (95% CI)", "HR (95% CI)",
+                                       "Log-rank p"), subgroup_rows),
+        Table("missing_data", "Patients with missing data", ("Study ID", "Center", "Missing", "Action"), missing_rows),
+    ]

@@ -1,0 +1,116 @@
+"""The analysis dataset: selectors, population, cut-off, missing data, fixed query count."""
+
+import datetime as dt
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from analytics.dataset import analysis_dataset_load
+from tests.analytics.cohort import C1D1, casebook, small_cohort
+from tests.factories import PatientFactory
+
+CUTOFF = dt.date(2024, 1, 1)
+
+
+def test_one_row_per_patient_with_event_times_in_days(statistician, center):
+    casebook(center, responses=((27, "pr"), (40, "cr")), hsct_day=90, relapse_day=300, death_day=400,
+             prior=("induction_chemo", "blinatumomab", "tki"), ph="positive", vods=((110, "after_hsct"),),
+             adverse_events=(("alt_increased", 3, 10),))
+    dataset = analysis_dataset_load(user=statistician, cutoff=CUTOFF)
+    row = dataset.patients.iloc[0].to_dict()
+    assert dataset.n_patients == 1
+    assert row["c1d1_date"] == C1D1
+    assert row["age_years"] == pytest.approx((C1D1 - dt.date(1964, 6, 15)).days / 365.25)
+    assert (row["prior_lines"], row["prior_blinatumomab"], row["prior_induction_chemo"]) == (3, True, True)
+    assert (row["ph_status"], row["best_response"], row["first_remission_day"]) == ("positive", "cr", 40)
+    assert (row["hsct_day"], row["relapse_day"], row["death_day"], row["os_days"], row["os_event"]) == (
+        90, 300, 400, 400, 1)
+    assert (row["vod_day"], row["vod_setting"]) == (110, "after_hsct")
+    assert dataset.adverse_events[["term", "grade", "day"]].values.tolist() == [["alt_increased", 3, 10]]
+
+
+def test_no_direct_identifier_in_any_table(statistician, center):
+    patient = casebook(center)
+    dataset = analysis_dataset_load(user=statistician, cutoff=CUTOFF)
+    tables = [dataset.patients, dataset.adverse_events, dataset.vod_events, dataset.responses, dataset.io_cycles]
+    columns = {column for table in tables for column in table.columns}
+    assert not columns & {"date_of_birth", "initials", "local_hospital_id"}
+    text = "".join(table.to_csv() for table in tables)
+    assert patient.local_hospital_id not in text
+    assert patient.date_of_birth.isoformat() not in text
+
+
+def test_data_after_the_cutoff_is_ignored_and_follow_up_censored_at_it(statistician, center):
+    casebook(center, responses=((27, "nr"), (60, "cr")), hsct_day=200, relapse_day=300, death_day=500,
+             vods=((220, "after_hsct"),), adverse_events=(("alt_increased", 3, 150),))
+    cutoff = C1D1 + dt.timedelta(days=100)
+    row = analysis_dataset_load(user=statistician, cutoff=cutoff).patients.iloc[0]
+    assert row["best_response"] == "cr"
+    assert (row["os_days"], row["os_event"]) == (100, 0)  # alive at the cut-off
+    assert all(row[column] != row[column] for column in ("hsct_day", "relapse_day", "death_day", "vod_day"))
+    assert analysis_dataset_load(user=statistician, cutoff=cutoff).adverse_events.empty
+    earlier = analysis_dataset_load(user=statistician, cutoff=C1D1 + dt.timedelta(days=50)).patients.iloc[0]
+    assert earlier["best_response"] == "nr"
+
+
+def test_population_flow_and_missing_data_are_listed_not_dropped(statistician, center):
+    casebook(center)
+    casebook(center, enrollment_status="excluded", exclusion_reason="Not CD22-positive on review")
+    casebook(center, enrollment_status="withdrawn")
+    casebook(center, is_cd22_positive=False)
+    casebook(center, c1d1=dt.date(2019, 6, 1))  # after the cut-off below
+    no_follow_up = casebook(center, follow_up=False)
+    no_response = casebook(center, responses=())
+    dataset = analysis_dataset_load(user=statistician, cutoff=dt.date(2019, 1, 1))
+    assert dataset.flow["screened"] == 7
+    assert {entry["reason"]: entry["n"] for entry in dataset.flow["excluded"]} == {
+        "excluded at enrollment": 1, "withdrawn": 1, "not eligible": 1, "C1D1 after the data cut-off": 1,
+        "missing required data": 1,
+    }
+    assert dataset.flow["analysed"] == 2 == dataset.n_patients
+    listed = {entry["study_id"]: entry for entry in dataset.missing_data}
+    assert listed[no_follow_up.study_id]["missing"] == ["follow-up & outcome form"]
+    assert listed[no_follow_up.study_id]["action"] == "excluded from the analysis"
+    assert listed[no_response.study_id]["action"] == "analysed as a non-responder"
+    assert dataset.patients.set_index("study_id").loc[no_response.study_id, "best_response"] == "not assessed"
+
+
+def test_access_stays_in_the_selectors(coordinator, statistician, center, other_center):
+    small_cohort(center, other_center)
+    assert analysis_dataset_load(user=statistician, cutoff=CUTOFF).n_patients == 14
+    assert analysis_dataset_load(user=statistician, cutoff=CUTOFF, center_codes=["MI02"]).n_patients == 2
+    assert analysis_dataset_load(user=coordinator, cutoff=CUTOFF).n_patients == 12
+    with pytest.raises(ValidationError) as error:
+        analysis_dataset_load(user=coordinator, cutoff=CUTOFF, center_codes=["MI02"])
+    assert "MI02" in str(error.value)  # the same answer as for a center that does not exist
+    with pytest.raises(ValidationError):
+        analysis_dataset_load(user=statistician, cutoff=CUTOFF, center_codes=["ZZ99"])
+
+
+def test_deleted_rows_are_not_read(statistician, center):
+    patient = casebook(center, responses=((27, "cr"),))
+    patient.responses.update(is_deleted=True)
+    PatientFactory(center=center, is_deleted=True)
+    dataset = analysis_dataset_load(user=statistician, cutoff=CUTOFF)
+    assert dataset.flow["screened"] == 1
+    assert dataset.patients.iloc[0]["best_response"] == "not assessed"
+
+
+def test_the_number_of_queries_does_not_grow_with_the_patients(statistician, center, django_assert_num_queries):
+    casebook(center)
+    statistician = type(statistician).objects.get(pk=statistician.pk)
+    with django_assert_num_queries(11) as few:
+        analysis_dataset_load(user=statistician, cutoff=CUTOFF)
+    small_cohort(center)
+    fresh_user = type(statistician).objects.get(pk=statistician.pk)  # roles are cached per user object
+    with django_assert_num_queries(len(few.captured_queries)):
+        analysis_dataset_load(user=fresh_user, cutoff=CUTOFF)
+
+
+def test_same_data_same_hash_and_a_change_changes_it(statistician, center):
+    small_cohort(center)
+    first = analysis_dataset_load(user=statistician, cutoff=CUTOFF).sha256()
+    assert analysis_dataset_load(user=statistician, cutoff=CUTOFF).sha256() == first
+    assert analysis_dataset_load(user=statistician, cutoff=dt.date(2018, 1, 1)).sha256() != first
+    casebook(center)
+    assert analysis_dataset_load(user=statistician, cutoff=CUTOFF).sha256() != first
