@@ -1,0 +1,145 @@
+"""REST API of de-identified exports: the dataset file itself, the data dictionary, the export log."""
+
+from __future__ import annotations
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, viewsets
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analytics.exports.dataset import DATE_MODES, FILE_FORMATS, VALUE_MODES, ExportOptions
+from analytics.exports.dictionary import dictionary_entries
+from analytics.exports.formats import CONTENT_TYPES
+from analytics.exports.services import can_export_datasets, export_log_list_for_user, export_log_start, export_stream
+from analytics.models import ExportLog
+from sites.roles import Role, has_role
+
+
+class ExportParametersSerializer(serializers.Serializer):
+    file_format = serializers.ChoiceField(choices=FILE_FORMATS, default="csv",
+                                          help_text="csv (zip), json, dta / sav / xpt (zip), odm (CDISC ODM 1.3.2).")
+    dates = serializers.ChoiceField(choices=DATE_MODES, default="relative",
+                                    help_text="Days from IO cycle 1 day 1, or dates shifted per patient.")
+    values = serializers.ChoiceField(choices=VALUE_MODES, default="codes", help_text="Coded values as codes or labels.")
+
+
+class DictionaryParametersSerializer(serializers.Serializer):
+    dates = serializers.ChoiceField(choices=DATE_MODES, default="relative")
+    values = serializers.ChoiceField(choices=VALUE_MODES, default="codes")
+
+
+class CanExport(BasePermission):
+    message = "Only statisticians and administrators export datasets."
+
+    def has_permission(self, request, view):
+        return can_export_datasets(request.user)
+
+
+class AnyMediaType(BaseContentNegotiation):
+    """The export answers with its file whatever the Accept header says; errors are JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+PARAMETERS = [
+    OpenApiParameter("file_format", OpenApiTypes.STR, enum=list(FILE_FORMATS), default="csv"),
+    OpenApiParameter("dates", OpenApiTypes.STR, enum=list(DATE_MODES), default="relative"),
+    OpenApiParameter("values", OpenApiTypes.STR, enum=list(VALUE_MODES), default="codes"),
+]
+
+
+class DatasetExportView(APIView):
+    """The de-identified dataset as a file, streamed (statisticians and administrators)."""
+
+    permission_classes = [IsAuthenticated, CanExport]
+    content_negotiation_class = AnyMediaType
+
+    @extend_schema(
+        tags=["exports"], parameters=PARAMETERS,
+        responses={
+            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="csv, dta, sav, xpt"),
+            (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="json"),
+            (200, "application/xml"): OpenApiResponse(OpenApiTypes.STR, description="CDISC ODM 1.3.2"),
+        },
+    )
+    def get(self, request):
+        parameters = ExportParametersSerializer(data=request.query_params)
+        parameters.is_valid(raise_exception=True)
+        options = ExportOptions(**parameters.validated_data)
+        log = export_log_start(user=request.user, options=options)
+        response = StreamingHttpResponse(export_stream(log=log, user=request.user, options=options),
+                                         content_type=CONTENT_TYPES[options.file_format])
+        response["Content-Disposition"] = f'attachment; filename="{log.filename}"'
+        response["X-Export-Id"] = str(log.pk)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+CODE_ITEMS = inline_serializer("CodeListItem", fields={
+    "code": serializers.CharField(), "label": serializers.CharField(), "numeric_code": serializers.IntegerField(),
+}, many=True)
+DICTIONARY_ENTRY = inline_serializer("DictionaryEntry", fields={
+    "variable": serializers.CharField(), "form": serializers.CharField(), "form_label": serializers.CharField(),
+    "label": serializers.CharField(), "type": serializers.CharField(), "unit": serializers.CharField(),
+    "code_list": CODE_ITEMS, "is_identifier": serializers.BooleanField(),
+    "exported": serializers.BooleanField(), "derived": serializers.BooleanField(), "note": serializers.CharField(),
+}, many=True)
+
+
+class HasStudyRole(BasePermission):
+    message = "You have no role in the study."
+
+    def has_permission(self, request, view):
+        return has_role(request.user, *Role)
+
+
+class DictionaryView(APIView):
+    """The data dictionary: every variable of an export (form, label, type, unit, code list) and
+    every field never exported (identifiers and free text). Types and units of dates depend on
+    the `dates` choice."""
+
+    permission_classes = [IsAuthenticated, HasStudyRole]
+
+    @extend_schema(tags=["exports"], parameters=PARAMETERS[1:], responses={200: DICTIONARY_ENTRY})
+    def get(self, request):
+        parameters = DictionaryParametersSerializer(data=request.query_params)
+        parameters.is_valid(raise_exception=True)
+        return Response(dictionary_entries(ExportOptions(**parameters.validated_data)))
+
+
+
+
+class ExportLogSerializer(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username")
+
+    class Meta:
+        model = ExportLog
+        fields = ["id", "user", "started_at", "finished_at", "status", "file_format", "dates", "values", "parameters",
+                  "rows", "size_bytes", "sha256", "filename"]
+
+
+class IsAdministrator(BasePermission):
+    message = "Only administrators read the export log."
+
+    def has_permission(self, request, view):
+        return has_role(request.user, Role.ADMINISTRATOR)
+
+
+@extend_schema(tags=["exports"])
+class ExportLogViewSet(viewsets.ReadOnlyModelViewSet):
+    """Every dataset export: who, when, parameters, rows per table, size and SHA-256 (administrators)."""
+
+    serializer_class = ExportLogSerializer
+    permission_classes = [IsAuthenticated, IsAdministrator]
+    filterset_fields = ["status", "file_format"]
+
+    def get_queryset(self):
+        return export_log_list_for_user(user=self.request.user).order_by("-started_at", "-pk")

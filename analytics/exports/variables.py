@@ -1,0 +1,271 @@
+"""What a de-identified dataset may contain: an explicit ALLOWLIST of variables per table.
+
+Nothing is exported because it exists: a variable is exported only when it is listed
+here. A model field that is a direct identifier (``inocd22.clinical.is_direct_identifier``)
+or free text (a text field without a code list: regimens, reasons, "other" texts) must
+never be listed; ``allowlist_check`` enforces it at import time and the tests enforce it
+again against every model of the casebook.
+
+The date of birth is read only to derive the age at C1D1 (whole years, top-coded at 90)
+and never leaves the server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from inocd22.clinical import is_direct_identifier
+from outcomes.ctcae import TERMS_BY_CODE, OrganClass
+from outcomes.models import AdverseEvent, FollowUp, ResponseAssessment, VodSosEvent
+from patients.models import BaselineDisease, FormKey, Patient
+from treatments.models import AlloHsct, EndOfTreatment, IOCycle, PriorTherapyLine
+
+# Variable kinds. "date" becomes days from C1D1 or a shifted date, by the user's choice.
+KEY, CODE, BOOLEAN, INTEGER, DECIMAL, DATE = "key", "code", "boolean", "integer", "decimal", "date"
+
+AGE_TOP_CODE = 90  # ages over 89 are exported as 90, flagged "90+"
+YES_NO = (("1", _("Yes")), ("0", _("No")))
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One exported column. ``inputs`` are the ORM paths it is computed from; a plain field
+    has itself as its only input. ``derive`` turns the input values into the value."""
+
+    name: str
+    kind: str
+    label: object  # str or lazy str
+    inputs: tuple[str, ...]
+    unit: str = ""
+    choices: tuple[tuple[str, object], ...] = ()
+    derive: Callable | None = None
+    note: object = ""
+
+    @property
+    def is_derived(self) -> bool:
+        return self.derive is not None
+
+
+@dataclass(frozen=True)
+class Table:
+    """One exported table: a casebook form (or the part of one) with its allowlisted variables."""
+
+    name: str
+    model: type[models.Model]
+    form: str  # patients.models.FormKey
+    label: object
+    repeating: bool
+    order_by: tuple[str, ...]
+    variables: tuple[Variable, ...] = field(default=())
+
+    @property
+    def is_patient_table(self) -> bool:
+        return self.model is Patient
+
+
+def _field(model: type[models.Model], name: str, *, unit: str = "", note: object = "") -> Variable:
+    """A variable copied from a model field, with the field's question as its label."""
+    model_field = model._meta.get_field(name)
+    if isinstance(model_field, models.BooleanField):
+        kind = BOOLEAN
+    elif model_field.choices:
+        kind = CODE
+    elif isinstance(model_field, models.DateField):
+        kind = DATE
+    elif isinstance(model_field, models.DecimalField):
+        kind = DECIMAL
+    elif isinstance(model_field, models.IntegerField):
+        kind = INTEGER
+    else:
+        raise TypeError(f"{model.__name__}.{name}: free text or unsupported field type, never exported")
+    choices = YES_NO if kind == BOOLEAN else tuple((str(code), label) for code, label in model_field.choices or ())
+    return Variable(name=name, kind=kind, label=model_field.verbose_name, inputs=(name,), unit=unit, choices=choices,
+                    note=note)
+
+
+def age_in_whole_years(date_of_birth: dt.date | None, c1d1: dt.date | None) -> int | None:
+    if not (date_of_birth and c1d1):
+        return None
+    return c1d1.year - date_of_birth.year - ((c1d1.month, c1d1.day) < (date_of_birth.month, date_of_birth.day))
+
+
+def age_top_coded(date_of_birth, c1d1) -> int | None:
+    age = age_in_whole_years(date_of_birth, c1d1)
+    return None if age is None else min(age, AGE_TOP_CODE)
+
+
+def age_over_89(date_of_birth, c1d1) -> int | None:
+    age = age_in_whole_years(date_of_birth, c1d1)
+    return None if age is None else int(age > AGE_TOP_CODE - 1)
+
+
+def total_dose(day1, day8, day15):
+    return None if None in (day1, day8, day15) else day1 + day8 + day15
+
+
+ORGAN_CLASS_BY_TERM = {code: term.organ_class.value for code, term in TERMS_BY_CODE.items()}
+HAEMATOLOGIC_BY_TERM = {code: int(term.haematologic) for code, term in TERMS_BY_CODE.items()}
+organ_class_of = ORGAN_CLASS_BY_TERM.get  # term code → class code (None for an unknown term)
+haematologic_of = HAEMATOLOGIC_BY_TERM.get  # term code → 1 or 0
+
+
+MG_M2 = "mg/m²"
+PERCENT = "%"
+
+TABLES: tuple[Table, ...] = (
+    Table("patients", Patient, FormKey.ENROLLMENT, _("Enrollment & eligibility"), False, ("pk",), (
+        Variable("center", CODE, _("center code"), ("center__code",)),
+        _field(Patient, "sex"),
+        Variable("age_at_c1d1", INTEGER, _("Age at IO cycle 1 day 1 (whole years; 90 means 90 or over)"),
+                 ("date_of_birth", "c1d1_date"), unit="years", derive=age_top_coded,
+                 note=_("Derived from the date of birth, which is never exported. Ages over 89 are top-coded to 90 "
+                        "(value label '90+') and flagged in age_90_or_over.")),
+        Variable("age_90_or_over", BOOLEAN, _("Age at IO cycle 1 day 1 is 90 or over?"),
+                 ("date_of_birth", "c1d1_date"), choices=YES_NO, derive=age_over_89),
+        _field(Patient, "has_rr_b_all"),
+        _field(Patient, "is_cd22_positive"),
+        _field(Patient, "received_io"),
+        _field(Patient, "c1d1_date", note=_("The index date: day 0 when dates are days from C1D1.")),
+        _field(Patient, "enrollment_status"),
+        _field(Patient, "withdrawal_date"),
+    )),
+    Table("baseline", BaselineDisease, FormKey.BASELINE, _("Baseline disease"), False, ("patient_id",), (
+        _field(BaselineDisease, "diagnosis_date"),
+        _field(BaselineDisease, "ph_status"),
+        _field(BaselineDisease, "cd22_expression_pct", unit=PERCENT),
+        _field(BaselineDisease, "disease_status"),
+        _field(BaselineDisease, "marrow_blasts_pct", unit=PERCENT),
+        _field(BaselineDisease, "extramedullary_disease"),
+        _field(BaselineDisease, "cns_disease"),
+        _field(BaselineDisease, "ecog"),
+        _field(BaselineDisease, "prior_allo_hsct"),
+        _field(BaselineDisease, "prior_allo_hsct_date"),
+    )),
+    Table("prior_lines", PriorTherapyLine, FormKey.PRIOR_LINES, _("Prior therapy lines"), True,
+          ("patient_id", "line_number", "pk"), (
+        _field(PriorTherapyLine, "line_number"),
+        _field(PriorTherapyLine, "category"),
+        _field(PriorTherapyLine, "start_date"),
+        _field(PriorTherapyLine, "end_date"),
+        _field(PriorTherapyLine, "best_response"),
+    )),
+    Table("io_cycles", IOCycle, FormKey.IO_CYCLES, _("IO cycles"), True, ("patient_id", "cycle_number", "pk"), (
+        _field(IOCycle, "cycle_number"),
+        _field(IOCycle, "start_date"),
+        _field(IOCycle, "dose_day1", unit=MG_M2),
+        _field(IOCycle, "dose_day8", unit=MG_M2),
+        _field(IOCycle, "dose_day15", unit=MG_M2),
+        Variable("total_dose", DECIMAL, _("Total dose of the cycle (mg/m²)"), ("dose_day1", "dose_day8", "dose_day15"),
+                 unit=MG_M2, derive=total_dose, note=_("Derived: day 1 + day 8 + day 15.")),
+        _field(IOCycle, "delayed"),
+        _field(IOCycle, "dose_reduced"),
+    )),
+    Table("end_of_treatment", EndOfTreatment, FormKey.IO_CYCLES, _("End of IO treatment"), False, ("patient_id",), (
+        _field(EndOfTreatment, "reason"),
+    )),
+    Table("hsct", AlloHsct, FormKey.HSCT, _("Allogeneic HSCT after IO"), False, ("patient_id",), (
+        _field(AlloHsct, "performed"),
+        _field(AlloHsct, "hsct_date"),
+        _field(AlloHsct, "donor"),
+        _field(AlloHsct, "conditioning"),
+        _field(AlloHsct, "tbi"),
+        _field(AlloHsct, "status_at_hsct"),
+        _field(AlloHsct, "io_cycles_before"),
+    )),
+    Table("responses", ResponseAssessment, FormKey.RESPONSES, _("Response assessments"), True,
+          ("patient_id", "assessment_date", "pk"), (
+        _field(ResponseAssessment, "assessment_date"),
+        _field(ResponseAssessment, "marrow_blasts_pct", unit=PERCENT),
+        _field(ResponseAssessment, "response"),
+        _field(ResponseAssessment, "mrd_status"),
+        _field(ResponseAssessment, "mrd_method"),
+    )),
+    Table("adverse_events", AdverseEvent, FormKey.ADVERSE_EVENTS, _("Adverse events"), True,
+          ("patient_id", "onset_date", "pk"), (
+        _field(AdverseEvent, "term"),
+        Variable("organ_class", CODE, _("CTCAE system organ class"), ("term",),
+                 choices=tuple((str(code), label) for code, label in OrganClass.choices), derive=organ_class_of,
+                 note=_("Derived from the term.")),
+        Variable("haematologic", BOOLEAN, _("Haematologic adverse event?"), ("term",), choices=YES_NO,
+                 derive=haematologic_of, note=_("Derived from the term's class.")),
+        _field(AdverseEvent, "grade"),
+        _field(AdverseEvent, "onset_date"),
+        _field(AdverseEvent, "resolution_date"),
+        _field(AdverseEvent, "serious"),
+        _field(AdverseEvent, "relation"),
+    )),
+    Table("vod_sos", VodSosEvent, FormKey.VOD_SOS, _("VOD/SOS"), True, ("patient_id", "diagnosis_date", "pk"), (
+        _field(VodSosEvent, "diagnosis_date"),
+        _field(VodSosEvent, "criteria"),
+        _field(VodSosEvent, "severity"),
+        _field(VodSosEvent, "setting"),
+        _field(VodSosEvent, "defibrotide"),
+        _field(VodSosEvent, "outcome"),
+    )),
+    Table("follow_up", FollowUp, FormKey.FOLLOW_UP, _("Follow-up & outcome"), False, ("patient_id",), (
+        _field(FollowUp, "relapsed"),
+        _field(FollowUp, "relapse_date"),
+        _field(FollowUp, "vital_status"),
+        _field(FollowUp, "death_date"),
+        _field(FollowUp, "death_cause"),
+        _field(FollowUp, "last_contact_date"),
+    )),
+)
+TABLES_BY_NAME = {table.name: table for table in TABLES}
+
+# The patient key of every table: the pseudonymous study ID.
+PATIENT_KEY = Variable("study_id", KEY, _("study ID (pseudonymous patient key)"), ("study_id",))
+
+# Fields read only to derive an exported value, never exported themselves.
+DERIVATION_ONLY_INPUTS = frozenset({(Patient, "date_of_birth")})
+
+
+def is_free_text(model_field: models.Field) -> bool:
+    """Free text: a character field without a code list (names, regimens, reasons, 'other' text)."""
+    return isinstance(model_field, models.CharField | models.TextField) and not model_field.choices
+
+
+def model_field_at(model: type[models.Model], path: str) -> tuple[type[models.Model], models.Field]:
+    """The model and field an ORM path like ``center__code`` ends on."""
+    *relations, last = path.split("__")
+    for name in relations:
+        model = model._meta.get_field(name).related_model
+    return model, model._meta.get_field(last)
+
+
+# Short codes kept although their field has no choices: the center's code (e.g. RM01).
+CODE_PATHS = frozenset({"center__code"})
+
+
+def allowlist_check(tables=TABLES) -> None:
+    """Refuse (at import) an allowlist that would export an identifier or free text."""
+    for table in tables:
+        for variable in table.variables:
+            for path in variable.inputs:
+                model, model_field = model_field_at(table.model, path)
+                if is_direct_identifier(model_field) and not (
+                    variable.is_derived and (model, model_field.name) in DERIVATION_ONLY_INPUTS
+                ):
+                    raise ValueError(f"{table.name}.{variable.name}: {path} is a direct identifier")
+                if is_free_text(model_field) and path not in CODE_PATHS:
+                    raise ValueError(f"{table.name}.{variable.name}: {path} is free text")
+
+
+def excluded_fields() -> list[tuple[Table, models.Field, str]]:
+    """The casebook fields that are never exported, and why: identifiers and free text."""
+    found = []
+    for table in TABLES:
+        for model_field in table.model._meta.concrete_fields:
+            if is_direct_identifier(model_field):
+                found.append((table, model_field, "identifier"))
+            elif is_free_text(model_field) and model_field.name != "study_id":
+                found.append((table, model_field, "free text"))
+    return found
+
+
+allowlist_check()

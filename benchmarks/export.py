@@ -1,0 +1,220 @@
+"""Benchmark: the de-identified CSV export next to PostgreSQL's own COPY of the same tables.
+
+    .venv/bin/python benchmarks/export.py --patients 100000
+        [--database-url postgres://postgres@127.0.0.1:5432/inocd22_bench_export] [--format csv]
+
+Seeds the database with `seed_demo --patients N` when it does not hold exactly N patients
+(a database of its own: never the development one), then, in the same run, times
+  1. the export as the API streams it (`analytics.exports.services.export_stream`: selectors,
+     server-side cursors, allowlist, date and code conversion, CSV, zip, SHA-256, export log),
+     consuming the stream as a client would;
+  2. `COPY (SELECT <the same source columns, keyed by study ID>) TO STDOUT WITH CSV HEADER`
+     of the same ten tables, read by the client;
+and prints wall time and peak resident memory (Linux VmHWM, reset before each side) of each,
+and their ratio (goal: export ≤ 3 × COPY).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/inocd22_bench_export"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, default=100_000)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
+    parser.add_argument("--format", default="csv", choices=["csv", "json", "odm"], help="export format to time")
+    parser.add_argument("--dates", default="relative", choices=["relative", "shifted"])
+    parser.add_argument("--values", default="codes", choices=["codes", "labels"])
+    parser.add_argument("--side", choices=["export", "copy"], help=argparse.SUPPRESS)  # one measured side
+    options = parser.parse_args()
+
+    os.environ["DATABASE_URL"] = options.database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inocd22.settings.local")
+    os.environ["DEBUG"] = "false"
+    _ensure_database(options.database_url)
+    import django
+
+    django.setup()
+    warnings.simplefilter("ignore")
+    from django.core.management import call_command
+
+    from patients.models import Patient
+
+    if options.side:
+        _measure_side(options)
+        return
+    call_command("migrate", verbosity=0)
+    if Patient.objects.count() != options.patients:
+        if Patient.objects.exists():
+            sys.exit(f"{options.database_url} holds {Patient.objects.count()} patients, not {options.patients}: "
+                     "give another --database-url.")
+        started = time.perf_counter()
+        call_command("seed_demo", patients=options.patients, verbosity=0)
+        print(f"seeded {options.patients} patients in {time.perf_counter() - started:.1f} s")
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        sys.exit("COPY needs PostgreSQL: give a postgres:// --database-url.")
+
+    export = _run_side("export", options)
+    copy = _run_side("copy", options)
+    rows = export["rows"]
+    print(f"patients                      {options.patients:>10}")
+    print(f"rows exported                 {sum(rows.values()):>10}  ({', '.join(f'{k} {v}' for k, v in rows.items())})")
+    for label, side, unit in ((f"export {options.format}/{options.dates}/{options.values}", export, "sent (zip)"),
+                              ("COPY ... TO STDOUT WITH CSV", copy, "read (uncompressed)")):
+        print(f"{label:<30}{side['seconds']:>10.2f} s   peak RSS {side['peak'] / 2**20:.0f} MiB "
+              f"(+{(side['peak'] - side['baseline']) / 2**20:.0f} MiB over the {side['baseline'] / 2**20:.0f} MiB "
+              f"of the process at start)   {side['bytes'] / 2**20:.1f} MiB {unit}")
+    print(f"ratio export / COPY           {export['seconds'] / copy['seconds']:>10.2f}  (goal ≤ 3)")
+
+
+def _run_side(side: str, options) -> dict:
+    """Each side in a fresh process, so that its peak memory is its own."""
+    import json
+    import subprocess
+
+    command = [sys.executable, __file__, "--side", side, "--patients", str(options.patients), "--database-url",
+               options.database_url, "--format", options.format, "--dates", options.dates, "--values", options.values]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603 (our own script)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _measure_side(options) -> None:
+    import json
+
+    baseline = _status_kib("VmRSS") * 1024
+    if options.side == "export":
+        seconds, _peak, size, rows = _time_export(options)
+    else:
+        seconds, _peak, size = _time_copy()
+        rows = {}
+    print(json.dumps({"seconds": seconds, "peak": _status_kib("VmHWM") * 1024, "baseline": baseline, "bytes": size,
+                      "rows": rows}))
+
+
+def _rss_reset() -> int:
+    """Reset the peak-RSS counter (Linux) and return the current RSS in bytes."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    return _status_kib("VmRSS") * 1024
+
+
+def _peak_since(baseline: int) -> int:
+    return max(_status_kib("VmHWM") * 1024 - baseline, 0)
+
+
+def _status_kib(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _time_export(options):
+    from django.contrib.auth import get_user_model
+
+    from analytics.exports.dataset import ExportOptions
+    from analytics.exports.services import export_log_start, export_stream
+    from sites.roles import Role
+
+    user = get_user_model().objects.filter(groups__name=Role.STATISTICIAN).first()
+    if user is None:
+        sys.exit("no statistician user: seed the database with seed_demo")
+    export_options = ExportOptions(options.format, options.dates, options.values)
+    baseline = _rss_reset()
+    started = time.perf_counter()
+    log = export_log_start(user=user, options=export_options)
+    size = 0
+    for chunk in export_stream(log=log, user=user, options=export_options):
+        size += len(chunk)  # a client reading the response and throwing it away
+    seconds = time.perf_counter() - started
+    peak = _peak_since(baseline)
+    log.refresh_from_db()
+    return seconds, peak, size, log.rows
+
+
+def copy_queries() -> dict[str, str]:
+    """SELECTs of the same tables and source columns as the export (live rows, keyed by
+    study ID, in the export's order), for PostgreSQL's COPY."""
+    from django.db import connection
+
+    from analytics.exports.variables import TABLES
+
+    quote = connection.ops.quote_name
+    queries = {}
+    for table in TABLES:
+        model_table = quote(table.model._meta.db_table)
+        columns = []
+        for variable in table.variables:
+            for path in variable.inputs:
+                if path == "center__code":
+                    columns.append("c.code")
+                elif path not in columns:
+                    column = table.model._meta.get_field(path).column
+                    columns.append(f"t.{quote(column)}")
+        columns = list(dict.fromkeys(columns))
+        if table.is_patient_table:
+            queries[table.name] = (
+                f"SELECT t.study_id, {', '.join(columns)} FROM {model_table} t "  # noqa: S608 (model names, no input)
+                f"JOIN sites_center c ON c.id = t.center_id WHERE NOT t.is_deleted ORDER BY t.id"
+            )
+        else:
+            order = ", ".join(f"t.{quote(table.model._meta.get_field(name).column)}" if name != "pk" else "t.id"
+                              for name in table.order_by if name != "patient_id")
+            queries[table.name] = (
+                f"SELECT p.study_id, {', '.join(columns)} FROM {model_table} t "  # noqa: S608 (model names, no input)
+                f"JOIN patients_patient p ON p.id = t.patient_id WHERE NOT t.is_deleted AND NOT p.is_deleted "
+                f"ORDER BY t.patient_id{', ' + order if order else ''}"
+            )
+    return queries
+
+
+def _time_copy():
+    from django.db import connection
+
+    queries = copy_queries()
+    baseline = _rss_reset()
+    started = time.perf_counter()
+    size = 0
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg cursor
+        for query in queries.values():
+            with raw.copy(f"COPY ({query}) TO STDOUT WITH CSV HEADER") as copy:
+                for block in copy:
+                    size += len(block)
+    seconds = time.perf_counter() - started
+    return seconds, _peak_since(baseline), size
+
+
+def _ensure_database(url: str) -> None:
+    """Create the benchmark's PostgreSQL database when it does not exist."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if not parsed.scheme.startswith("postgres"):
+        return
+    import psycopg
+
+    name = parsed.path.lstrip("/")
+    admin_url = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            admin.execute(f'CREATE DATABASE "{name}"')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""The REST API under /api/: tokens, the OpenAPI schema and its docs, centers, patients and
+every casebook form, de-identified exports, the data dictionary and the export log."""
+
+from django.http import JsonResponse
+from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from analytics.exports.api import DatasetExportView, DictionaryView, ExportLogViewSet
+from outcomes.api import AdverseEventViewSet, FollowUpViewSet, ResponseViewSet, VodSosViewSet
+from patients.api import BaselineViewSet, PatientViewSet
+from sites.api import CenterViewSet, TokenRevokeView, TokenView
+from treatments.api import EndOfTreatmentViewSet, HsctViewSet, IOCycleViewSet, PriorLineViewSet
+
+router = DefaultRouter()
+router.register("centers", CenterViewSet, basename="api-center")
+router.register("patients", PatientViewSet, basename="api-patient")
+router.register("baseline", BaselineViewSet, basename="api-baseline")
+router.register("prior-lines", PriorLineViewSet, basename="api-prior-line")
+router.register("io-cycles", IOCycleViewSet, basename="api-io-cycle")
+router.register("end-of-treatment", EndOfTreatmentViewSet, basename="api-end-of-treatment")
+router.register("hsct", HsctViewSet, basename="api-hsct")
+router.register("responses", ResponseViewSet, basename="api-response")
+router.register("adverse-events", AdverseEventViewSet, basename="api-adverse-event")
+router.register("vod-sos", VodSosViewSet, basename="api-vod-sos")
+router.register("follow-up", FollowUpViewSet, basename="api-follow-up")
+router.register("exports/logs", ExportLogViewSet, basename="api-export-log")
+
+
+
+@csrf_exempt  # it changes nothing: a write to an unknown address is a 404, not a CSRF page
+def api_not_found(request, *args, **kwargs):
+    """Any other address under /api/ (or a malformed key) is a JSON 404, like the API's own."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
+urlpatterns = [
+    path("auth/token/", TokenView.as_view(), name="api-token"),
+    path("auth/token/revoke/", TokenRevokeView.as_view(), name="api-token-revoke"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("exports/dataset/", DatasetExportView.as_view(), name="api-export-dataset"),
+    path("dictionary/", DictionaryView.as_view(), name="api-dictionary"),
+    path("", include(router.urls)),
+    re_path(r"^.*$", api_not_found),
+]

@@ -1,0 +1,140 @@
+"""Role by endpoint: every endpoint, every role, a row of the user's own center and one of
+another center. Site staff never read another center's row through any endpoint (404, and
+absent from every list); only site staff write; only statisticians and administrators export;
+only administrators read the export log."""
+
+import json
+
+import pytest
+
+from tests.api.conftest import FORM_ENDPOINTS
+
+ROLES = ["coordinator", "investigator", "monitor", "statistician", "administrator"]
+SITE_ROLES = {"coordinator", "investigator"}
+EXPORTERS = {"statistician", "administrator"}
+
+
+def row_url(endpoint, row):
+    if endpoint == "patients":
+        return f"/api/patients/{row.study_id}/"
+    return f"/api/{endpoint}/{row.pk}/"
+
+
+def all_rows(casebooks, side):
+    patient, rows = casebooks[side]
+    return [("patients", patient), *rows.items()]
+
+
+def list_everything(client, endpoint):
+    """Every page of a list endpoint."""
+    found, url = [], f"/api/{endpoint}/?limit=50"
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200, (endpoint, response.status_code, response.content[:300])
+        found.extend(response.json()["results"])
+        url = response.json()["next"]
+    return found
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_reads(role, request, casebooks, api_as, db):
+    user = request.getfixturevalue(role)
+    client = api_as(user)
+    sees_other = role not in SITE_ROLES
+    own_patient, _rows = casebooks["own"]
+    other_patient, _rows = casebooks["other"]
+    for side in ("own", "other"):
+        for endpoint, row in all_rows(casebooks, side):
+            response = client.get(row_url(endpoint, row))
+            expected = 200 if side == "own" or sees_other else 404
+            assert response.status_code == expected, (role, side, endpoint, response.status_code)
+    for endpoint in ["patients", *FORM_ENDPOINTS]:
+        listed = list_everything(client, endpoint)
+        keys = {item.get("study_id") or item.get("patient") for item in listed}
+        assert own_patient.study_id in keys, (role, endpoint)
+        assert (other_patient.study_id in keys) == sees_other, (role, endpoint)
+        text = json.dumps(listed)
+        assert (other_patient.study_id in text) == sees_other
+        # Filtering by the other center's code never reveals its rows to site staff.
+        filtered = client.get(f"/api/{endpoint}/?center=MI02").json()
+        assert (filtered["count"] > 0) == sees_other, (role, endpoint)
+    centers = {item["code"] for item in list_everything(client, "centers")}
+    assert centers == ({"RM01", "MI02"} if sees_other else {"RM01"})
+    assert client.get("/api/centers/MI02/").status_code == (200 if sees_other else 404)
+    assert client.get("/api/centers/RM01/").status_code == 200
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_writes(role, request, casebooks, api_as, db):
+    user = request.getfixturevalue(role)
+    client = api_as(user)
+    writes = role in SITE_ROLES
+    for side in ("own", "other"):
+        for endpoint, row in all_rows(casebooks, side):
+            row.refresh_from_db()
+            response = client.patch(row_url(endpoint, row), {"version": row.version}, format="json")
+            expected = 403 if not writes else 200 if side == "own" else 404
+            assert response.status_code == expected, (role, side, endpoint, response.status_code, response.content)
+            if expected == 200:
+                assert response.json()["version"] == row.version + 1
+            if endpoint != "patients" and FORM_ENDPOINTS[endpoint][1] and side == "other":
+                deleted = client.delete(row_url(endpoint, row) + f"?version={row.version}")
+                assert deleted.status_code == (404 if writes else 403), (role, endpoint)
+    other_patient, _rows = casebooks["other"]
+    created = client.post("/api/prior-lines/", {
+        "patient": other_patient.study_id, "line_number": 2, "category": "blinatumomab",
+        "start_date": "2016-01-01", "best_response": "nr"}, format="json")
+    # Site staff cannot even name another center's patient; the others may not write at all.
+    assert created.status_code == (400 if writes else 403)
+    if writes:
+        # The same answer as for a study ID that does not exist: its existence is not revealed.
+        missing = client.post("/api/prior-lines/", {
+            "patient": "ZZ99-999", "line_number": 2, "category": "blinatumomab",
+            "start_date": "2016-01-01", "best_response": "nr"}, format="json")
+        assert json.dumps(created.json()).replace(other_patient.study_id, "X") == json.dumps(
+            missing.json()).replace("ZZ99-999", "X")
+    enrolled = client.post("/api/patients/", {"center": "MI02", "sex": "F", "local_hospital_id": "X1",
+                                              "initials": "AB", "date_of_birth": "1970-01-01"}, format="json")
+    assert enrolled.status_code == (400 if writes else 403)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_exports_dictionary_and_log(role, request, casebooks, api_as, db):
+    user = request.getfixturevalue(role)
+    client = api_as(user)
+    response = client.get("/api/exports/dataset/?file_format=json")
+    assert response.status_code == (200 if role in EXPORTERS else 403)
+    if role in EXPORTERS:
+        document = json.loads(b"".join(response.streaming_content))
+        # Statisticians and administrators export every center.
+        assert {row["center"] for row in document["tables"]["patients"]} == {"RM01", "MI02"}
+    assert client.get("/api/dictionary/").status_code == 200
+    logs = client.get("/api/exports/logs/")
+    assert logs.status_code == (200 if role == "administrator" else 403)
+    if role == "administrator":
+        assert logs.json()["count"] == 1
+    page = client.get("/exports/")  # token clients are not logged in to the browser pages
+    assert page.status_code == 302
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_export_page_by_role(role, request, client, db):
+    user = request.getfixturevalue(role)
+    client.force_login(user)
+    response = client.get("/exports/")
+    assert response.status_code == (200 if role in EXPORTERS else 403)
+    if role in EXPORTERS:
+        html = response.content.decode()
+        for choice in ("csv", "json", "dta", "sav", "xpt", "odm", "relative", "shifted", "codes", "labels"):
+            assert f'value="{choice}"' in html
+        assert 'action="/api/exports/dataset/"' in html
+
+
+def test_anonymous_gets_401_everywhere(casebooks, client):
+    from rest_framework.test import APIClient
+
+    anonymous = APIClient()
+    patient, _rows = casebooks["own"]
+    for url in ["/api/patients/", f"/api/patients/{patient.study_id}/", "/api/baseline/", "/api/centers/",
+                "/api/exports/dataset/", "/api/dictionary/", "/api/exports/logs/"]:
+        assert anonymous.get(url).status_code == 401, url
