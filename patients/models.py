@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.timezone import now as timezone_now
 from django.utils.translation import gettext_lazy as _
-
 from simple_history.models import HistoricalRecords
 
 from inocd22.clinical import ClinicalRecord, direct_identifier
@@ -236,3 +236,152 @@ class FormState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.patient_id} {self.form}: {self.status}"
+
+
+# Issue 6: data management (queries, electronic signatures, automatic check runs).
+
+
+class QueryState(models.TextChoices):
+    OPEN = "open", _("Open")
+    ANSWERED = "answered", _("Answered")
+    CLOSED = "closed", _("Closed")
+
+
+# Queries that still need someone's action (the site's answer or the monitor's review).
+UNRESOLVED_QUERY_STATES = (QueryState.OPEN, QueryState.ANSWERED)
+
+
+class DataQuery(models.Model):
+    """A monitor's question about a form of a casebook, or one field of one row of it.
+    Never deleted: a query ends closed, and may be re-opened."""
+
+    patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="data_queries")
+    form = models.CharField(_("form"), max_length=20, choices=FormKey.choices)
+    row_content_type = models.ForeignKey(
+        "contenttypes.ContentType", verbose_name=_("row type"), on_delete=models.PROTECT, null=True, blank=True
+    )
+    row_id = models.PositiveBigIntegerField(_("row"), null=True, blank=True)
+    field_name = models.CharField(_("field"), max_length=64, blank=True)
+    question = models.TextField(_("question"))
+    state = models.CharField(_("state"), max_length=10, choices=QueryState.choices, default=QueryState.OPEN)
+    # Set by the automatic checks: one query per patient, check and row, never raised twice.
+    check_key = models.CharField(_("automatic check"), max_length=120, blank=True, editable=False)
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("raised by"), on_delete=models.PROTECT, related_name="+"
+    )
+    raised_at = models.DateTimeField(_("raised"), default=timezone_now)
+    answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("closed by"), on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+",
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-raised_at", "-pk"]
+        verbose_name = _("data query")
+        verbose_name_plural = _("data queries")
+        indexes = [models.Index(fields=["patient", "state"]), models.Index(fields=["state", "raised_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["check_key"], condition=~Q(check_key=""), name="data_query_unique_check_key"),
+            models.CheckConstraint(
+                condition=Q(row_id__isnull=True, row_content_type__isnull=True)
+                | Q(row_id__isnull=False, row_content_type__isnull=False),
+                name="data_query_row_type_and_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Q{self.pk} {self.patient_id} {self.form}{'.' + self.field_name if self.field_name else ''}"
+
+    @property
+    def is_unresolved(self) -> bool:
+        return self.state in UNRESOLVED_QUERY_STATES
+
+
+class QueryMessageKind(models.TextChoices):
+    QUESTION = "question", _("Question")
+    ANSWER = "answer", _("Answer")
+    CLOSE = "close", _("Closed")
+    REOPEN = "reopen", _("Re-opened")
+
+
+class DataQueryMessage(models.Model):
+    """One entry of a query's thread. Append-only."""
+
+    query = models.ForeignKey(DataQuery, verbose_name=_("query"), on_delete=models.PROTECT, related_name="messages")
+    kind = models.CharField(_("kind"), max_length=10, choices=QueryMessageKind.choices)
+    text = models.TextField(_("text"), blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("author"), on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("written"), default=timezone_now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("query message")
+        verbose_name_plural = _("query messages")
+
+    def __str__(self) -> str:
+        return f"{self.query_id} {self.kind}"
+
+
+class CasebookSignature(models.Model):
+    """A site investigator's electronic signature of a whole casebook: who, when, and what
+    the signature means. A change to the signed data voids it; it is never deleted."""
+
+    patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="signatures")
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("signed by"), on_delete=models.PROTECT, related_name="+")
+    signed_at = models.DateTimeField(_("signed"), default=timezone_now)
+    meaning = models.TextField(_("meaning of the signature"))
+    is_void = models.BooleanField(_("void"), default=False)
+    voided_at = models.DateTimeField(_("voided"), null=True, blank=True)
+    void_reason = models.TextField(_("why the signature is void"), blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-signed_at", "-pk"]
+        verbose_name = _("casebook signature")
+        verbose_name_plural = _("casebook signatures")
+        constraints = [
+            models.UniqueConstraint(fields=["patient"], condition=Q(is_void=False), name="signature_one_active_per_casebook"),
+            models.CheckConstraint(
+                condition=Q(is_void=False, voided_at__isnull=True) | Q(is_void=True, voided_at__isnull=False),
+                name="signature_voided_at_iff_void",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient_id} signed by {self.signer_id} at {self.signed_at:%Y-%m-%d %H:%M}"
+
+
+class CheckRunStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class DataCheckRun(models.Model):
+    """One run of the automatic checks across casebooks (from the page or the nightly job)."""
+
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("started by"), on_delete=models.PROTECT, related_name="+"
+    )
+    center = models.ForeignKey(Center, verbose_name=_("center"), on_delete=models.PROTECT, null=True, blank=True)
+    cutoff = models.DateField(_("data cut-off"))
+    status = models.CharField(_("status"), max_length=10, choices=CheckRunStatus.choices, default=CheckRunStatus.RUNNING)
+    started_at = models.DateTimeField(_("started"), default=timezone_now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    patients_checked = models.PositiveIntegerField(_("patients checked"), default=0)
+    problems_found = models.PositiveIntegerField(_("problems found"), default=0)
+    queries_raised = models.PositiveIntegerField(_("queries raised"), default=0)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        verbose_name = _("automatic check run")
+        verbose_name_plural = _("automatic check runs")
+
+    def __str__(self) -> str:
+        return f"check run {self.pk} ({self.status})"

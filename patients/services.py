@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from inocd22.clinical import ClinicalRecord
-from patients.models import FormKey, FormState, FormStatus, Patient
+from patients.models import CasebookSignature, FormKey, FormState, FormStatus, Patient
 from patients.selectors import casebook_get, patient_list_for_user
 from patients.validators import Casebook
 from sites.models import Center
@@ -39,9 +39,9 @@ def _check_may_edit(*, user, patient: Patient) -> None:
         raise PermissionDenied(_("You may not change this casebook."))
 
 
-def _form_state_for_change(*, user, patient: Patient, form: str, reason: str) -> FormState:
+def _form_state_for_change(*, user, patient: Patient, form: str, reason: str, notices: list[str] | None = None) -> FormState:
     """The form's state row, locked; refuses changes to a locked form and asks for a reason
-    once the form is complete. A verified form goes back to complete."""
+    once the form is complete. A verified form goes back to complete (said in `notices`)."""
     state, _created = FormState.objects.select_for_update().get_or_create(
         patient=patient, form=form, defaults={"changed_by": user}
     )
@@ -52,9 +52,26 @@ def _form_state_for_change(*, user, patient: Patient, form: str, reason: str) ->
     if state.status == FormStatus.VERIFIED:
         state.status = FormStatus.COMPLETE
         state.changed_by = user
+        state._history_user = user
         state._change_reason = _("Data changed after verification")
         state.save()
+        if notices is not None:  # Issue 6: say so
+            notices.append(_("This form was verified: it is back to complete, for the monitor to verify again."))
     return state
+
+
+def _signature_void_for_change(*, user, patient: Patient, reason: str, notices: list[str]) -> None:
+    """Issue 6: a change to signed data voids the casebook's active signature, and says so."""
+    signature = CasebookSignature.objects.select_for_update().filter(patient=patient, is_void=False).first()
+    if signature is None:
+        return
+    signature.is_void = True
+    signature.voided_at = timezone.now()
+    signature.void_reason = _("Data changed after signing: %(reason)s") % {"reason": reason.strip() or _("no reason given")}
+    signature._history_user = user
+    signature._change_reason = signature.void_reason
+    signature.save()
+    notices.append(_("The investigator's signature of this casebook is void: the casebook must be signed again."))
 
 
 def _validate(row: ClinicalRecord, *, patient: Patient) -> None:
@@ -75,7 +92,8 @@ def crf_row_save(*, user, row: ClinicalRecord, reason: str = "", expected_versio
     """Create or update one row of a form of an existing patient's casebook.
 
     `expected_version` is the version the user edited; a different saved version raises
-    StaleVersionError and saves nothing. Raises ValidationError with per-field messages."""
+    StaleVersionError and saves nothing. Raises ValidationError with per-field messages.
+    `row.change_notices` lists what else the change did (verification undone, signature voided)."""
     patient = Patient.objects.select_for_update().get(pk=row.casebook_patient_id)
     _check_may_edit(user=user, patient=patient)
     if row.pk:
@@ -85,15 +103,19 @@ def crf_row_save(*, user, row: ClinicalRecord, reason: str = "", expected_versio
         if expected_version is not None and current.version != expected_version:
             raise StaleVersionError(current)
         row.version = current.version + 1
-    _form_state_for_change(user=user, patient=patient, form=row.form_key, reason=reason)
+    notices: list[str] = []
+    _form_state_for_change(user=user, patient=patient, form=row.form_key, reason=reason, notices=notices)
     _validate(row, patient=patient)
     _save_with_history(row, user=user, reason=reason)
+    _signature_void_for_change(user=user, patient=patient, reason=reason, notices=notices)
+    row.change_notices = notices
     return row
 
 
 @transaction.atomic
-def crf_row_delete(*, user, row: ClinicalRecord, reason: str = "", expected_version: int | None = None) -> None:
-    """Delete a row of a repeating form. The row stays, marked deleted, so its history is kept."""
+def crf_row_delete(*, user, row: ClinicalRecord, reason: str = "", expected_version: int | None = None) -> list[str]:
+    """Delete a row of a repeating form. The row stays, marked deleted, so its history is kept.
+    Returns what else the deletion did (verification undone, signature voided), as messages."""
     patient = Patient.objects.select_for_update().get(pk=row.casebook_patient_id)
     _check_may_edit(user=user, patient=patient)
     if isinstance(row, Patient) or not hasattr(type(row), "patient") or type(row)._meta.get_field("patient").one_to_one:
@@ -101,10 +123,13 @@ def crf_row_delete(*, user, row: ClinicalRecord, reason: str = "", expected_vers
     current = type(row).objects.select_for_update().get(pk=row.pk)
     if expected_version is not None and current.version != expected_version:
         raise StaleVersionError(current)
-    _form_state_for_change(user=user, patient=patient, form=row.form_key, reason=reason)
+    notices: list[str] = []
+    _form_state_for_change(user=user, patient=patient, form=row.form_key, reason=reason, notices=notices)
     current.is_deleted = True
     current.version += 1
     _save_with_history(current, user=user, reason=reason)
+    _signature_void_for_change(user=user, patient=patient, reason=reason, notices=notices)
+    return notices
 
 
 @transaction.atomic
@@ -139,6 +164,9 @@ def form_status_set(*, user, patient: Patient, form: str, status: str) -> FormSt
     state, _created = FormState.objects.select_for_update().get_or_create(patient=patient, form=form)
     if state.status == FormStatus.LOCKED:
         raise FormLockedError(_("This form is locked: a monitor must unlock it first."))
+    if state.status == FormStatus.VERIFIED:
+        # Issue 6: undoing a verification would let the data change without a reason.
+        raise PermissionDenied(_("This form is verified: change its data, with a reason, to reopen it."))
     state.status = status
     state.changed_by = user
     state._history_user = user
