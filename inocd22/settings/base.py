@@ -184,3 +184,39 @@ ANALYTICS_REPORT_SOFT_TIME_LIMIT = env.int("ANALYTICS_REPORT_SOFT_TIME_LIMIT", d
 ANALYTICS_REPORT_TIME_LIMIT = ANALYTICS_REPORT_SOFT_TIME_LIMIT + 60
 # WeasyPrint and fontTools log every rendering step at INFO: keep the report logs readable.
 LOGGING["loggers"] = {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}}
+
+# Issue 3: English pages show dates as typed, year first (inocd22/formats/en).
+FORMAT_MODULE_PATH = ["inocd22.formats"]
+
+# Issue 6: data management. The automatic checks across casebooks run every night; an alive
+# patient's follow-up is queried when the last contact is more than N months before the cut-off
+# (DATA_CHECKS_CUTOFF, ISO date; unset: the day of the run).
+import datetime as _dt  # noqa: E402
+
+from celery.schedules import crontab  # noqa: E402
+
+DATA_CHECKS_CUTOFF = _dt.date.fromisoformat(env("DATA_CHECKS_CUTOFF")) if env("DATA_CHECKS_CUTOFF", default="") else None
+DATA_CHECKS_FOLLOW_UP_MONTHS = env.int("DATA_CHECKS_FOLLOW_UP_MONTHS", default=12)
+DATA_CHECKS_SYSTEM_USERNAME = "system-checks"
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "casebook-checks-nightly": {
+        "task": "outcomes.tasks.casebook_checks_nightly",
+        "schedule": crontab(hour=2, minute=30),
+    },
+}
+
+# Issue 5: REST API errors as JSON (domain exceptions mapped to 400/403/409), schema error responses.
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "patients.api.api_exception_handler"
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "patients.api.schema_error_responses",
+]
+SPECTACULAR_SETTINGS["COMPONENT_SPLIT_REQUEST"] = True
+# Issue 5: one name per shared choice set in the OpenAPI schema.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "ResponseCategoryEnum": "treatments.models.ResponseCategory",
+    "FormStatusEnum": "patients.models.FormStatus",
+    "ReportStatusEnum": "analytics.models.ReportStatus",
+    "ExportStatusEnum": "analytics.models.ExportStatus",
+}

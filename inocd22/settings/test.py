@@ -15,3 +15,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# Issue 4: tasks run eagerly in tests even when CELERY_BROKER_URL is set; only the
+# real-worker fixture (tests/analytics/celery_worker.py) turns this off for its tests.
+CELERY_TASK_ALWAYS_EAGER = True
