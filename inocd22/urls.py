@@ -22,3 +22,6 @@ urlpatterns = [
     path("api/", include("inocd22.api_urls")),
     path("exports/", include("analytics.exports.urls")),
 ]
+
+handler404 = "inocd22.views.not_found"
+handler500 = "inocd22.views.internal_error"

@@ -247,3 +247,14 @@ def test_nul_characters_are_a_400_not_a_500(coordinator_api, patient):
     enrolled = coordinator_api.post("/api/patients/", {"center": "RM\x0001", "sex": "F"}, format="json")
     assert enrolled.status_code == 400 and "center" in enrolled.json()
     assert coordinator_api.get("/api/io-cycles/", {"patient": "RM01\x00"}).status_code in (200, 400)
+
+
+@pytest.mark.parametrize("path", ["/api/patients/%0A_%C3%86/", "/api/no-such-resource/"])
+def test_a_path_no_route_matches_is_a_json_404(api_as, statistician, path, client):
+    response = api_as(statistician).get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found."}
+    # Outside the API the site's own page is kept.
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
