@@ -163,6 +163,10 @@ def bulk_insert_with_history(model, objs: list) -> None:
         _copy(cursor, history._meta.db_table, [f.column for f in history_fields],
               ([extra[f.attname] if f.attname in extra else getattr(obj, f.attname) for f in history_fields]
                for obj in objs))
+        # Fresh statistics: planning the first queries on estimates of an empty table chose
+        # nested loops and on-disk sorts over 300 000 rows (autovacuum comes only later).
+        for table in (model._meta.db_table, history._meta.db_table):
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
 
 
 def _copy(cursor, table: str, columns: list[str], rows) -> None:
