@@ -82,7 +82,7 @@ def demo_cohort_seed(*, seed: int, n_patients: int, n_centers: int, password: st
         raise ValueError("The database is not empty: the demo fills an empty registry.")
     centers = Center.objects.bulk_create(demo_centers(n_centers))
     users = demo_users_create(centers=centers, password=password)
-    identifiers = random.Random(seed)  # noqa: S311 - synthetic identifiers, not secrets
+    identifiers = random.Random(seed)
     timelines = design_cohort(seed=seed, n_patients=n_patients, n_centers=n_centers)
     next_sequence = dict.fromkeys((center.pk for center in centers), 0)
     for batch in batched(timelines, BATCH_PATIENTS):

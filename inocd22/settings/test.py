@@ -6,7 +6,7 @@ from .base import VAR_DIR, env
 VAR_DIR.mkdir(exist_ok=True)
 
 DEBUG = False
-SECRET_KEY = "test-only-not-secret"
+SECRET_KEY = "test-only-not-secret"  # noqa: S105 (tests only: production has no default)
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 # Hashing strength is not under test; speed is.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

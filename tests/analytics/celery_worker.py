@@ -69,7 +69,7 @@ def celery_worker(transactional_db, settings, tmp_path):
                "--hostname", f"{queue}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
                "--without-heartbeat"]
     with open(log_path, "wb") as log:
-        worker = subprocess.Popen(  # noqa: S603 - a fixed command line
+        worker = subprocess.Popen(
             command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
     eager = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
