@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from inocd22.clinical import is_direct_identifier
+from inocd22.clinical import row_label as clinical_row_label
 from outcomes.forms import AdverseEventForm, FollowUpForm, ResponseForm, VodForm
 from outcomes.models import AdverseEvent, FollowUp, ResponseAssessment, VodSosEvent
 from outcomes.selectors import best_response_from
@@ -68,6 +69,7 @@ class Column:
     numeric: bool = False
     derived: bool = False
     nowrap: bool = False  # dates and numbers stay on one line
+    field_name: str = ""  # the question shown, where data queries on it are flagged
 
 
 def field_column(model: type[Model], name: str, *, numeric: bool = False) -> Column:
@@ -77,6 +79,7 @@ def field_column(model: type[Model], name: str, *, numeric: bool = False) -> Col
         lambda row, patient: show_value(model_field, getattr(row, name)),
         numeric,
         nowrap=numeric or isinstance(model_field, models.DateField),
+        field_name=name,
     )
 
 
@@ -99,7 +102,6 @@ class FormSpec:
     repeating: bool
     title: str | Promise
     columns: tuple[Column, ...] = ()
-    label_field: str = ""  # names a row of a repeating form in the audit trail
     add_label: str | Promise = ""
 
     @property
@@ -107,10 +109,8 @@ class FormSpec:
         return self.model._meta.get_field("patient").remote_field.related_name
 
     def row_label(self, row) -> str:
-        if self.label_field:
-            model_field = self.model._meta.get_field(self.label_field)
-            return f"{self.model._meta.verbose_name} {show_value(model_field, getattr(row, self.label_field))}"
-        return str(self.model._meta.verbose_name)
+        """The row (or a historical record of it) as a person names it: "IO cycle 2"."""
+        return clinical_row_label(self.model, row)
 
 
 def _total_dose(row, patient) -> str:
@@ -143,7 +143,6 @@ SPECS: tuple[FormSpec, ...] = (
             field_column(PriorTherapyLine, "end_date"),
             field_column(PriorTherapyLine, "best_response"),
         ),
-        label_field="line_number",
         add_label=gettext_lazy("Add a prior line"),
     ),
     FormSpec(
@@ -165,7 +164,6 @@ SPECS: tuple[FormSpec, ...] = (
             field_column(IOCycle, "dose_reduced"),
             field_column(IOCycle, "modification_reason"),
         ),
-        label_field="cycle_number",
         add_label=gettext_lazy("Add a cycle"),
     ),
     FormSpec(
@@ -191,7 +189,6 @@ SPECS: tuple[FormSpec, ...] = (
             field_column(ResponseAssessment, "mrd_status"),
             field_column(ResponseAssessment, "mrd_method"),
         ),
-        label_field="assessment_date",
         add_label=gettext_lazy("Add an assessment"),
     ),
     FormSpec("hsct", FormKey.HSCT, AlloHsct, HsctForm, False, FormKey.HSCT.label),
@@ -213,7 +210,6 @@ SPECS: tuple[FormSpec, ...] = (
             field_column(AdverseEvent, "serious"),
             field_column(AdverseEvent, "relation"),
         ),
-        label_field="term",
         add_label=gettext_lazy("Add an adverse event"),
     ),
     FormSpec(
@@ -232,7 +228,6 @@ SPECS: tuple[FormSpec, ...] = (
             field_column(VodSosEvent, "defibrotide"),
             field_column(VodSosEvent, "outcome"),
         ),
-        label_field="diagnosis_date",
         add_label=gettext_lazy("Add a VOD/SOS event"),
     ),
     FormSpec("follow-up", FormKey.FOLLOW_UP, FollowUp, FollowUpForm, False, FormKey.FOLLOW_UP.label),
@@ -295,7 +290,9 @@ class Section:
         return self.status == FormStatus.LOCKED
 
 
-def casebook_sections(patient: Patient, *, user) -> list[Section]:
+def casebook_sections(patient: Patient, *, user, queried_fields: frozenset | set = frozenset()) -> list[Section]:
+    """The casebook's forms with their rows. `queried_fields`, (form, field name) pairs of
+    open queries, keeps those questions of a single form on the page even when empty."""
     states = {state.form: state for state in patient.form_states.all()}
     sections: dict[str, Section] = {}
     for spec in SPECS:
@@ -309,19 +306,27 @@ def casebook_sections(patient: Patient, *, user) -> list[Section]:
                 {
                     "spec": spec,
                     "rows": [
-                        (row, list(zip([column.value(row, patient) for column in spec.columns], classes, strict=True)))
+                        (
+                            row,
+                            [
+                                (column.value(row, patient), css_class, column.field_name)
+                                for column, css_class in zip(spec.columns, classes, strict=True)
+                            ],
+                        )
                         for row in live_rows(patient, spec)
                     ],
                 }
             )
         else:
             row = single_row(patient, spec)
-            section.parts.append({"spec": spec, "row": row, "fields": single_fields(spec, row, user=user)})
+            keep = frozenset(name for form, name in queried_fields if form == spec.key)
+            section.parts.append({"spec": spec, "row": row, "fields": single_fields(spec, row, user=user, keep=keep)})
     return list(sections.values())
 
 
-def single_fields(spec: FormSpec, row, *, user) -> list[tuple[str, str]]:
-    """(question, answer) of a single form's row, identifiers hidden from who may not see them."""
+def single_fields(spec: FormSpec, row, *, user, keep: frozenset[str] = frozenset()) -> list[tuple[str, str, str]]:
+    """(field name, question, answer) of a single form's row, identifiers hidden from who may
+    not see them. An empty answer is left out (the question did not apply) unless in `keep`."""
     if row is None:
         return []
     shown = can_see_identifiers(user)
@@ -329,10 +334,10 @@ def single_fields(spec: FormSpec, row, *, user) -> list[tuple[str, str]]:
     for name in spec.form_class._meta.fields:
         model_field = spec.model._meta.get_field(name)
         value = getattr(row, name)
-        if value in (None, "") and (model_field.null or model_field.blank):
+        if value in (None, "") and (model_field.null or model_field.blank) and name not in keep:
             continue  # a question that did not apply
         answers.append(
-            (model_field.verbose_name, HIDDEN if is_direct_identifier(model_field) and not shown else show_value(model_field, value))
+            (name, model_field.verbose_name, HIDDEN if is_direct_identifier(model_field) and not shown else show_value(model_field, value))
         )
     return answers
 

@@ -38,6 +38,7 @@ class MrdMethod(models.TextChoices):
 
 class ResponseAssessment(ClinicalRecord):
     form_key = FormKey.RESPONSES
+    row_label_field = "assessment_date"
 
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="responses")
     assessment_date = models.DateField(_("Date of assessment"))
@@ -80,6 +81,7 @@ class Relation(models.TextChoices):
 
 class AdverseEvent(ClinicalRecord):
     form_key = FormKey.ADVERSE_EVENTS
+    row_label_field = "term"
 
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="adverse_events")
     term = models.CharField(_("CTCAE v5 term"), max_length=40, choices=TERM_CHOICES)
@@ -144,6 +146,7 @@ class VodOutcome(models.TextChoices):
 
 class VodSosEvent(ClinicalRecord):
     form_key = FormKey.VOD_SOS
+    row_label_field = "diagnosis_date"
 
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="vod_events")
     diagnosis_date = models.DateField(_("Date of VOD/SOS diagnosis"))

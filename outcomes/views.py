@@ -25,6 +25,7 @@ from outcomes.casebook import (
     casebook_sections,
     show_value,
 )
+from patients import data_management as dm
 from patients.models import FormKey, FormState, FormStatus, Patient
 from patients.selectors import form_rows_for_user, patient_get_for_user
 from patients.services import (
@@ -46,20 +47,37 @@ def casebook_url(patient: Patient, key: str = "") -> str:
 @login_required
 def casebook_detail(request, study_id: str):
     patient = casebook_patient_get(user=request.user, study_id=study_id)
-    sections = casebook_sections(patient, user=request.user)
+    # Read once for the whole page: the forms, fields and rows they concern are flagged from this list.
+    unresolved_queries = dm.unresolved_query_list(user=request.user, patient=patient)
+    sections = casebook_sections(
+        patient, user=request.user, queried_fields={(query.form, query.field_name) for query in unresolved_queries}
+    )
     return render(
         request,
         "casebook/detail.html",
         {
             "patient": patient,
             "sections": sections,
+            "unresolved_queries": unresolved_queries,
             "best_response": best_response_on_io(patient),
             "can_edit": can_edit_clinical_data(request.user),
+            "is_monitor": dm.is_monitor(request.user),
             "identifiers_shown": can_see_identifiers(request.user),
             "complete_count": sum(section.is_complete for section in sections),
             "form_count": len(sections),
         },
     )
+
+
+def _locked_refusal(request, patient: Patient, key: str):
+    messages.error(request, _("This form is locked: a monitor must unlock it first."))
+    return redirect(casebook_url(patient, key))
+
+
+def _change_notices(request, notices) -> None:
+    """What else a change did (verification undone, signature voided), said to the user."""
+    for notice in notices:
+        messages.warning(request, notice)
 
 
 def _spec_or_404(slug: str) -> FormSpec:
@@ -120,8 +138,7 @@ def crf_row_edit(request, study_id: str, slug: str, pk: int | None = None):
         row = single_row_fresh(patient, spec)
     state = _editable_state(request, patient, spec.key)
     if state and state.status == FormStatus.LOCKED:
-        messages.error(request, _("This form is locked: a monitor must unlock it first."))
-        return redirect(casebook_url(patient, spec.key))
+        return _locked_refusal(request, patient, spec.key)
     reason_required = bool(state and state.status in REASON_REQUIRED_STATES)
     conflict = []
     if request.method == "POST":
@@ -132,7 +149,7 @@ def crf_row_edit(request, study_id: str, slug: str, pk: int | None = None):
                 if row.pk and expected is None:
                     # Someone created this single form's row since the page was loaded.
                     raise StaleVersionError(type(row).objects.get(pk=row.pk))
-                crf_row_save(
+                saved = crf_row_save(
                     user=request.user,
                     row=form.instance,
                     reason=form.cleaned_data.get("change_reason") or "",
@@ -152,6 +169,7 @@ def crf_row_edit(request, study_id: str, slug: str, pk: int | None = None):
                 form.add_error(None, _("Someone else saved this form at the same moment. Reload the page and check."))
             else:
                 messages.success(request, _("%(form)s saved.") % {"form": spec.title})
+                _change_notices(request, saved.change_notices)
                 return redirect(casebook_url(patient, spec.key))
     else:
         form = spec.form_class(instance=row, reason_required=reason_required)
@@ -167,6 +185,9 @@ def crf_row_edit(request, study_id: str, slug: str, pk: int | None = None):
             "state": state,
             "is_new": not row.pk,
             "row_label": spec.row_label(row) if spec.repeating and row.pk else "",
+            # The open queries are flagged on the fields they concern (casebook/_field.html).
+            "query_form": spec.key,
+            "query_row": row if spec.repeating else None,
         },
     )
 
@@ -187,6 +208,8 @@ def crf_row_delete_view(request, study_id: str, slug: str, pk: int):
         raise Http404
     row = _row_or_404(user=request.user, patient=patient, spec=spec, pk=pk)
     state = _editable_state(request, patient, spec.key)
+    if state and state.status == FormStatus.LOCKED:
+        return _locked_refusal(request, patient, spec.key)
     reason_required = bool(state and state.status in REASON_REQUIRED_STATES)
     errors: dict[str, list[str]] = {}
     reason = ""
@@ -197,7 +220,7 @@ def crf_row_delete_view(request, study_id: str, slug: str, pk: int):
         except ValueError:
             version = None
         try:
-            crf_row_delete(user=request.user, row=row, reason=reason, expected_version=version)
+            notices = crf_row_delete(user=request.user, row=row, reason=reason, expected_version=version)
         except ValidationError as error:
             errors = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
             reason_required = reason_required or "reason" in errors
@@ -209,6 +232,7 @@ def crf_row_delete_view(request, study_id: str, slug: str, pk: int):
             return redirect(casebook_url(patient, spec.key))
         else:
             messages.success(request, _("%(row)s deleted.") % {"row": spec.row_label(row)})
+            _change_notices(request, notices)
             return redirect(casebook_url(patient, spec.key))
     return render(
         request,

@@ -22,10 +22,11 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Count, Min, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from inocd22.clinical import ClinicalRecord, is_direct_identifier
+from inocd22.clinical import ClinicalRecord, is_direct_identifier, row_label
 from patients.models import (
     UNRESOLVED_QUERY_STATES,
     CasebookSignature,
@@ -65,6 +66,15 @@ def is_monitor(user) -> bool:
     return has_role(user, Role.MONITOR)
 
 
+def can_see_queries(user) -> bool:
+    """Queries quote the casebook: for the staff who see it whole (not statisticians)."""
+    return can_see_identifiers(user)
+
+
+def can_see_monitoring_dashboard(user) -> bool:
+    return has_role(user, Role.MONITOR, Role.ADMINISTRATOR)
+
+
 def can_export_audit_trail(user) -> bool:
     return has_role(user, Role.MONITOR, Role.ADMINISTRATOR)
 
@@ -96,6 +106,23 @@ def question_fields(model: type[models.Model]) -> list[models.Field]:
     return [
         f for f in model._meta.concrete_fields if f.name not in NON_QUESTION_FIELDS and f.editable
     ]
+
+
+def is_repeating(model: type[models.Model]) -> bool:
+    """A form of many rows per patient (IO cycles), not of one (baseline)."""
+    return model is not Patient and not model._meta.get_field("patient").one_to_one
+
+
+def row_place(form: str, row: models.Model | None) -> str:
+    """Where in the casebook a row is, as a person says it: "Follow-up & outcome",
+    "IO cycles · IO cycle 2", "IO cycles · End of IO treatment"."""
+    form_name = str(FormKey(form).label) if form in FormKey.values else form
+    if row is None:
+        return form_name
+    model = type(row)
+    if is_repeating(model) or len(form_models(form)) > 1:
+        return f"{form_name} · {capfirst(row_label(model, row))}"
+    return form_name
 
 
 def field_label(form: str, field_name: str, row_model: type[models.Model] | None = None) -> str:
@@ -358,6 +385,7 @@ def query_get_for_user(*, user, pk: int) -> DataQuery:
 class OpenQueryCounts:
     """Unresolved (open or answered) queries, counted per patient, form and field."""
 
+    by_center: Counter = field(default_factory=Counter)  # center id
     by_patient: Counter = field(default_factory=Counter)  # patient id
     by_form: Counter = field(default_factory=Counter)  # (patient id, form)
     by_field: Counter = field(default_factory=Counter)  # (patient id, form, row type id, row id, field name)
@@ -366,7 +394,7 @@ class OpenQueryCounts:
 
     @property
     def total(self) -> int:
-        return sum(self.by_patient.values())
+        return self.awaiting_site + self.awaiting_monitor
 
     def for_field(self, patient_id: int, form: str, field_name: str, row_type_id=None, row_id=None) -> int:
         """Queries on this field; without a row, on this field of any row of the form."""
@@ -375,21 +403,29 @@ class OpenQueryCounts:
         return sum(n for key, n in self.by_field.items() if key[0] == patient_id and key[1] == form and key[4] == field_name)
 
 
-def open_query_counts(*, user, patient: Patient | None = None, center: Center | str | None = None) -> OpenQueryCounts:
-    """Counts of the unresolved queries the user may see, in one aggregate query."""
+def open_query_counts(
+    *, user, patient: Patient | None = None, center: Center | str | None = None, per_field: bool = True
+) -> OpenQueryCounts:
+    """Counts of the unresolved queries the user may see, in one aggregate query. Without
+    `per_field` only the counts per center and the totals (a smaller GROUP BY, for the home page)."""
+    grouping = ["patient__center_id", "state"]
+    if per_field:
+        grouping += ["patient_id", "form", "row_content_type_id", "row_id", "field_name"]
     rows = (
         query_list_for_user(user=user, center=center, patient=patient)
         .filter(state__in=UNRESOLVED_QUERY_STATES)
         .order_by()
-        .values("patient_id", "form", "row_content_type_id", "row_id", "field_name", "state")
+        .values(*grouping)
         .annotate(n=Count("pk"))
     )
     counts = OpenQueryCounts()
     for row in rows:
         n = row["n"]
-        counts.by_patient[row["patient_id"]] += n
-        counts.by_form[(row["patient_id"], row["form"])] += n
-        if row["field_name"]:
+        counts.by_center[row["patient__center_id"]] += n
+        if per_field:
+            counts.by_patient[row["patient_id"]] += n
+            counts.by_form[(row["patient_id"], row["form"])] += n
+        if per_field and row["field_name"]:
             key = (row["patient_id"], row["form"], row["row_content_type_id"], row["row_id"], row["field_name"])
             counts.by_field[key] += n
         if row["state"] == QueryState.OPEN:
@@ -397,6 +433,12 @@ def open_query_counts(*, user, patient: Patient | None = None, center: Center | 
         else:
             counts.awaiting_monitor += n
     return counts
+
+
+def unresolved_query_list(*, user, patient: Patient) -> list[DataQuery]:
+    """The casebook's open and answered queries the user may see, in one query: what its
+    pages flag on the forms and fields."""
+    return list(query_list_for_user(user=user, patient=patient).filter(state__in=UNRESOLVED_QUERY_STATES))
 
 
 def query_age_days(query: DataQuery, *, now: dt.datetime | None = None) -> int:

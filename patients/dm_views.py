@@ -18,13 +18,14 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from patients import data_management as dm
 from patients.models import DataCheckRun, FormKey, FormStatus, Patient, QueryState
 from patients.selectors import patient_get_for_user
-from sites.roles import Role, can_see_identifiers, has_role
+from sites.roles import Role, has_role
 from sites.selectors import center_list_for_user
 
 AGE_CHOICES = [("", gettext_lazy("any age")), ("7", gettext_lazy("7 days or more")), ("30", gettext_lazy("30 days or more")),
@@ -76,7 +77,7 @@ class QueryFilterForm(forms.Form):
 
 @login_required
 def query_list(request):
-    if not can_see_identifiers(request.user):
+    if not dm.can_see_queries(request.user):
         raise Http404
     filters = QueryFilterForm(request.GET or None, user=request.user)
     values = filters.cleaned_data if filters.is_valid() else {}
@@ -138,6 +139,7 @@ def query_detail(request, pk: int):
         "thread": query.messages.select_related("author"),
         "field_label": dm.field_label(query.form, query.field_name, type(row) if row is not None else None),
         "row": row,
+        "row_place": dm.row_place(query.form, row),
         "current_value": current_value,
         "age_days": dm.query_age_days(query),
         "form": form,
@@ -161,17 +163,23 @@ class QueryRaiseForm(forms.Form):
         row_choices = [("", _("the whole form"))]
         field_choices = [("", _("no particular question"))]
         seen_fields = set()
-        for model in dm.clinical_models():
+        # The questions of the chosen form first, named as that form asks them (a name such as
+        # start_date is a question of several forms).
+        chosen = self.data.get("form") if self.is_bound else self.initial.get("form")
+        models_in_order = sorted(dm.clinical_models(), key=lambda model: model.form_key != chosen)
+        for model in models_in_order:
             content_type = ContentType.objects.get_for_model(model)
             rows = [patient] if model is Patient else model.objects.filter(patient=patient, is_deleted=False)
             for row in rows:
                 key = f"{content_type.pk}-{row.pk}"
                 self.rows[key] = row
-                row_choices.append((key, f"{FormKey(model.form_key).label} · {row}"))
+                row_choices.append((key, dm.row_place(model.form_key, row)))
             for model_field in dm.question_fields(model):
                 if model_field.name not in seen_fields:
                     seen_fields.add(model_field.name)
-                    field_choices.append((model_field.name, f"{FormKey(model.form_key).label} · {model_field.verbose_name}"))
+                    field_choices.append(
+                        (model_field.name, f"{FormKey(model.form_key).label} · {capfirst(model_field.verbose_name)}")
+                    )
         self.fields["row"].choices = row_choices
         self.fields["field_name"].choices = field_choices
 
@@ -290,7 +298,7 @@ def progress_chart(rows: list[dm.CenterProgress], *, width: int = 640, bar: int 
 
 
 def _require_dashboard(request) -> None:
-    if not has_role(request.user, Role.MONITOR, Role.ADMINISTRATOR):
+    if not dm.can_see_monitoring_dashboard(request.user):
         raise PermissionDenied
 
 

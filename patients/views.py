@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from patients import data_management as dm
 from patients.forms import PatientEnrollForm, PatientFilterForm
 from patients.models import EnrollmentStatus, FormKey, FormState, FormStatus, Patient
 from patients.selectors import patient_list_for_user
@@ -81,7 +82,8 @@ def _list_context(request, page, **extra) -> dict:
 
 @login_required
 def home(request):
-    """The user's centers with their counts, and their patients with each casebook's completeness."""
+    """The user's centers with their counts (open queries too), and their patients with each
+    casebook's completeness."""
     centers = center_list_for_user(user=request.user).annotate(
         enrolled=Count("patients", filter=Q(patients__is_deleted=False, patients__enrollment_status=EnrollmentStatus.ENROLLED)),
         excluded=Count("patients", filter=Q(patients__is_deleted=False, patients__enrollment_status=EnrollmentStatus.EXCLUDED)),
@@ -95,9 +97,23 @@ def home(request):
         .filter(n__gte=FORM_COUNT)
         .values_list("patient__center", flat=True)
     )
-    center_rows = [(center, complete_by_center.get(center.pk, 0)) for center in centers]
+    # One aggregate query for the open-query counts of the summary and of each center.
+    query_counts = dm.open_query_counts(user=request.user, per_field=False)
+    center_rows = [
+        (center, complete_by_center.get(center.pk, 0), query_counts.by_center.get(center.pk, 0)) for center in centers
+    ]
     page = _page(request, patient_list_for_user(user=request.user))
-    return render(request, "home.html", _list_context(request, page, center_rows=center_rows))
+    return render(
+        request,
+        "home.html",
+        _list_context(
+            request,
+            page,
+            center_rows=center_rows,
+            query_counts=query_counts,
+            queries_shown=dm.can_see_queries(request.user),
+        ),
+    )
 
 
 @login_required

@@ -38,6 +38,7 @@ class TherapyCategory(models.TextChoices):
 
 class PriorTherapyLine(ClinicalRecord):
     form_key = FormKey.PRIOR_LINES
+    row_label_field = "line_number"
 
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="prior_lines")
     line_number = models.PositiveSmallIntegerField(_("Line number"), validators=[MinValueValidator(1), MaxValueValidator(20)])
@@ -82,6 +83,7 @@ def dose_field(verbose_name) -> models.DecimalField:
 
 class IOCycle(ClinicalRecord):
     form_key = FormKey.IO_CYCLES
+    row_label_field = "cycle_number"
 
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="io_cycles")
     cycle_number = models.PositiveSmallIntegerField(

@@ -73,6 +73,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # Template filters of the project (not of one app): the navigation's.
+            "libraries": {"navigation": "inocd22.navigation"},
         },
     },
 ]

@@ -1,14 +1,15 @@
 """Template helpers of data management (issue 6), for the casebook and home pages.
 
     {% load data_management %}
-    {% open_queries_for_field patient "follow_up" "last_contact_date" row=row %}  badges on a field
+    {% open_queries_for_field patient "follow_up" "last_contact_date" row=row %}  flags on a field
     {% raise_query_link patient "follow_up" "last_contact_date" row=row %}         monitors: ask about it
     {% form_query_count patient "follow_up" as n %}                                 unresolved on a form
-    {% form_workflow_actions patient "follow_up" %}                                 monitors: verify/lock/unlock
+    {% form_workflow_actions patient "follow_up" status %}                          monitors: verify/lock/unlock
     {% casebook_signature_block patient %}                                          signature and sign-off link
-    {% open_query_summary %}                                                        home page counts
+    {% open_query_summary counts %}                                                 home page counts
 
-The casebook's unresolved queries are read once per request and patient."""
+The casebook's unresolved queries are read once per page: from the context's
+`unresolved_queries` when the view gives them for its `patient`, else once per request."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
 from patients import data_management as dm
-from patients.models import FormState, FormStatus, QueryState
-from sites.roles import Role, has_role
+from patients.models import FormState, FormStatus
+from sites.roles import Role, can_edit_clinical_data, has_role
 
 register = template.Library()
 
@@ -29,11 +30,19 @@ def is_monitor(user) -> bool:
 
 
 @register.filter
+def may_see_queries(user) -> bool:
+    return dm.can_see_queries(user)
+
+
+@register.filter
 def may_see_dashboard(user) -> bool:
-    return has_role(user, Role.MONITOR, Role.ADMINISTRATOR)
+    return dm.can_see_monitoring_dashboard(user)
 
 
 def _unresolved(context, patient) -> list:
+    given = context.get("patient")
+    if given is not None and given.pk == patient.pk and context.get("unresolved_queries") is not None:
+        return context["unresolved_queries"]
     request = context.get("request")
     cache = getattr(request, "_dm_unresolved_queries", None) if request else None
     if cache is None:
@@ -42,41 +51,52 @@ def _unresolved(context, patient) -> list:
             request._dm_unresolved_queries = cache
     if patient.pk not in cache:
         user = context["user"] if "user" in context else getattr(request, "user", None)
-        cache[patient.pk] = list(
-            dm.query_list_for_user(user=user, patient=patient).filter(state__in=(QueryState.OPEN, QueryState.ANSWERED))
-        )
+        cache[patient.pk] = dm.unresolved_query_list(user=user, patient=patient)
     return cache[patient.pk]
 
 
 def _row_key(row):
-    if row is None:
+    if row is None or row.pk is None:
         return None, None
     return ContentType.objects.get_for_model(row).pk, row.pk
 
 
+def _back_to(context, form: str) -> str:
+    """Where a monitor's action returns: this page, at the form's section."""
+    request = context.get("request")
+    return f"{request.get_full_path()}#form-{form}" if request else ""
+
+
 @register.inclusion_tag("data_management/_field_queries.html", takes_context=True)
-def open_queries_for_field(context, patient, form: str, field_name: str, row=None):
-    """The unresolved queries on one field (of one row when given), as linked badges."""
+def open_queries_for_field(context, patient, form: str, field_name: str, row=None, compact: bool = False):
+    """The unresolved queries on one field (of one row when given; "" for the queries on the
+    row or form as a whole), as links with their state and, unless compact, their question."""
+    if row is not None and row.pk is None:
+        return {"queries": []}  # a new row: nothing asked about it yet
     row_type, row_id = _row_key(row)
     queries = [
         q for q in _unresolved(context, patient)
         if q.form == form and q.field_name == field_name and (row is None or (q.row_content_type_id, q.row_id) == (row_type, row_id))
     ]
-    return {"queries": queries, "field_name": field_name, "form": form}
+    return {"queries": queries, "field_name": field_name, "form": form, "compact": compact}
 
 
 @register.inclusion_tag("data_management/_raise_link.html", takes_context=True)
-def raise_query_link(context, patient, form: str, field_name: str = "", row=None):
+def raise_query_link(context, patient, form: str, field_name: str = "", row=None, label: str = ""):
+    """Monitors: a link to the query form, with the form, row and field chosen."""
     user = context.get("user")
+    if not dm.is_monitor(user):
+        return {"show": False}
     row_type, row_id = _row_key(row)
-    request = context.get("request")
     return {
-        "show": dm.is_monitor(user),
+        "show": True,
         "url": reverse("data_management:query-raise", args=[patient.study_id]),
         "form": form,
-        "row": f"{row_type}-{row_id}" if row is not None else "",
+        "row": f"{row_type}-{row_id}" if row_id is not None else "",
         "field_name": field_name,
-        "next": request.get_full_path() if request else "",
+        "field_label": dm.field_label(form, field_name, type(row) if row is not None else None) if field_name else "",
+        "label": label,
+        "next": _back_to(context, form),
     }
 
 
@@ -87,32 +107,51 @@ def form_query_count(context, patient, form: str) -> int:
 
 @register.inclusion_tag("data_management/_form_actions.html", takes_context=True)
 def form_workflow_actions(context, patient, form: str, status: str | None = None):
-    """Verify / lock / unlock buttons of one form, for monitors."""
+    """Verify / lock / unlock buttons of one form, for monitors. Give the form's `status`
+    ("" for a form with no data) where the page has it: without it, it is read here."""
     user = context.get("user")
-    if status is None:
+    show = dm.is_monitor(user)
+    if status is None and show:
         status = FormState.objects.filter(patient=patient, form=form).values_list("status", flat=True).first()
-    request = context.get("request")
     return {
-        "show": dm.is_monitor(user),
+        "show": show,
         "patient": patient,
         "form": form,
         "status": status,
+        # The services refuse to verify or lock a form whose queries are not closed: say so first.
+        "queries_unresolved": show and status in (FormStatus.COMPLETE, FormStatus.VERIFIED)
+        and form_query_count(context, patient, form) > 0,
         "can_verify": status == FormStatus.COMPLETE,
         "can_lock": status == FormStatus.VERIFIED,
         "can_unlock": status == FormStatus.LOCKED,
-        "next": request.get_full_path() if request else "",
+        "next": _back_to(context, form),
         "csrf_token": context.get("csrf_token"),
     }
 
 
 @register.inclusion_tag("data_management/_signature_block.html", takes_context=True)
 def casebook_signature_block(context, patient):
-    return {"patient": patient, "signature": dm.casebook_signature_get(patient=patient)}
+    """The casebook's signature (who signed, when), its history, and the way to sign."""
+    signatures = list(dm.casebook_signature_list(patient=patient))
+    user = context.get("user")
+    return {
+        "patient": patient,
+        "signature": next((s for s in signatures if not s.is_void), None),
+        "signatures": signatures,
+        "may_sign": has_role(user, Role.INVESTIGATOR),
+    }
 
 
 @register.inclusion_tag("data_management/_query_summary.html", takes_context=True)
-def open_query_summary(context):
-    """The user's unresolved queries, for the home page: the site's to answer, the monitor's to review."""
+def open_query_summary(context, counts: dm.OpenQueryCounts | None = None):
+    """The user's unresolved queries, for the home page: the site's to answer, the monitor's
+    to review. Pass the page's `counts` (dm.open_query_counts) not to count them again."""
     user = context.get("user")
-    counts = dm.open_query_counts(user=user)
-    return {"counts": counts, "is_monitor": dm.is_monitor(user)}
+    if counts is None:
+        counts = dm.open_query_counts(user=user, per_field=False)
+    return {
+        "counts": counts,
+        "show": dm.can_see_queries(user),
+        "is_monitor": dm.is_monitor(user),
+        "is_site_staff": can_edit_clinical_data(user),
+    }

@@ -281,6 +281,13 @@ def test_open_query_counts_per_patient_form_and_field(monitor, coordinator, othe
     assert open_query_counts(user=other_coordinator).by_patient == {other_casebook.pk: 1}
     assert open_query_counts(user=monitor).total == 3
 
+    # Per center only (the home page): the same totals from a smaller GROUP BY.
+    per_center = open_query_counts(user=monitor, per_field=False)
+    assert per_center.by_center == {casebook.center_id: 2, other_casebook.center_id: 1}
+    assert (per_center.total, per_center.awaiting_site, per_center.awaiting_monitor) == (3, 2, 1)
+    assert not per_center.by_patient and not per_center.by_field
+    assert open_query_counts(user=coordinator, per_field=False).by_center == {casebook.center_id: 2}
+
 
 # --- Sign-off --------------------------------------------------------------------------
 

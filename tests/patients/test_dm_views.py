@@ -6,14 +6,25 @@ import datetime as dt
 import io
 
 import pytest
+from django.db import connection
 from django.template import Context, Template
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from outcomes.models import FollowUp
-from patients.data_management import form_lock, form_verify, query_answer, query_raise
+from patients.data_management import (
+    casebook_sign,
+    form_lock,
+    form_verify,
+    query_answer,
+    query_close,
+    query_raise,
+)
 from patients.models import CasebookSignature, DataCheckRun, DataQuery, FormKey, FormState, FormStatus, QueryState
+from tests import factories
 from tests.patients.casebooks import full_casebook
+from treatments.models import IOCycle
 
 PASSWORD = "pw-for-tests"
 
@@ -222,3 +233,251 @@ def test_template_tags_show_open_queries_on_the_field_and_counts(monitor, coordi
     request.user = monitor
     html = template.render(Context({"patient": casebook, "row": follow_up, "request": request, "user": monitor}))
     assert "raise-query" in html and "field_name=last_contact_date" in html
+
+
+# -- The data-management features on the pages people use: casebook, row form, home, navigation --
+
+
+def _between(html: str, start: str, end: str) -> str:
+    """The part of the page from the first `start` to the next `end` (one section, one answer)."""
+    begin = html.index(start)
+    return html[begin:html.index(end, begin)]
+
+
+def section_of(html: str, form: str) -> str:
+    return _between(html, f'id="form-{form}"', "</section>")
+
+
+def casebook_page(client, patient) -> str:
+    response = client.get(reverse("casebook:detail", args=[patient.study_id]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_the_casebook_shows_each_open_query_on_its_field_and_counts_them_per_form(client, monitor, coordinator,
+                                                                                  casebook):
+    follow_up = FollowUp.objects.get(patient=casebook)
+    cycle_2 = IOCycle.objects.get(patient=casebook, cycle_number=2)
+    on_field, _ = query_raise(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, row=follow_up,
+                              field_name="last_contact_date", question="Is it 2020-02-01?")
+    on_cycle, _ = query_raise(user=monitor, patient=casebook, form=FormKey.IO_CYCLES, row=cycle_2,
+                              field_name="dose_day1", question="Dose of day 1 of cycle 2?")
+    whole_form, _ = query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, question="Whole baseline?")
+    answered, _ = query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, question="ECOG?")
+    query_answer(user=coordinator, query=answered, text="ECOG 1 per chart")
+    closed, _ = query_raise(user=monitor, patient=casebook, form=FormKey.HSCT, question="Closed one")
+    query_answer(user=coordinator, query=closed, text="ok")
+    query_close(user=monitor, query=closed)
+
+    page = casebook_page(logged_in(client, coordinator), casebook)
+    last_contact = _between(section_of(page, "follow_up"), 'data-field="last_contact_date"', "</dd>")
+    assert f"Q{on_field.pk} · Open" in last_contact and "Is it 2020-02-01?" in last_contact
+    assert f"Q{on_field.pk} · " not in _between(section_of(page, "follow_up"), 'data-field="vital_status"', "</dd>")
+    cycles = section_of(page, "io_cycles")
+    assert f"Q{on_cycle.pk} · Open" in cycles and 'data-testid="query-count-io_cycles">1 open query<' in cycles
+    baseline = section_of(page, "baseline")
+    assert 'data-testid="query-count-baseline">2 open queries<' in baseline  # open and answered: unresolved
+    assert f"Q{whole_form.pk} · Open" in baseline and f"Q{answered.pk} · Answered" in baseline
+    assert "query-count-hsct" not in page and f"Q{closed.pk} · " not in page  # (a bare "Q5" may be in a CSRF token)
+    assert "query-count-prior_lines" not in page
+
+
+def test_a_queried_question_left_empty_still_shows_on_the_casebook(client, monitor, coordinator, casebook):
+    follow_up = FollowUp.objects.get(patient=casebook)
+    query, _ = query_raise(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, row=follow_up,
+                           field_name="death_date", question="Is the patient alive?")
+    page = casebook_page(logged_in(client, coordinator), casebook)
+    assert f"Q{query.pk} · Open" in _between(section_of(page, "follow_up"), 'data-field="death_date"', "</dd>")
+
+
+def test_monitors_get_verify_lock_unlock_and_raise_controls_on_the_casebook_coordinators_none(
+    client, monitor, coordinator, investigator, casebook
+):
+    form_verify(user=monitor, patient=casebook, form=FormKey.BASELINE)
+    form_verify(user=monitor, patient=casebook, form=FormKey.HSCT)
+    form_lock(user=monitor, patient=casebook, form=FormKey.HSCT)
+    page = casebook_page(logged_in(client, monitor), casebook)
+    follow_up = section_of(page, "follow_up")
+    assert 'data-testid="verify-follow_up"' in follow_up and 'data-testid="lock-follow_up"' not in follow_up
+    assert 'data-testid="lock-baseline"' in section_of(page, "baseline")
+    hsct = section_of(page, "hsct")
+    assert 'data-testid="unlock-hsct"' in hsct and 'name="reason"' in hsct and "verify-hsct" not in hsct
+    assert 'data-testid="raise-query-follow_up-last_contact_date"' in follow_up
+    assert "field_name=last_contact_date" in follow_up
+    assert 'data-testid="raise-query-io_cycles-"' in section_of(page, "io_cycles")  # per row and per form
+    assert "Sign the casebook" not in page and "Not signed" in page
+
+    # An open query holds the verification back: the button says so instead of failing.
+    query_raise(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, question="?")
+    follow_up = section_of(casebook_page(client, casebook), "follow_up")
+    assert 'data-testid="verify-follow_up"' not in follow_up and "verify-follow_up-blocked" in follow_up
+
+    for user in (coordinator, investigator):
+        page = casebook_page(logged_in(client, user), casebook)
+        for control in ("verify-", "lock-", "unlock-", "raise-query", "form-transition"):
+            assert control not in page, (user, control)
+    assert "Sign the casebook" in page  # the investigator's link to sign
+
+
+def test_a_locked_form_shows_no_edit_add_or_delete_control_and_its_urls_refuse(client, monitor, coordinator,
+                                                                               casebook):
+    for form in (FormKey.IO_CYCLES, FormKey.FOLLOW_UP):
+        form_verify(user=monitor, patient=casebook, form=form)
+        form_lock(user=monitor, patient=casebook, form=form)
+    logged_in(client, coordinator)
+    page = casebook_page(client, casebook)
+    study_id = casebook.study_id
+    cycle = IOCycle.objects.filter(patient=casebook).first()
+    urls = {
+        "edit": reverse("casebook:row", args=[study_id, "io-cycles", cycle.pk]),
+        "delete": reverse("casebook:row-delete", args=[study_id, "io-cycles", cycle.pk]),
+        "add": reverse("casebook:row-new", args=[study_id, "io-cycles"]),
+        "single": reverse("casebook:form", args=[study_id, "end-of-treatment"]),
+        "follow-up": reverse("casebook:form", args=[study_id, "follow-up"]),
+        "status": reverse("casebook:status", args=[study_id, "io_cycles"]),
+    }
+    for section in ("io_cycles", "follow_up"):
+        html = section_of(page, section)
+        assert "This form is locked" in html
+        assert "<button" not in html and "btn-danger" not in html and ">Edit<" not in html
+        assert "Add a cycle" not in html and "Edit · " not in html and "Mark complete" not in html
+    for url in urls.values():
+        assert url not in page
+    # The unlocked forms keep theirs.
+    assert reverse("casebook:row-new", args=[study_id, "prior-lines"]) in page
+    assert "Edit · Baseline disease" in section_of(page, "baseline")
+
+    versions = {row.pk: row.version for row in IOCycle.objects.filter(patient=casebook)}
+    for name in ("edit", "delete", "add", "single", "follow-up"):
+        response = client.get(urls[name], follow=True)
+        assert response.redirect_chain and "This form is locked: a monitor must unlock it first." in response.content.decode()
+    response = client.post(urls["delete"], {"version": cycle.version, "reason": "duplicate"}, follow=True)
+    assert "This form is locked" in response.content.decode()
+    response = client.post(urls["edit"], {"cycle_number": "2", "start_date": "2017-03-01", "dose_day1": "0.8",
+                                          "dose_day8": "0.5", "dose_day15": "0.5", "version": cycle.version,
+                                          "change_reason": "late"}, follow=True)
+    assert "This form is locked" in response.content.decode()
+    assert {row.pk: row.version for row in IOCycle.objects.filter(patient=casebook)} == versions
+    assert not IOCycle.objects.filter(patient=casebook, is_deleted=True).exists()
+
+
+def test_the_row_form_shows_the_open_query_on_the_field_being_corrected(client, monitor, coordinator, casebook):
+    cycle_2 = IOCycle.objects.get(patient=casebook, cycle_number=2)
+    cycle_1 = IOCycle.objects.get(patient=casebook, cycle_number=1)
+    query, _ = query_raise(user=monitor, patient=casebook, form=FormKey.IO_CYCLES, row=cycle_2,
+                           field_name="dose_day1", question="Was day 1 really 0.5?")
+    logged_in(client, coordinator)
+    page = client.get(reverse("casebook:row", args=[casebook.study_id, "io-cycles", cycle_2.pk])).content.decode()
+    dose = _between(page, 'for="id_dose_day1"', 'for="id_dose_day8"')
+    assert f"Q{query.pk} · Open" in dose and "Was day 1 really 0.5?" in dose
+    other_row = client.get(reverse("casebook:row", args=[casebook.study_id, "io-cycles", cycle_1.pk])).content.decode()
+    assert f"Q{query.pk} · " not in other_row
+
+
+def test_a_change_after_signing_says_the_signature_is_void(client, investigator, coordinator, casebook):
+    casebook_sign(user=investigator, patient=casebook, password=PASSWORD)
+    logged_in(client, coordinator)
+    response = client.post(
+        reverse("casebook:form", args=[casebook.study_id, "follow-up"]),
+        {"relapsed": "False", "vital_status": "alive", "last_contact_date": "2020-03-01", "version": "1",
+         "change_reason": "Visit of March"},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "The investigator&#x27;s signature of this casebook is void" in page
+    assert "Not signed" in page and "Data changed after signing: Visit of March" in page
+
+
+def test_the_query_page_names_the_form_and_the_row(client, monitor, casebook):
+    cycle_2 = IOCycle.objects.get(patient=casebook, cycle_number=2)
+    follow_up = FollowUp.objects.get(patient=casebook)
+    on_cycle, _ = query_raise(user=monitor, patient=casebook, form=FormKey.IO_CYCLES, row=cycle_2,
+                              field_name="dose_day1", question="?")
+    on_follow_up, _ = query_raise(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, row=follow_up,
+                                  field_name="last_contact_date", question="?")
+    logged_in(client, monitor)
+    page = client.get(url("query-detail", on_cycle.pk)).content.decode()
+    assert 'data-testid="query-row">IO cycles · IO cycle 2<' in page
+    page = client.get(url("query-detail", on_follow_up.pk)).content.decode()
+    assert 'data-testid="query-row">Follow-up &amp; outcome<' in page and "follow-up</dd>" not in page
+    raise_page = client.get(url("query-raise", casebook.study_id)).content.decode()
+    assert "IO cycles · IO cycle 2" in raise_page and "Response assessments · Response assessment 2017-" in raise_page
+
+
+def test_the_home_page_counts_open_queries_overall_and_per_center(client, monitor, coordinator, other_coordinator,
+                                                                  statistician, casebook, other_casebook):
+    mine, _ = query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, question="1")
+    query_raise(user=monitor, patient=casebook, form=FormKey.HSCT, question="2")
+    query_raise(user=monitor, patient=other_casebook, form=FormKey.HSCT, question="3")
+    query_answer(user=coordinator, query=mine, text="done")
+
+    page = logged_in(client, coordinator).get("/").content.decode()
+    assert "1 open query to answer" in page and "(2 unresolved)" in page
+    assert 'data-testid="open-queries-RM01"><a href="/data-management/queries/?center=RM01">2</a>' in page
+    assert "open-queries-MI02" not in page
+
+    page = logged_in(client, other_coordinator).get("/").content.decode()
+    assert "1 open query to answer" in page and 'data-testid="open-queries-MI02"><a' in page
+
+    page = logged_in(client, monitor).get("/").content.decode()
+    assert "1 answered query to review" in page and "(3 unresolved)" in page
+    assert ">2</a></td>" in _between(page, 'data-testid="open-queries-RM01"', "</tr>")
+    assert ">1</a></td>" in _between(page, 'data-testid="open-queries-MI02"', "</tr>")
+
+    page = logged_in(client, statistician).get("/").content.decode()
+    assert "query-summary" not in page and "open-queries-" not in page
+
+
+def test_the_casebook_of_a_monitor_runs_a_fixed_number_of_queries(client, monitor, investigator, center):
+    small, large = full_casebook(center), full_casebook(center)
+    for n in range(3, 7):
+        factories.IOCycleFactory(patient=large, cycle_number=n, start_date=dt.date(2017, 4, 26) + dt.timedelta(days=28 * (n - 3)))
+    for patient in (small, large):
+        casebook_sign(user=investigator, patient=patient, password=PASSWORD)
+    for cycle in IOCycle.objects.filter(patient=large):
+        query_raise(user=monitor, patient=large, form=FormKey.IO_CYCLES, row=cycle, field_name="dose_day1", question="?")
+    query_raise(user=monitor, patient=small, form=FormKey.FOLLOW_UP, question="?")
+    logged_in(client, monitor)
+
+    def count(patient):
+        with CaptureQueriesContext(connection) as context:
+            casebook_page(client, patient)
+        return len(context.captured_queries)
+
+    count(small)  # warm the session and the content types
+    assert count(small) == count(large)
+
+
+def test_the_navigation_links_each_role_to_its_pages(client, monitor, coordinator, statistician, administrator):
+    links = {
+        "Data management": reverse("data_management:query-list"),
+        "Monitoring": reverse("data_management:dashboard"),
+        "Reports": reverse("analytics:report-list"),
+        "Exports": reverse("exports:page"),
+    }
+    expected = {
+        coordinator: {"Data management"},
+        monitor: {"Data management", "Monitoring"},
+        statistician: {"Reports", "Exports"},
+        administrator: {"Data management", "Monitoring", "Reports", "Exports"},
+    }
+    for user, shown in expected.items():
+        nav = _between(logged_in(client, user).get("/").content.decode(), 'class="mainnav"', "</nav>")
+        for name, href in links.items():
+            assert (f'href="{href}"' in nav) == (name in shown), (user.username, name)
+        for name in shown:  # the pages the links lead to open for the user
+            assert client.get(links[name]).status_code == 200, (user.username, name)
+
+
+def test_the_casebook_and_home_speak_italian_about_queries_and_signatures(client, monitor, coordinator, casebook):
+    query_raise(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, question="?")
+    logged_in(client, coordinator)
+    client.post("/i18n/setlang/", {"language": "it"})
+    page = casebook_page(client, casebook)
+    assert "Firma dello sperimentatore" in page and "Non firmata" in page and "1 query aperta" in page
+    assert "Gestione dati" in page
+    assert "1 query aperta a cui rispondere" in client.get("/").content.decode()
+    logged_in(client, monitor)
+    client.post("/i18n/setlang/", {"language": "it"})
+    page = casebook_page(client, casebook)
+    assert ">Verifica<" in page and "Apri una query" in page and "Monitoraggio" in page
