@@ -263,6 +263,8 @@ def form_status_view(request, study_id: str, form: str):
         state = form_status_set(user=request.user, patient=patient, form=form, status=status)
     except PermissionDenied as error:
         messages.error(request, str(error.args[0]) if error.args else _("You may not change this casebook."))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
     else:
         messages.success(
             request,

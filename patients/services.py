@@ -167,8 +167,24 @@ def form_status_set(*, user, patient: Patient, form: str, status: str) -> FormSt
     if state.status == FormStatus.VERIFIED:
         # Issue 6: undoing a verification would let the data change without a reason.
         raise PermissionDenied(_("This form is verified: change its data, with a reason, to reopen it."))
+    if status == FormStatus.COMPLETE and not _single_form_filled(patient=patient, form=form):
+        # A repeating form may be complete with no row ("no adverse event"); a single form
+        # (baseline, HSCT, follow-up) left unanswered may not.
+        raise ValidationError({"status": _("Fill in this form before marking it complete.")})
     state.status = status
     state.changed_by = user
     state._history_user = user
     state.save()
     return state
+
+
+def _single_form_filled(*, patient: Patient, form: str) -> bool:
+    """False only for a single form (one row per patient, e.g. baseline) that has no live row.
+    A form with repeating rows counts as filled even where it also has a one-to-one part (IO
+    cycles and the end of treatment, which a patient still on IO does not have yet).
+    Found through the patient's relations, so this app imports none of the forms built on it."""
+    parts = [relation for relation in Patient._meta.related_objects
+             if getattr(relation.related_model, "form_key", None) == form]
+    if not parts or not all(relation.one_to_one for relation in parts):
+        return True
+    return any(part.related_model.objects.filter(patient=patient, is_deleted=False).exists() for part in parts)

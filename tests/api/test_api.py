@@ -156,6 +156,9 @@ def test_enroll_and_form_status(coordinator_api, center):
     assert status.status_code == 200 and status.json()["status"] == "complete"
     assert coordinator_api.post(f"/api/patients/{study_id}/form-status/", {"form": "enrollment",
                                                                            "status": "locked"}).status_code == 400
+    empty = coordinator_api.post(f"/api/patients/{study_id}/form-status/", {"form": "baseline", "status": "complete"},
+                                 format="json")
+    assert empty.status_code == 400 and empty.json() == {"status": ["Fill in this form before marking it complete."]}
     no_dob = coordinator_api.post("/api/patients/", {"center": "RM01", "local_hospital_id": "H-10",
                                                      "initials": "CD", "sex": "M"}, format="json")
     assert no_dob.status_code == 400 and "date_of_birth" in no_dob.json()

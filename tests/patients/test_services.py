@@ -132,3 +132,15 @@ def test_edit_of_the_enrollment_form_is_audited(coordinator, center):
     patient.sex = "F"
     crf_row_save(user=coordinator, row=patient, expected_version=1)
     assert [h.sex for h in patient.history.order_by("history_id")] == ["M", "F"]
+
+
+def test_an_unanswered_single_form_cannot_be_marked_complete(coordinator, patient):
+    with pytest.raises(ValidationError) as caught:
+        form_status_set(user=coordinator, patient=patient, form="baseline", status="complete")
+    assert caught.value.message_dict == {"status": ["Fill in this form before marking it complete."]}
+    assert not FormState.objects.filter(patient=patient, form="baseline", status="complete").exists()
+
+    factories.BaselineFactory(patient=patient)
+    assert form_status_set(user=coordinator, patient=patient, form="baseline", status="complete").status == "complete"
+    # A repeating form may be complete with no row: "no adverse event" is an answer.
+    assert form_status_set(user=coordinator, patient=patient, form="adverse_events", status="complete").status == "complete"
