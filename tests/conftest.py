@@ -1,7 +1,18 @@
 import pytest
+from django.conf import settings
+from django.utils import translation
 
 from sites.roles import Role
 from tests.factories import CenterFactory, PatientFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in the site's default language: a request in Italian leaves Italian
+    active in the test's thread (LocaleMiddleware activates, nothing resets), and messages
+    asserted by a later test would come out translated."""
+    with translation.override(settings.LANGUAGE_CODE):
+        yield
 
 
 @pytest.fixture
