@@ -21,11 +21,13 @@ import contextlib
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks._registry import django_start, registry_seed  # noqa: E402 (after the path)
+
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/inocd22_bench_export"
 
 
@@ -39,29 +41,12 @@ def main() -> None:
     parser.add_argument("--side", choices=["export", "copy"], help=argparse.SUPPRESS)  # one measured side
     options = parser.parse_args()
 
-    os.environ["DATABASE_URL"] = options.database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inocd22.settings.local")
-    os.environ["DEBUG"] = "false"
-    _ensure_database(options.database_url)
-    import django
-
-    django.setup()
-    warnings.simplefilter("ignore")
-    from django.core.management import call_command
-
-    from patients.models import Patient
+    django_start(options.database_url)
 
     if options.side:
         _measure_side(options)
         return
-    call_command("migrate", verbosity=0)
-    if Patient.objects.count() != options.patients:
-        if Patient.objects.exists():
-            sys.exit(f"{options.database_url} holds {Patient.objects.count()} patients, not {options.patients}: "
-                     "give another --database-url.")
-        started = time.perf_counter()
-        call_command("seed_demo", patients=options.patients, verbosity=0)
-        print(f"seeded {options.patients} patients in {time.perf_counter() - started:.1f} s")
+    registry_seed(options.database_url, options.patients)
 
     from django.db import connection
 
@@ -198,22 +183,6 @@ def _time_copy():
     seconds = time.perf_counter() - started
     return seconds, _peak_since(baseline), size
 
-
-def _ensure_database(url: str) -> None:
-    """Create the benchmark's PostgreSQL database when it does not exist."""
-    from urllib.parse import urlparse
-
-    parsed = urlparse(url)
-    if not parsed.scheme.startswith("postgres"):
-        return
-    import psycopg
-
-    name = parsed.path.lstrip("/")
-    admin_url = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not exists:
-            admin.execute(f'CREATE DATABASE "{name}"')
 
 
 if __name__ == "__main__":

@@ -20,11 +20,13 @@ import os
 import statistics
 import sys
 import time
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks._registry import django_start, registry_seed  # noqa: E402 (after the path)
+
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/inocd22_bench_pages"
 
 
@@ -35,40 +37,11 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
     options = parser.parse_args()
 
-    os.environ["DATABASE_URL"] = options.database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inocd22.settings.local")
-    os.environ["DEBUG"] = "false"
-    os.environ["ALLOWED_HOSTS"] = "testserver"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")  # axes logs every sign-in at INFO
-    _ensure_database(options.database_url)
-    import django
+    django_start(options.database_url, ALLOWED_HOSTS="testserver")
 
-    django.setup()
-    warnings.simplefilter("ignore")
-    from django.core.management import call_command
-
-    from patients.models import Patient
-
-    call_command("migrate", verbosity=0)
-    if Patient.objects.count() != options.patients:
-        if Patient.objects.exists():
-            sys.exit(f"{options.database_url} holds {Patient.objects.count()} patients, not {options.patients}: "
-                     "give another --database-url.")
-        started = time.perf_counter()
-        call_command("seed_demo", patients=options.patients, verbosity=0)
-        print(f"seeded {options.patients} patients in {time.perf_counter() - started:.1f} s")
+    registry_seed(options.database_url, options.patients)
     _run(options)
 
-
-def _ensure_database(url: str) -> None:
-    if not url.startswith("postgres"):
-        return
-    import psycopg
-
-    base, name = url.rsplit("/", 1)
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
-        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def _run(options) -> None:
