@@ -7,11 +7,14 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
+from inocd22.settings import base as base_settings
 from outcomes.casebook import SPECS
 from outcomes.models import AdverseEvent, FollowUp, ResponseAssessment, VodSosEvent
 from patients.models import BaselineDisease, FormState, Patient
@@ -107,6 +110,38 @@ def test_pages_need_sign_in(client, patient):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 
+
+
+def test_passwords_are_stored_as_argon2_hashes(coordinator, settings):
+    # The test settings hash with MD5 for speed; every other settings module uses base's list.
+    settings.PASSWORD_HASHERS = base_settings.PASSWORD_HASHERS
+    coordinator.set_password("pw-for-tests")
+    assert coordinator.password.startswith("argon2$") and coordinator.check_password("pw-for-tests")
+
+
+def test_five_wrong_passwords_lock_the_sign_in_out(client, coordinator, settings):
+    settings.AXES_ENABLED = True
+    for _attempt in range(4):
+        refused = client.post("/accounts/login/", {"username": "coord-rm01", "password": "a guess"})
+        assert refused.status_code == 200 and "_auth_user_id" not in client.session
+    assert client.post("/accounts/login/", {"username": "coord-rm01", "password": "a guess"}).status_code == 429
+    locked = client.post("/accounts/login/", {"username": "coord-rm01", "password": "pw-for-tests"})
+    assert locked.status_code == 429  # even the right password, until the cool-off ends
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_session_ends_after_30_minutes_without_activity(client, coordinator):
+    client.post("/accounts/login/", {"username": "coord-rm01", "password": "pw-for-tests"})
+    key = client.session.session_key
+    assert client.session.get_expiry_age() == 30 * 60
+    # Activity moves the end on (the session is saved on every request) ...
+    Session.objects.filter(pk=key).update(expire_date=timezone.now() + dt.timedelta(minutes=1))
+    assert client.get("/").status_code == 200
+    assert Session.objects.get(pk=key).expire_date > timezone.now() + dt.timedelta(minutes=29)
+    # ... and 30 minutes without any ends it.
+    Session.objects.filter(pk=key).update(expire_date=timezone.now() - dt.timedelta(seconds=1))
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 
 def test_sign_in_page_and_password_change(client, coordinator):
     assert client.get("/accounts/login/").status_code == 200
