@@ -186,8 +186,9 @@ class QueryRaiseForm(forms.Form):
 
 @login_required
 def query_raise_view(request, study_id: str):
-    _require_monitor(request)
+    # The casebook first: one the user may not see is 404 before any role check says more.
     patient = patient_get_for_user(user=request.user, study_id=study_id)
+    _require_monitor(request)
     initial = {key: request.GET.get(key, "") for key in ("form", "row", "field_name")}
     form = QueryRaiseForm(request.POST or None, initial=initial, patient=patient)
     if request.method == "POST" and form.is_valid():
@@ -214,10 +215,10 @@ def query_raise_view(request, study_id: str):
 @login_required
 def form_transition(request, study_id: str, form: str, action: str):
     """Verify, lock or unlock (with a reason) one form of a casebook (POST, monitors)."""
+    patient = patient_get_for_user(user=request.user, study_id=study_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     _require_monitor(request)
-    patient = patient_get_for_user(user=request.user, study_id=study_id)
     if form not in FormKey.values or action not in ("verify", "lock", "unlock"):
         raise Http404
     try:

@@ -63,3 +63,8 @@ def patient(center):
 @pytest.fixture
 def other_patient(other_center):
     return PatientFactory(center=other_center)
+
+
+@pytest.fixture
+def other_investigator(other_center):
+    return UserFactory(username="inv-mi02", role=Role.INVESTIGATOR, centers=[other_center])

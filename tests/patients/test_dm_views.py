@@ -481,3 +481,27 @@ def test_the_casebook_and_home_speak_italian_about_queries_and_signatures(client
     client.post("/i18n/setlang/", {"language": "it"})
     page = casebook_page(client, casebook)
     assert ">Verifica<" in page and "Apri una query" in page and "Monitoraggio" in page
+
+
+@pytest.mark.parametrize("outsider_role", ["other_coordinator", "other_investigator"])
+def test_every_data_management_route_of_a_casebook_is_404_to_another_centers_staff(
+        request, client, monitor, casebook, outsider_role):
+    """Walks the routes from the URL patterns, so a new route that takes a casebook or a
+    query is covered too: as if the casebook did not exist, and nothing written."""
+    from django.urls import get_resolver
+
+    query, _ = query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, question="Source?")
+    patterns = get_resolver().resolve("/data-management/queries/").tried[-1][0].url_patterns
+    arguments = {"study_id": casebook.study_id, "pk": query.pk, "form": FormKey.BASELINE, "action": "verify"}
+    routes = [pattern.name for pattern in patterns if pattern.pattern.converters]
+    assert set(routes) == {"query-detail", "query-raise", "form-transition", "sign"}
+    logged_in(client, request.getfixturevalue(outsider_role))
+    for name in routes:
+        names = list(next(p for p in patterns if p.name == name).pattern.converters)
+        address = url(name, *[arguments[key] for key in names])
+        assert client.get(address).status_code == 404, address
+        post = {"action": "answer", "text": "x", "question": "x", "form": "baseline", "password": PASSWORD,
+                "reason": "x"}
+        assert client.post(address, post).status_code == 404, address
+    assert DataQuery.objects.get(pk=query.pk).state == QueryState.OPEN
+    assert DataQuery.objects.count() == 1 and not CasebookSignature.objects.exists()
