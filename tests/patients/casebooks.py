@@ -26,3 +26,7 @@ def full_casebook(center, *, status: str = FormStatus.COMPLETE, **patient_fields
     for form in FormKey.values:
         FormState.objects.create(patient=patient, form=form, status=status)
     return patient
+
+
+def state_of(patient, form) -> str:
+    return FormState.objects.get(patient=patient, form=form).status

@@ -32,24 +32,10 @@ from patients.models import CasebookSignature, DataQuery, FormKey, FormState, Fo
 from patients.services import FormLockedError, crf_row_delete, crf_row_save, form_status_set
 from sites.roles import Role
 from tests import factories
-from tests.patients.casebooks import full_casebook
+from tests.patients.casebooks import full_casebook, state_of
 from treatments.models import IOCycle
 
 PASSWORD = "pw-for-tests"
-
-
-def state_of(patient, form) -> str:
-    return FormState.objects.get(patient=patient, form=form).status
-
-
-@pytest.fixture
-def casebook(center):
-    return full_casebook(center)
-
-
-@pytest.fixture
-def other_casebook(other_center):
-    return full_casebook(other_center)
 
 
 def verified_and_locked(monitor, patient, form):

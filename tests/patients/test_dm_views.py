@@ -23,20 +23,10 @@ from patients.data_management import (
 )
 from patients.models import CasebookSignature, DataCheckRun, DataQuery, FormKey, FormState, FormStatus, QueryState
 from tests import factories
-from tests.patients.casebooks import full_casebook
+from tests.patients.casebooks import full_casebook, state_of
 from treatments.models import IOCycle
 
 PASSWORD = "pw-for-tests"
-
-
-@pytest.fixture
-def casebook(center):
-    return full_casebook(center)
-
-
-@pytest.fixture
-def other_casebook(other_center):
-    return full_casebook(other_center)
 
 
 def logged_in(client, user):
@@ -46,10 +36,6 @@ def logged_in(client, user):
 
 def url(name, *args):
     return reverse(f"data_management:{name}", args=args)
-
-
-def state_of(patient, form):
-    return FormState.objects.get(patient=patient, form=form).status
 
 
 def test_a_coordinator_sees_only_their_centers_queries_and_404_for_others(client, coordinator, monitor, casebook,
