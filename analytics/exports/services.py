@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from analytics.exports.dataset import ExportOptions, table_rows
+from analytics.exports.dataset import ExportOptions, csv_copy_available, table_csv_copy, table_rows
 from analytics.exports.dictionary import dictionary_entries
 from analytics.exports.formats import FILE_EXTENSIONS, WRITERS, ExportSource
 from analytics.exports.variables import TABLES
@@ -73,11 +73,15 @@ def export_stream(*, log: ExportLog, user, options: ExportOptions) -> Iterator[b
             counts[table.name] += 1
             yield item
 
+    def counted_csv_blocks(table):
+        counts[table.name] = yield from table_csv_copy(table, user=user, options=options)
+
     source = ExportSource(
         options=options,
         tables=TABLES,
         rows=counted_rows,
         dictionary=dictionary_entries(options),
+        csv_blocks=counted_csv_blocks if csv_copy_available(options) else None,
         meta={"study": "INO-CD22", "export_id": log.pk, "created": log.started_at.isoformat(),
               "parameters": options.as_dict, "patient_key": "study_id",
               "dates": "days from IO cycle 1 day 1" if options.dates == "relative"

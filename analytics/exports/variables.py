@@ -12,13 +12,16 @@ and never leaves the server.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import models
+from django.db.models import BooleanField, Case, CharField, DecimalField, ExpressionWrapper, IntegerField, Value, When
+from django.db.models.expressions import Expression
+from django.db.models.lookups import Exact, GreaterThan, In, LessThan
 from django.utils.translation import gettext_lazy as _
 
+from analytics.exports.sql import WholeYearsBetween
 from inocd22.clinical import is_direct_identifier
 from outcomes.ctcae import TERMS_BY_CODE, OrganClass
 from outcomes.models import AdverseEvent, FollowUp, ResponseAssessment, VodSosEvent
@@ -35,7 +38,8 @@ YES_NO = (("1", _("Yes")), ("0", _("No")))
 @dataclass(frozen=True)
 class Variable:
     """One exported column. ``inputs`` are the ORM paths it is computed from; a plain field
-    has itself as its only input. ``derive`` turns the input values into the value."""
+    has itself as its only input. ``derive`` builds the value's SQL expression from the
+    inputs' expressions, so that the database computes it (on PostgreSQL and SQLite alike)."""
 
     name: str
     kind: str
@@ -43,7 +47,7 @@ class Variable:
     inputs: tuple[str, ...]
     unit: str = ""
     choices: tuple[tuple[str, object], ...] = ()
-    derive: Callable | None = None
+    derive: Callable[..., Expression] | None = None
     note: object = ""
 
     @property
@@ -88,30 +92,35 @@ def _field(model: type[models.Model], name: str, *, unit: str = "", note: object
                     note=note)
 
 
-def age_in_whole_years(date_of_birth: dt.date | None, c1d1: dt.date | None) -> int | None:
-    if not (date_of_birth and c1d1):
-        return None
-    return c1d1.year - date_of_birth.year - ((c1d1.month, c1d1.day) < (date_of_birth.month, date_of_birth.day))
+def age_top_coded(date_of_birth: Expression, c1d1: Expression) -> Expression:
+    age = WholeYearsBetween(date_of_birth, c1d1)
+    return Case(When(GreaterThan(age, AGE_TOP_CODE - 1), then=Value(AGE_TOP_CODE)), default=age,
+                output_field=IntegerField())
 
 
-def age_top_coded(date_of_birth, c1d1) -> int | None:
-    age = age_in_whole_years(date_of_birth, c1d1)
-    return None if age is None else min(age, AGE_TOP_CODE)
+def age_over_89(date_of_birth: Expression, c1d1: Expression) -> Expression:
+    age = WholeYearsBetween(date_of_birth, c1d1)
+    return Case(When(GreaterThan(age, AGE_TOP_CODE - 1), then=Value(True)),
+                When(LessThan(age, AGE_TOP_CODE), then=Value(False)), default=None, output_field=BooleanField())
 
 
-def age_over_89(date_of_birth, c1d1) -> int | None:
-    age = age_in_whole_years(date_of_birth, c1d1)
-    return None if age is None else int(age > AGE_TOP_CODE - 1)
+def total_dose(day1: Expression, day8: Expression, day15: Expression) -> Expression:
+    dose = IOCycle._meta.get_field("dose_day1")
+    return ExpressionWrapper(day1 + day8 + day15,
+                             output_field=DecimalField(max_digits=dose.max_digits + 1, decimal_places=dose.decimal_places))
 
 
-def total_dose(day1, day8, day15):
-    return None if None in (day1, day8, day15) else day1 + day8 + day15
+def organ_class_of(term: Expression) -> Expression:
+    """The term's CTCAE organ class code (NULL for a term outside the list)."""
+    return Case(*(When(Exact(term, code), then=Value(ctcae.organ_class.value)) for code, ctcae in TERMS_BY_CODE.items()),
+                default=None, output_field=CharField())
 
 
-ORGAN_CLASS_BY_TERM = {code: term.organ_class.value for code, term in TERMS_BY_CODE.items()}
-HAEMATOLOGIC_BY_TERM = {code: int(term.haematologic) for code, term in TERMS_BY_CODE.items()}
-organ_class_of = ORGAN_CLASS_BY_TERM.get  # term code → class code (None for an unknown term)
-haematologic_of = HAEMATOLOGIC_BY_TERM.get  # term code → 1 or 0
+def haematologic_of(term: Expression) -> Expression:
+    haematologic = [code for code, ctcae in TERMS_BY_CODE.items() if ctcae.haematologic]
+    other = [code for code, ctcae in TERMS_BY_CODE.items() if not ctcae.haematologic]
+    return Case(When(In(term, haematologic), then=Value(True)), When(In(term, other), then=Value(False)),
+                default=None, output_field=BooleanField())
 
 
 MG_M2 = "mg/m²"

@@ -393,6 +393,61 @@ def test_decimal_values_are_exact_in_csv(center, statistician):
         assert "85.5" in archive.read("baseline.csv").decode()
 
 
+@pytest.mark.parametrize(("date_of_birth", "c1d1", "age"), [
+    (dt.date(1950, 6, 15), dt.date(2017, 6, 14), 66),  # the day before the birthday
+    (dt.date(1950, 6, 15), dt.date(2017, 6, 15), 67),  # the birthday
+    (dt.date(1952, 2, 29), dt.date(2017, 2, 28), 64),  # born on 29 February
+    (dt.date(1952, 2, 29), dt.date(2017, 3, 1), 65),
+    (dt.date(1927, 12, 31), dt.date(2017, 12, 30), 89),
+    (dt.date(1927, 12, 31), dt.date(2017, 12, 31), 90),
+])
+def test_age_at_c1d1_is_in_completed_years(center, statistician, date_of_birth, c1d1, age):
+    """The database computes the age (on SQLite and PostgreSQL alike): one less until the birthday."""
+    PatientFactory(center=center, date_of_birth=date_of_birth, c1d1_date=c1d1)
+    _log, data = export_bytes(user=statistician, options=ExportOptions("json"))
+    (row,) = json.loads(data)["tables"]["patients"]
+    assert (row["age_at_c1d1"], row["age_90_or_over"], row["c1d1_date"]) == (age, int(age >= 90), 0)
+
+
+@pytest.mark.parametrize("values", ["codes", "labels"])
+def test_csv_written_by_copy_is_the_csv_of_the_rows(planted, center, statistician, values):
+    """On PostgreSQL the CSV comes from COPY: byte for byte what Python's csv module writes
+    from the rows every other format reads (NULLs, empty codes, decimals, labels, negatives)."""
+    import csv
+
+    from django.db import connection, transaction
+
+    from analytics.exports.dataset import csv_copy_available, table_csv_copy, table_rows
+
+    if connection.vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's; SQLite exports always go through the rows")
+    other = PatientFactory(center=center)
+    HsctFactory(patient=other, performed=False, hsct_date=None, donor="", conditioning="", tbi=None,
+                status_at_hsct="")
+    IOCycleFactory(patient=other, start_date=other.c1d1_date - dt.timedelta(days=3), dose_day1=Decimal("0.8"))
+    options = ExportOptions("csv", "relative", values)
+    assert csv_copy_available(options) and not csv_copy_available(ExportOptions("csv", "shifted", values))
+    with transaction.atomic():
+        for table in TABLES:
+            text = io.StringIO()
+            csv.writer(text, lineterminator="\n").writerows(row for _pk, row in table_rows(
+                table, user=statistician, options=options))
+            blocks = table_csv_copy(table, user=statistician, options=options)
+            copied = []
+            while True:
+                try:
+                    copied.append(next(blocks))
+                except StopIteration as done:
+                    count = done.value
+                    break
+            assert b"".join(copied).decode() == text.getvalue(), table.name
+            assert count == text.getvalue().count("\n") > 0, table.name
+            if table.name == "hsct":  # not performed: no date, empty codes, unknown TBI
+                assert f"{other.study_id},{'0' if values == 'codes' else 'No'},,,,," in text.getvalue()
+            if table.name == "io_cycles":  # a cycle dated before C1D1
+                assert f"{other.study_id},1,-3,0.80," in text.getvalue()
+
+
 def test_dictionary_field_types(settings):
     entries = {(entry["form"], entry["variable"]): entry for entry in dictionary_entries()}
     assert entries[("responses", "assessment_date")]["type"] == "integer"

@@ -1,0 +1,51 @@
+"""Date arithmetic the export computes in the database, on PostgreSQL and on SQLite alike.
+
+Django has no portable "days between two dates" or "whole years between two dates"; these
+two functions give the same integers on both backends (NULL when either date is NULL).
+"""
+
+from __future__ import annotations
+
+from django.db.models import Func, IntegerField
+
+
+class DaysBetween(Func):
+    """Whole days from `earlier` to `later` (negative when `later` comes first)."""
+
+    arity = 2
+    output_field = IntegerField()
+
+    def __init__(self, later, earlier, **extra):
+        super().__init__(later, earlier, **extra)
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        # date - date is an integer number of days in PostgreSQL.
+        return self.as_sql(compiler, connection, template="(%(expressions)s)", arg_joiner=" - ", **extra_context)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, template="CAST(julianday(%(expressions)s) AS INTEGER)",
+                           arg_joiner=") - julianday(", **extra_context)
+
+
+class WholeYearsBetween(Func):
+    """Completed years from `earlier` to `later`: an age, one less until the birthday."""
+
+    arity = 2
+    output_field = IntegerField()
+
+    def __init__(self, earlier, later, **extra):
+        super().__init__(earlier, later, **extra)
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        earlier, later = (compiler.compile(expression) for expression in self.source_expressions)
+        sql = f"CAST(EXTRACT(YEAR FROM AGE({later[0]}, {earlier[0]})) AS INTEGER)"
+        return sql, (*later[1], *earlier[1])
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        (earlier, earlier_params), (later, later_params) = (
+            compiler.compile(expression) for expression in self.source_expressions
+        )
+        # Dates are 'YYYY-MM-DD' text in SQLite: year difference, less one before the birthday.
+        sql = (f"(CAST(substr({later}, 1, 4) AS INTEGER) - CAST(substr({earlier}, 1, 4) AS INTEGER)"
+               f" - (substr({later}, 6, 5) < substr({earlier}, 6, 5)))")
+        return sql, (*later_params, *earlier_params, *later_params, *earlier_params)
