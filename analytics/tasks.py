@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import Task, shared_task
 from django.conf import settings
 
+import analytics.figures  # noqa: F401 (matplotlib loads once, when the worker starts, not in a report's time)
 from analytics.services import TRANSIENT_DB_ERRORS, readable_error, report_mark_failed, report_run
 
 

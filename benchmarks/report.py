@@ -60,6 +60,7 @@ def main() -> None:
 
 def _time_report(repeat: int):
     """Best wall time of report_run, with the time of each progress step of that run."""
+    import analytics.tasks  # noqa: F401 (what a worker has imported before its first report: matplotlib too)
     from analytics import services
     from analytics.services import report_run, report_start, system_user_get
 
