@@ -11,7 +11,6 @@ never the registry; a CSV export on PostgreSQL has COPY write the same query's C
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -64,7 +63,7 @@ class ExportOptions:
 def date_shift_days(study_id: str) -> int:
     """The patient's date offset, in days, in [-365, 365] and never 0: the same for every date
     of the patient (intervals are kept), deterministic, and unguessable without SECRET_KEY."""
-    digest = hmac.new(settings.SECRET_KEY.encode(), f"inocd22-date-shift:{study_id}".encode(), hashlib.sha256).digest()
+    digest = hmac.digest(settings.SECRET_KEY.encode(), f"inocd22-date-shift:{study_id}".encode(), "sha256")
     offset = int.from_bytes(digest[:8], "big") % (2 * MAX_SHIFT_DAYS) - MAX_SHIFT_DAYS
     return offset if offset < 0 else offset + 1
 
