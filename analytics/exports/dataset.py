@@ -31,7 +31,6 @@ from analytics.exports.variables import (
     DECIMAL,
     INTEGER,
     PATIENT_KEY,
-    TABLES,
     Table,
     Variable,
 )
@@ -182,6 +181,3 @@ def table_csv_copy(table: Table, *, user, options: ExportOptions) -> Generator[b
             yield from copy
         return raw.rowcount
 
-
-def export_tables() -> tuple[Table, ...]:
-    return TABLES
