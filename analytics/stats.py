@@ -290,12 +290,13 @@ def cumulative_incidence(
 def logrank(durations: Iterable[float], events: Iterable[int], groups: Iterable) -> float | None:
     """Log-rank p value across all groups; None with fewer than two groups or no events."""
     durations, events = _survival_data(durations, events)
-    groups = np.asarray(list(groups), dtype=object)
-    if groups.shape != durations.shape:
+    # integer codes: lifelines and numpy compare them far faster than string labels
+    codes, labels = pd.factorize(np.asarray(groups, dtype=object), use_na_sentinel=False)
+    if codes.shape != durations.shape:
         raise ValueError("groups must have one label per duration")
-    if len(set(groups)) < 2 or events.sum() == 0:
+    if len(labels) < 2 or events.sum() == 0:
         return None
-    return _number(multivariate_logrank_test(durations, groups, events).p_value)
+    return _number(multivariate_logrank_test(durations, codes, events).p_value)
 
 
 def cox_hazard_ratio(

@@ -1,6 +1,7 @@
 """A real Celery worker for tests marked ``celery_worker``.
 
-It runs as a subprocess (``celery -A inocd22 worker --pool solo``) on the broker of
+It runs as a subprocess (``celery -A inocd22 worker --pool prefork``, the production pool,
+whose daemonic child runs the task and forks the report's second process) on the broker of
 CELERY_BROKER_URL, against the SAME test database as the test (so the test uses
 ``transactional_db``: its rows are committed and visible to the worker). Only inside
 this fixture do tasks leave the test process; everywhere else they run eagerly.
@@ -65,7 +66,8 @@ def celery_worker(transactional_db, settings, tmp_path):
         "CELERY_BROKER_URL": broker,
         "CELERY_RESULT_BACKEND": settings.CELERY_RESULT_BACKEND or broker,
     }
-    command = [sys.executable, "-m", "celery", "-A", "inocd22", "worker", "--pool", "solo", "--queues", queue,
+    command = [sys.executable, "-m", "celery", "-A", "inocd22", "worker", "--pool", "prefork", "--concurrency", "1",
+               "--queues", queue,
                "--hostname", f"{queue}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
                "--without-heartbeat"]
     with open(log_path, "wb") as log:

@@ -1,0 +1,55 @@
+"""A computation in a forked child: its value or its error comes back, and the caller's
+database connection survives the child."""
+
+import os
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from analytics.parallel import InChild
+
+
+def process_id_and_sum(values):
+    return os.getpid(), sum(values)
+
+
+def failing(message):
+    raise ValueError(message)
+
+
+def dying():
+    os._exit(3)
+
+
+def test_the_value_comes_back_from_another_process():
+    child_pid, total = InChild(process_id_and_sum, [1, 2, 3.5]).result()
+    assert total == 6.5
+    assert child_pid != os.getpid()
+
+
+def test_the_childs_exception_is_raised_in_the_caller():
+    job = InChild(failing, "no convergence")
+    with pytest.raises(ValueError, match="no convergence"):
+        job.result()
+
+
+def test_a_child_that_dies_without_an_answer_is_an_error_not_a_hang():
+    with pytest.raises(RuntimeError, match="without a result"):
+        InChild(dying).result()
+
+
+def test_cancel_stops_a_child_that_still_runs():
+    job = InChild(time.sleep, 60)
+    started = time.monotonic()
+    job.cancel()
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.django_db
+def test_the_callers_database_connection_survives_the_child(statistician):
+    users = get_user_model().objects
+    assert users.filter(pk=statistician.pk).exists()
+    assert InChild(process_id_and_sum, range(10)).result()[1] == 45
+    # the child left by os._exit: it closed nothing of the parent's connection
+    assert users.filter(pk=statistician.pk).exists()
