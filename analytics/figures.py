@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.collections import PolyCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch
 
@@ -224,8 +225,9 @@ def swimmer_figure(dataset: AnalysisDataset) -> str:
         end = patients["os_days"].to_numpy() / month
         treatment_end = (patients["row"].map(last_cycle).fillna(0).to_numpy() + 28) / month
         treatment_end = np.minimum(treatment_end, end)
-        ax.barh(y, end, height=0.7, color="#c9d6e8", lw=0)
-        ax.barh(y, treatment_end, height=0.7, color="#1f4e79", lw=0)
+        # two collections, not 2 x 150 bar patches (which were a third of all the figures' time)
+        for lengths, color in ((end, "#c9d6e8"), (treatment_end, "#1f4e79")):
+            ax.add_collection(PolyCollection(_bars(y, lengths, height=0.7), facecolors=color, linewidths=0))
 
         def mark(column, marker, color, size=18, filled=True):
             days = patients[column].to_numpy(dtype=float)
@@ -266,6 +268,14 @@ def swimmer_figure(dataset: AnalysisDataset) -> str:
         ax.tick_params(axis="y", length=0)
         figure.tight_layout()
         return _svg(figure)
+
+
+def _bars(y: np.ndarray, lengths: np.ndarray, *, height: float) -> np.ndarray:
+    """Rectangles from 0 to each length, centred on each y: (n, 4, 2) vertices."""
+    low, high = y - height / 2, y + height / 2
+    zeros = np.zeros_like(lengths, dtype=float)
+    return np.stack([np.column_stack(corner) for corner in
+                     ((zeros, low), (lengths, low), (lengths, high), (zeros, high))], axis=1)
 
 
 def consort_figure(flow: dict) -> str:
