@@ -216,14 +216,13 @@ def swimmer_figure(dataset: AnalysisDataset) -> str:
         positions = np.linspace(0, len(patients) - 1, SWIMMER_MAX_PATIENTS).round().astype(int)
         patients = patients.iloc[positions]
         note = f" (systematic sample of {SWIMMER_MAX_PATIENTS} of {dataset.n_patients} patients)"
-    last_cycle = dataset.io_cycles.groupby("row")["day"].max()
     month = stats.DAYS_PER_MONTH
     n = len(patients)
     with plt.rc_context(STYLE):
         figure, ax = plt.subplots(figsize=(7.2, max(3.0, 0.11 * n + 1.4)))
         y = np.arange(n)[::-1]
         end = patients["os_days"].to_numpy() / month
-        treatment_end = (patients["row"].map(last_cycle).fillna(0).to_numpy() + 28) / month
+        treatment_end = (patients["last_cycle_day"].fillna(0).to_numpy() + 28) / month
         treatment_end = np.minimum(treatment_end, end)
         # two collections, not 2 x 150 bar patches (which were a third of all the figures' time)
         for lengths, color in ((end, "#c9d6e8"), (treatment_end, "#1f4e79")):

@@ -307,16 +307,15 @@ def _vod(dataset: AnalysisDataset, curves: Curves) -> dict:
 def _safety(dataset: AnalysisDataset) -> dict:
     total = dataset.n_patients
     events = dataset.adverse_events
-    per_patient = events.groupby(["term", "label", "haematologic", "row"], as_index=False)["grade"].max()
-    by_term = []
-    for (_term, label, haematologic), rows in per_patient.groupby(["term", "label", "haematologic"]):
-        grades = rows["grade"].value_counts()
+    by_term = []  # the table holds each patient's worst grade per term already
+    for (_term, label, haematologic), rows in events.groupby(["term", "label", "haematologic"]):
+        grades = rows["worst_grade"].value_counts()
         by_term.append({
             "term": label,
             "haematologic": bool(haematologic),
             **count_pct(len(rows), total),
             **{f"grade_{grade}": int(grades.get(grade, 0)) for grade in range(1, 6)},
-            "grade3plus_n": int((rows["grade"] >= 3).sum()),
+            "grade3plus_n": int((rows["worst_grade"] >= 3).sum()),
         })
     by_term.sort(key=lambda entry: (-entry["n"], entry["term"]))
     serious = [
@@ -325,13 +324,13 @@ def _safety(dataset: AnalysisDataset) -> dict:
         for entry in by_term if not entry["haematologic"] and entry["grade3plus_n"] > 0
     ]
     serious.sort(key=lambda entry: (-entry["n"], entry["term"]))
-    grade5 = events[events["grade"] == 5].sort_values(["day", "term"])
+    grade5 = events[events["worst_grade"] == 5].sort_values(["grade5_day", "term"])
     return {
         "patients_with_any_ae": count_pct(events["row"].nunique(), total),
         "by_term": by_term,
         "grade3plus_nonhematologic": serious,
         "grade5": [{"term": label, "organ_class": organ_class, "day_from_c1d1": int(day)}
-                   for label, organ_class, day in zip(grade5["label"], grade5["organ_class"], grade5["day"],
+                   for label, organ_class, day in zip(grade5["label"], grade5["organ_class"], grade5["grade5_day"],
                                                       strict=True)],
         "method": "Worst grade per patient and term (CTCAE v5); percentages of all analysed patients.",
     }
