@@ -214,8 +214,8 @@ def _query_frames(*, user, codes: list[str], cutoff: dt.date) -> dict[str, pd.Da
     statements = _statements(user=user, codes=codes, cutoff=cutoff)
     order = ("responses", "adverse_events", "patients", "follow_up", "baseline", "prior_lines", "io_cycles",
              "hsct", "vod_events")  # the longest first, so that the short ones fill in around them
-    fetched = rows_in_one_snapshot({name: statements[name] for name in order})
-    return {name: pd.DataFrame(fetched[name], columns=list(COLUMNS[name])) for name in COLUMNS}
+    return rows_in_one_snapshot({name: statements[name] for name in order},
+                                then=lambda name, rows: pd.DataFrame(rows, columns=list(COLUMNS[name])))
 
 
 # --- From the frames to the analysis tables (no database) ---------------------------
