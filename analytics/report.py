@@ -107,52 +107,82 @@ def report_results_compute(
 ) -> tuple[dict, Curves]:
     """Every figure of the analysis plan. Raises ValueError on a result that fails the
     sanity guard (an interval excluding its estimate, a percentage outside 0-100)."""
+    computing = report_results_start(dataset, ci_method=ci_method, hsct_censors_dor=hsct_censors_dor,
+                                     progress=progress)
+    try:
+        return computing.finish(), computing.curves
+    finally:
+        computing.cancel()
+
+
+@dataclass
+class ResultsInProgress:
+    """Every result but the time-dependent Cox model, which a second process is fitting:
+    the caller can draw the figures meanwhile (they do not show it), then ``finish``."""
+
+    results: dict
+    curves: Curves
+    time_dependent: InChild
+
+    def finish(self) -> dict:
+        """The complete results, once the time-dependent model is in; ValueError on a
+        result that fails the sanity guard."""
+        self.results["hsct"]["os_time_dependent"] = {
+            **self.time_dependent.result(),
+            "model": "Cox model with allo-HSCT as a time-dependent covariate (exposed from its date)",
+        }
+        stats.assert_sane_results(self.results)
+        return self.results
+
+    def cancel(self) -> None:
+        self.time_dependent.cancel()
+
+
+def report_results_start(
+    dataset: AnalysisDataset,
+    *,
+    ci_method: str = "log-log",
+    hsct_censors_dor: bool = False,
+    progress: Progress = _no_progress,
+) -> ResultsInProgress:
+    """Start the time-dependent Cox model, the longest step, in a second process, and
+    compute everything else here meanwhile."""
     # One BLAS thread: the fits work on small matrices, and the time-dependent Cox model
     # runs in a second process (the limit is inherited), where extra BLAS threads of
     # each process would fight over the cores: the statistics took twice as long.
     with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         # a Cox fit that does not converge is reported as not estimable, not logged as noise
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return _results_compute(dataset, ci_method=ci_method, hsct_censors_dor=hsct_censors_dor, progress=progress)
-
-
-def _results_compute(dataset: AnalysisDataset, *, ci_method: str, hsct_censors_dor: bool,
-                     progress: Progress) -> tuple[dict, Curves]:
-    if ci_method not in stats.CI_METHODS:
-        raise ValueError(f"Unknown confidence interval method {ci_method!r}: use one of {', '.join(stats.CI_METHODS)}.")
-    patients = dataset.patients
-    total = len(patients)
-    if total == 0:
-        raise ValueError("No patient is in the analysis population for these centers and this cut-off.")
-    curves = Curves()
-    results: dict = {
-        "n_patients": total,
-        "n_centers": int(patients["center"].nunique()),
-        "centers": list(dataset.center_codes),
-        "cutoff": dataset.cutoff.isoformat(),
-        "ci_method": ci_method,
-        "ci_level_pct": 95,
-        "hsct_censors_dor": hsct_censors_dor,
-        "time_unit": "months (days / (365.25 / 12))",
-        "flow": dataset.flow,
-        "missing_data": dataset.missing_data,
-    }
-
-    os_months = _months(patients["os_days"])
-    os_events = patients["os_event"].to_numpy(dtype=int)
-    # The longest step by far, and independent of the others: on another core meanwhile.
-    time_dependent = InChild(stats.cox_time_dependent, os_months, os_events, _months(patients["hsct_day"]))
-    try:
-        _results_add(results, curves, dataset, os_months, os_events, ci_method=ci_method,
-                     hsct_censors_dor=hsct_censors_dor, progress=progress)
-        results["hsct"]["os_time_dependent"] = {
-            **time_dependent.result(),
-            "model": "Cox model with allo-HSCT as a time-dependent covariate (exposed from its date)",
+        if ci_method not in stats.CI_METHODS:
+            raise ValueError(f"Unknown confidence interval method {ci_method!r}: "
+                             f"use one of {', '.join(stats.CI_METHODS)}.")
+        patients = dataset.patients
+        total = len(patients)
+        if total == 0:
+            raise ValueError("No patient is in the analysis population for these centers and this cut-off.")
+        curves = Curves()
+        results: dict = {
+            "n_patients": total,
+            "n_centers": int(patients["center"].nunique()),
+            "centers": list(dataset.center_codes),
+            "cutoff": dataset.cutoff.isoformat(),
+            "ci_method": ci_method,
+            "ci_level_pct": 95,
+            "hsct_censors_dor": hsct_censors_dor,
+            "time_unit": "months (days / (365.25 / 12))",
+            "flow": dataset.flow,
+            "missing_data": dataset.missing_data,
         }
-    finally:
-        time_dependent.cancel()
-    stats.assert_sane_results(results)
-    return results, curves
+        os_months = _months(patients["os_days"])
+        os_events = patients["os_event"].to_numpy(dtype=int)
+        time_dependent = InChild(stats.cox_time_dependent, os_months, os_events, _months(patients["hsct_day"]))
+        try:
+            _results_add(results, curves, dataset, os_months, os_events, ci_method=ci_method,
+                         hsct_censors_dor=hsct_censors_dor, progress=progress)
+        except BaseException:
+            time_dependent.cancel()
+            raise
+        return ResultsInProgress(results=results, curves=curves, time_dependent=time_dependent)
 
 
 def _results_add(results: dict, curves: Curves, dataset: AnalysisDataset, os_months: np.ndarray,
@@ -337,12 +367,16 @@ def _safety(dataset: AnalysisDataset) -> dict:
 
 
 def _subgroups(patients: pd.DataFrame, os_months, os_events, *, ci_method: str, curves: Curves) -> list[dict]:
-    data = pd.DataFrame({"months": os_months, "event": os_events})
-    data["blinatumomab"] = np.where(patients["prior_blinatumomab"], "Yes", "No")
-    data["lines"] = np.where(patients["prior_lines"] >= 3, "≥3", "≤2")
-    data["ph"] = patients["ph_status"].map({"negative": "Ph−", "positive": "Ph+"}).to_numpy(dtype=object)
-    data["remission"] = np.where(patients["responder"], "CR/CRi", "No CR/CRi")
-    data["cr_vs_cri"] = patients["best_response"].map({"cr": "CR", "cri": "CRi"}).to_numpy(dtype=object)
+    # Categorical columns: every comparison below is of small integer codes, not of strings.
+    data = pd.DataFrame({
+        "months": os_months,
+        "event": os_events,
+        "blinatumomab": pd.Categorical(np.where(patients["prior_blinatumomab"], "Yes", "No"), ["No", "Yes"]),
+        "lines": pd.Categorical(np.where(patients["prior_lines"] >= 3, "≥3", "≤2"), ["≤2", "≥3"]),
+        "ph": pd.Categorical(patients["ph_status"].map({"negative": "Ph−", "positive": "Ph+"}), ["Ph−", "Ph+"]),
+        "remission": pd.Categorical(np.where(patients["responder"], "CR/CRi", "No CR/CRi"), ["No CR/CRi", "CR/CRi"]),
+        "cr_vs_cri": pd.Categorical(patients["best_response"].map({"cr": "CR", "cri": "CRi"}), ["CR", "CRi"]),
+    })
     specs = [
         ("Prior blinatumomab", "blinatumomab", ["No", "Yes"]),
         ("Prior lines", "lines", ["≤2", "≥3"]),
