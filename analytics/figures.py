@@ -19,6 +19,7 @@ from matplotlib.patches import FancyBboxPatch
 
 from analytics import stats
 from analytics.dataset import AnalysisDataset
+from analytics.parallel import InChild
 from analytics.report import Curves, fmt, fmt_p
 
 FIGURE_TITLES = {
@@ -316,14 +317,20 @@ def report_figures(dataset: AnalysisDataset, results: dict, curves: Curves) -> d
     dor_text = (f"Median {fmt(dor['median_months'])} mo (I-III quartiles {fmt(dor['q1_months'])}-"
                 f"{fmt(dor['q3_months'])})\n{dor['events']} events / {dor['n']} responders"
                 + ("\nHSCT censors" if dor["hsct_censors_dor"] else ""))
-    return {
-        "os": km_figure([("All patients", curves.os)], title="Overall survival", ylabel="Overall survival (%)",
-                        xlabel="Months from IO start (C1D1)", annotation=os_text, median=os_["median_months"]),
-        "dor": km_figure([("Responders", curves.dor)], title="Duration of response (CR/CRi)",
-                         ylabel="In remission (%)", xlabel="Months from first CR/CRi", annotation=dor_text,
-                         median=dor["median_months"]),
-        "os_subgroups": subgroup_figure(results, curves),
-        "vod_cif": vod_figure(results, curves),
-        "swimmer": swimmer_figure(dataset),
-        "consort": consort_figure(results["flow"]),
-    }
+    # The subgroup panels and the swimmer plot take half the drawing: in a second process.
+    others = InChild(lambda: {"os_subgroups": subgroup_figure(results, curves), "swimmer": swimmer_figure(dataset)})
+    try:
+        figures = {
+            "os": km_figure([("All patients", curves.os)], title="Overall survival",
+                            ylabel="Overall survival (%)", xlabel="Months from IO start (C1D1)",
+                            annotation=os_text, median=os_["median_months"]),
+            "dor": km_figure([("Responders", curves.dor)], title="Duration of response (CR/CRi)",
+                             ylabel="In remission (%)", xlabel="Months from first CR/CRi", annotation=dor_text,
+                             median=dor["median_months"]),
+            "vod_cif": vod_figure(results, curves),
+            "consort": consort_figure(results["flow"]),
+        }
+        figures.update(others.result())
+    finally:
+        others.cancel()
+    return {name: figures[name] for name in FIGURE_TITLES}

@@ -24,7 +24,8 @@ from django.utils.translation import gettext as _
 
 from analytics.dataset import analysis_dataset_load, centers_resolve
 from analytics.models import CiMethod, Report, ReportStatus
-from analytics.report import report_results_compute
+from analytics.parallel import InChild
+from analytics.report import report_results_start
 from sites.roles import Role, can_run_analyses
 
 logger = logging.getLogger(__name__)
@@ -168,12 +169,20 @@ def report_run(*, report_id: int) -> Report:
         dataset = analysis_dataset_load(user=report.requested_by, cutoff=report.cutoff,
                                         center_codes=report.center_codes)
         progress(20, _("Hashing the analysis dataset"))
-        dataset_hash = dataset.sha256()
-        results, curves = report_results_compute(
-            dataset, ci_method=report.ci_method, hsct_censors_dor=report.hsct_censors_dor, progress=progress
-        )
-        progress(70, _("Drawing the figures"))
-        figures = report_figures(dataset, results, curves)
+        hashing = InChild(dataset.sha256)  # in a second process, while the statistics run here
+        computing = None
+        try:
+            computing = report_results_start(
+                dataset, ci_method=report.ci_method, hsct_censors_dor=report.hsct_censors_dor, progress=progress
+            )
+            progress(70, _("Drawing the figures"))
+            figures = report_figures(dataset, computing.results, computing.curves)  # the Cox model goes on
+            results = computing.finish()
+            dataset_hash = hashing.result()
+        finally:
+            hashing.cancel()
+            if computing is not None:
+                computing.cancel()
         progress(95, _("Saving the results"))
         results["dataset_sha256"] = dataset_hash
         results["software_version"] = software_version()
