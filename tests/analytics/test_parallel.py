@@ -53,3 +53,14 @@ def test_the_callers_database_connection_survives_the_child(statistician):
     assert InChild(process_id_and_sum, range(10)).result()[1] == 45
     # the child left by os._exit: it closed nothing of the parent's connection
     assert users.filter(pk=statistician.pk).exists()
+
+
+def test_without_a_fork_the_caller_computes_it_and_says_so(monkeypatch, caplog):
+    class NoFork:
+        def Pipe(self, duplex):
+            raise OSError("fork unavailable")
+
+    monkeypatch.setattr("analytics.parallel.billiard.get_context", lambda method: NoFork())
+    job = InChild(process_id_and_sum, [2, 3])
+    assert job.result() == (os.getpid(), 5)
+    assert "cannot fork" in caplog.text
