@@ -306,21 +306,26 @@ def consort_figure(flow: dict) -> str:
         return _svg(figure)
 
 
-def report_figures(dataset: AnalysisDataset, results: dict, curves: Curves) -> dict[str, str]:
-    """Every figure of the report, by name (see FIGURE_TITLES)."""
-    os_ = results["overall_survival"]
-    three_years = os_["at_months"]["36"]
-    os_text = (f"Median {fmt(os_['median_months'])} mo (95% CI {fmt(os_['ci_low'])}-{fmt(os_['ci_high'])})\n"
-               f"3-year OS {fmt(three_years['pct'])}%" + ("" if three_years["estimable"] else " (not estimable)")
-               + f"\n{os_['events']} deaths / {os_['n']} patients")
-    dor = results["duration_of_response"]
-    dor_text = (f"Median {fmt(dor['median_months'])} mo (I-III quartiles {fmt(dor['q1_months'])}-"
-                f"{fmt(dor['q3_months'])})\n{dor['events']} events / {dor['n']} responders"
-                + ("\nHSCT censors" if dor["hsct_censors_dor"] else ""))
-    # The subgroup panels and the swimmer plot take half the drawing: in a second process.
-    others = InChild(lambda: {"os_subgroups": subgroup_figure(results, curves), "swimmer": swimmer_figure(dataset)})
+def dataset_figures(dataset: AnalysisDataset) -> dict[str, str]:
+    """The figures drawn from the dataset alone (no result needed): swimmer plot and flow."""
+    return {"swimmer": swimmer_figure(dataset), "consort": consort_figure(dataset.flow)}
+
+
+def results_figures(results: dict, curves: Curves) -> dict[str, str]:
+    """The figures drawn from the results: survival curves, subgroups, VOD/SOS incidence.
+    The subgroup panels (the longest) are drawn in a second process meanwhile."""
+    subgroups = InChild(subgroup_figure, results, curves)
     try:
-        figures = {
+        os_ = results["overall_survival"]
+        three_years = os_["at_months"]["36"]
+        os_text = (f"Median {fmt(os_['median_months'])} mo (95% CI {fmt(os_['ci_low'])}-{fmt(os_['ci_high'])})\n"
+                   f"3-year OS {fmt(three_years['pct'])}%" + ("" if three_years["estimable"] else " (not estimable)")
+                   + f"\n{os_['events']} deaths / {os_['n']} patients")
+        dor = results["duration_of_response"]
+        dor_text = (f"Median {fmt(dor['median_months'])} mo (I-III quartiles {fmt(dor['q1_months'])}-"
+                    f"{fmt(dor['q3_months'])})\n{dor['events']} events / {dor['n']} responders"
+                    + ("\nHSCT censors" if dor["hsct_censors_dor"] else ""))
+        return {
             "os": km_figure([("All patients", curves.os)], title="Overall survival",
                             ylabel="Overall survival (%)", xlabel="Months from IO start (C1D1)",
                             annotation=os_text, median=os_["median_months"]),
@@ -328,9 +333,18 @@ def report_figures(dataset: AnalysisDataset, results: dict, curves: Curves) -> d
                              ylabel="In remission (%)", xlabel="Months from first CR/CRi", annotation=dor_text,
                              median=dor["median_months"]),
             "vod_cif": vod_figure(results, curves),
-            "consort": consort_figure(results["flow"]),
+            "os_subgroups": subgroups.result(),
         }
-        figures.update(others.result())
     finally:
-        others.cancel()
+        subgroups.cancel()
+
+
+def figures_in_order(*parts: dict[str, str]) -> dict[str, str]:
+    """The figures of ``parts`` in the report's order (FIGURE_TITLES)."""
+    figures = {name: svg for part in parts for name, svg in part.items()}
     return {name: figures[name] for name in FIGURE_TITLES}
+
+
+def report_figures(dataset: AnalysisDataset, results: dict, curves: Curves) -> dict[str, str]:
+    """Every figure of the report, by name (see FIGURE_TITLES)."""
+    return figures_in_order(dataset_figures(dataset), results_figures(results, curves))

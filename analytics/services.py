@@ -152,7 +152,7 @@ def report_run(*, report_id: int) -> Report:
     propagate so that the task retries them. A report that already succeeded is left
     as it is (the task may be delivered twice).
     """
-    from analytics.figures import report_figures
+    from analytics.figures import dataset_figures, figures_in_order, results_figures
 
     report = Report.objects.select_related("requested_by").get(pk=report_id)
     if report.status == ReportStatus.SUCCEEDED:
@@ -169,20 +169,23 @@ def report_run(*, report_id: int) -> Report:
         dataset = analysis_dataset_load(user=report.requested_by, cutoff=report.cutoff,
                                         center_codes=report.center_codes)
         progress(20, _("Hashing the analysis dataset"))
-        hashing = InChild(dataset.sha256)  # in a second process, while the statistics run here
+        # The hash and the figures that need only the dataset: in a second process, while
+        # the statistics run here (and the time-dependent Cox model in a third).
+        early = InChild(lambda: (dataset.sha256(), dataset_figures(dataset)))
         computing = None
         try:
             computing = report_results_start(
                 dataset, ci_method=report.ci_method, hsct_censors_dor=report.hsct_censors_dor, progress=progress
             )
             progress(70, _("Drawing the figures"))
-            figures = report_figures(dataset, computing.results, computing.curves)  # the Cox model goes on
+            later_figures = results_figures(computing.results, computing.curves)  # the Cox model goes on
             results = computing.finish()
-            dataset_hash = hashing.result()
+            dataset_hash, early_figures = early.result()
         finally:
-            hashing.cancel()
+            early.cancel()
             if computing is not None:
                 computing.cancel()
+        figures = figures_in_order(early_figures, later_figures)
         progress(95, _("Saving the results"))
         results["dataset_sha256"] = dataset_hash
         results["software_version"] = software_version()
