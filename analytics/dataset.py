@@ -1,11 +1,13 @@
 """The analysis dataset: clinical rows, read through the user's selectors, as pandas tables.
 
-Three statements whatever the number of patients: the database reduces every form to
-one row per patient (counts, first and worst values, days from C1D1), so that pandas
-gets 100 000 rows rather than 1.4 million at 100 000 patients; then the VOD/SOS events
-and each patient's worst grade per adverse event term. Everything dated after the data
-cut-off is ignored and follow-up is censored at it. Times are days from IO cycle 1
-day 1 (C1D1), the index date of every time-to-event endpoint.
+Nine statements whatever the number of patients, each built on a selector: the database
+reduces every form to one row per patient (counts, first and last days, the best response
+before HSCT), the VOD/SOS events, and each patient's worst grade per adverse event term,
+with days from C1D1 computed in SQL; pandas only merges them and applies the rules of the
+population. On PostgreSQL the statements are read at once from one snapshot
+(``analytics.snapshot``). Everything dated after the data cut-off is ignored and
+follow-up is censored at it. Times are days from IO cycle 1 day 1 (C1D1), the index date
+of every time-to-event endpoint.
 
 The tables hold no direct identifier: the date of birth is read only to derive the age
 at C1D1 and is dropped. Patients are numbered 1..N in study-ID order (``row``); the
