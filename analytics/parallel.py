@@ -1,11 +1,11 @@
 """One CPU-bound computation in a forked child while the caller goes on with the rest.
 
 A report is mostly single-threaded Python (lifelines, pandas, matplotlib), and the
-GIL keeps threads from sharing that work. The time-dependent Cox model is the longest
-single step, and it needs nothing from the other steps, so it runs in a child process
-on another core. Billiard (Celery's own fork of multiprocessing) starts the child:
-a Celery prefork worker is a daemonic process, and multiprocessing refuses to let those
-have children.
+GIL keeps threads from sharing that work. Steps that need nothing from the others run
+in a child process on another core: the time-dependent Cox model (the longest), the
+dataset hash with the figures drawn from the dataset alone, the subgroup panels.
+Billiard (Celery's own fork of multiprocessing) starts the child: a Celery prefork
+worker is a daemonic process, and multiprocessing refuses to let those have children.
 
 The child gets its arguments by fork, not pickling; it never touches the database
 (the functions given here are pure computations) and leaves by ``os._exit``, so
@@ -47,7 +47,8 @@ class InChild:
             try:
                 self._outcome = self._receiver.recv()
             except EOFError:
-                code = self._process.exitcode if self._process.join(timeout=5) is None else None
+                self._process.join(timeout=5)
+                code = self._process.exitcode
                 raise RuntimeError(f"The parallel computation ended without a result (exit code {code}).") from None
             finally:
                 self._stop()

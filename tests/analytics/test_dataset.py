@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from analytics.dataset import analysis_dataset_load
+from patients.models import Patient
 from tests.analytics.cohort import C1D1, casebook, small_cohort
 from tests.factories import PatientFactory
 
@@ -114,3 +115,19 @@ def test_same_data_same_hash_and_a_change_changes_it(statistician, center):
     assert analysis_dataset_load(user=statistician, cutoff=dt.date(2018, 1, 1)).sha256() != first
     casebook(center)
     assert analysis_dataset_load(user=statistician, cutoff=CUTOFF).sha256() != first
+
+
+def test_the_best_response_computed_in_the_database_is_the_casebooks(statistician, center):
+    """The dataset's SQL ranks responses as outcomes.selectors.best_response_on_io does:
+    the best before the allo-HSCT, none after it."""
+    from outcomes.selectors import best_response_on_io
+
+    small_cohort(center)
+    casebook(center, responses=((27, "pr"), (60, "cr")), hsct_day=45)  # the CR comes after the HSCT
+    casebook(center, responses=((27, "cri"), (40, "nr")), hsct_day=90)
+    casebook(center, responses=((27, "ne"),))
+    patients = analysis_dataset_load(user=statistician, cutoff=CUTOFF).patients.set_index("study_id")
+    expected = {patient.study_id: best_response_on_io(patient) or "not assessed"
+                for patient in Patient.objects.filter(study_id__in=patients.index)}
+    assert patients["best_response"].to_dict() == expected
+    assert {"pr", "cri", "ne"} <= set(expected.values())
