@@ -327,10 +327,11 @@ def build_dataset(frames: dict[str, pd.DataFrame], *, cutoff: dt.date, center_co
     events = events[events["patient_id"].isin(rows.index)]
     # By patient row, then term: an order that does not depend on the database's.
     term_codes, distinct_terms = pd.factorize(events["term"].to_numpy(dtype=object), sort=True)
-    order = np.lexsort((term_codes, events["patient_id"].map(rows).to_numpy()))
+    event_rows = events["patient_id"].map(rows).to_numpy()
+    order = np.lexsort((term_codes, event_rows))
     term_codes = term_codes[order]
     events = pd.DataFrame({
-        "row": events["patient_id"].map(rows).to_numpy()[order],
+        "row": event_rows[order],
         "term": distinct_terms[term_codes],
         "worst_grade": events["worst_grade"].to_numpy()[order],
         "grade5_day": pd.to_numeric(events["grade5_day"], errors="coerce").to_numpy(dtype=float)[order],
@@ -349,18 +350,16 @@ def build_dataset(frames: dict[str, pd.DataFrame], *, cutoff: dt.date, center_co
                                       "has_baseline", "has_follow_up", "n_responses", "best_rank"])
     patients = patients.rename(columns={"center__code": "center"})
 
-    def with_row(frame: pd.DataFrame, columns: list[str], key: list[str]) -> pd.DataFrame:
-        """The frame by patient row, in an order that does not depend on the database's."""
-        frame = frame.assign(row=frame["patient_id"].map(rows))
-        return frame[["row", *columns]].sort_values(["row", *key], kind="mergesort").reset_index(drop=True)
-
-    vod_columns = ["day", "setting", "severity", "outcome", "defibrotide"]
+    # VOD/SOS events by patient row, in an order that does not depend on the database's
+    vod_columns = ["row", "day", "setting", "severity", "outcome", "defibrotide"]
+    vods = vods.assign(row=vods["patient_id"].map(rows))[vod_columns]
+    vods = vods.sort_values(vod_columns, kind="mergesort").reset_index(drop=True)
     return AnalysisDataset(
         cutoff=cutoff,
         center_codes=center_codes,
         patients=patients,
         adverse_events=events[["row", "term", "label", "organ_class", "haematologic", "worst_grade", "grade5_day"]],
-        vod_events=with_row(vods, vod_columns, key=vod_columns),
+        vod_events=vods,
         flow=flow,
         missing_data=missing_data,
     )

@@ -266,7 +266,7 @@ def _hsct(patients: pd.DataFrame, os_months, os_events, *, ci_method: str) -> di
     return {
         **stats.proportion(int(transplanted.sum()), total),
         "months_to_hsct": stats.median_quartiles(hsct_months[transplanted]),
-        "os_time_dependent": None,  # computed in parallel, see _results_compute
+        "os_time_dependent": None,  # fitted in a second process: see ResultsInProgress.finish
         "os_landmark": {
             "landmark_months": LANDMARK_MONTHS,
             "n": len(landmark),
