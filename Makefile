@@ -28,6 +28,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # Regenerate the lock after changing the dependencies in pyproject.toml.
 lock: install

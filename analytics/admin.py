@@ -18,5 +18,5 @@ class ReportAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-# Issue 5: the export log's admin lives with the exports.
+# The export log's admin lives with the exports.
 import analytics.exports.admin  # noqa: E402, F401

@@ -30,13 +30,14 @@ from django.utils.translation import gettext as _
 from analytics.exports.sql import DaysBetween
 from analytics.snapshot import Statement, rows_in_one_snapshot
 from outcomes.ctcae import TERMS_BY_CODE
-from outcomes.models import RESPONSE_RANK, AdverseEvent, FollowUp, ResponseAssessment, VodSosEvent
+from outcomes.models import REMISSIONS, RESPONSE_RANK, AdverseEvent, FollowUp, ResponseAssessment, VodSosEvent
 from patients.models import ADULT_AGE_YEARS, DAYS_PER_YEAR, STUDY_WINDOW, BaselineDisease, EnrollmentStatus
 from patients.selectors import form_rows_for_user, patient_list_for_user
 from sites.selectors import center_list_for_user
 from treatments.models import AlloHsct, IOCycle, PriorTherapyLine
 
-REMISSION_CODES = ("cr", "cri")
+REMISSION_CODES = tuple(sorted(str(code) for code in REMISSIONS))
+NOT_ASSESSED = "not assessed"  # the best response of a patient with no assessment before HSCT
 
 
 @dataclass(frozen=True)
@@ -308,7 +309,7 @@ def build_dataset(frames: dict[str, pd.DataFrame], *, cutoff: dt.date, center_co
 
     # Best response before HSCT, by its rank (computed in the database)
     ranks = pd.to_numeric(patients["best_rank"], errors="coerce")
-    codes = np.array([str(category) for category in RESPONSE_RANK] + ["not assessed"], dtype=object)
+    codes = np.array([str(category) for category in RESPONSE_RANK] + [NOT_ASSESSED], dtype=object)
     patients["best_response"] = codes[ranks.fillna(len(RESPONSE_RANK)).astype(int).to_numpy()]
     patients["responder"] = patients["best_response"].isin(REMISSION_CODES)
     patients["mrd_negative"] = patients["mrd_negative"] & patients["responder"]

@@ -75,7 +75,7 @@ class Report(models.Model):
         return self.status in (ReportStatus.SUCCEEDED, ReportStatus.FAILED)
 
 
-# --- Issue 5: de-identified dataset exports (owned by the exports work; see analytics/exports/) ---
+# --- De-identified dataset exports (see analytics/exports/) ---
 
 
 class ExportStatus(models.TextChoices):

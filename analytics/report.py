@@ -14,23 +14,33 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from django.utils import translation
 from lifelines.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from analytics import stats
-from analytics.dataset import AnalysisDataset
+from analytics.dataset import NOT_ASSESSED, AnalysisDataset
 from analytics.parallel import InChild
+from outcomes.models import RESPONSE_RANK, VodSetting
+from patients.models import DiseaseStatus
+from treatments.models import ResponseCategory
 
 TIME_POINTS_MONTHS = (12, 24, 36, 60)
 VOD_POINTS_MONTHS = (3, 6, 12, 24)
 LANDMARK_MONTHS = 6
-RESPONSE_ORDER = ("cr", "cri", "pr", "nr", "pd", "ne", "not assessed")
-RESPONSE_LABELS = {"cr": "CR", "cri": "CRi", "pr": "Partial response", "nr": "No response / refractory",
-                   "pd": "Progressive disease", "ne": "Not evaluable", "not assessed": "Not assessed"}
-DISEASE_STATUS_LABELS = {"primary_refractory": "Primary refractory", "first_relapse": "First relapse",
-                         "second_or_later_relapse": "Second or later relapse",
-                         "refractory_relapse": "Refractory relapse"}
-VOD_SETTING_LABELS = {"during_io": "During IO, without HSCT", "after_hsct": "After HSCT"}
+
+
+
+def _labels(choices) -> dict[str, str]:
+    """Code → label of a code list, in English: the results are a record, whatever the
+    language of the request that started the report."""
+    with translation.override("en"):
+        return {str(code): str(label) for code, label in choices}
+
+
+RESPONSE_LABELS = {**_labels((category, category.label) for category in RESPONSE_RANK), NOT_ASSESSED: "Not assessed"}
+DISEASE_STATUS_LABELS = _labels(DiseaseStatus.choices)
+VOD_SETTING_LABELS = _labels(VodSetting.choices)
 
 Progress = Callable[[int, str], None]
 
@@ -196,7 +206,7 @@ def _results_add(results: dict, curves: Curves, dataset: AnalysisDataset, os_mon
 
     progress(30, "Response")
     best = patients["best_response"]
-    n_cr, n_cri = int((best == "cr").sum()), int((best == "cri").sum())
+    n_cr, n_cri = int((best == ResponseCategory.CR.value).sum()), int((best == ResponseCategory.CRI.value).sum())
     n_responders = n_cr + n_cri  # ORR, CR and CRi printed from the same counts
     results["response"] = {
         "orr": stats.proportion(n_responders, total),
@@ -204,7 +214,7 @@ def _results_add(results: dict, curves: Curves, dataset: AnalysisDataset, os_mon
         "cri": stats.proportion(n_cri, total),
         "mrd_negative_among_responders": stats.proportion(int(patients["mrd_negative"].sum()), n_responders),
         "best_response": [{"response": RESPONSE_LABELS[code], **count_pct((best == code).sum(), total)}
-                          for code in RESPONSE_ORDER],
+                          for code in RESPONSE_LABELS],
         "definition": "Best response on IO before allo-HSCT; ORR = (CR + CRi) / N; exact Clopper-Pearson 95% CI.",
     }
 
@@ -297,25 +307,25 @@ def _vod(dataset: AnalysisDataset, curves: Curves) -> dict:
     first_competing = np.fmin(death_day, hsct_day)
     codes = np.where(during, 1, np.where(~np.isnan(first_competing), 2, 0))
     times = np.where(during, vod_day, np.where(~np.isnan(first_competing), first_competing, end_day))
-    curves.vod["during_io"] = stats.cumulative_incidence(_months(times), codes, times=VOD_POINTS_MONTHS)
+    curves.vod[VodSetting.DURING_IO] = stats.cumulative_incidence(_months(times), codes, times=VOD_POINTS_MONTHS)
     by_setting.append({
-        "setting": VOD_SETTING_LABELS["during_io"],
+        "setting": VOD_SETTING_LABELS[VodSetting.DURING_IO],
         "population": "all patients, from C1D1; allo-HSCT and death without VOD/SOS compete",
         **stats.proportion(int(during.sum()), total),
-        "cumulative_incidence": curves.vod["during_io"].points,
+        "cumulative_incidence": curves.vod[VodSetting.DURING_IO].points,
     })
     # After HSCT: transplanted patients, from the HSCT date; death without VOD/SOS competes.
     after = has_vod & (setting == "after_hsct") & transplanted
     codes = np.where(after, 1, np.where(~np.isnan(death_day), 2, 0))[transplanted]
     times = (np.where(after, vod_day, end_day) - hsct_day)[transplanted]
     if transplanted.any():
-        curves.vod["after_hsct"] = stats.cumulative_incidence(_months(np.maximum(times, 0)), codes,
+        curves.vod[VodSetting.AFTER_HSCT] = stats.cumulative_incidence(_months(np.maximum(times, 0)), codes,
                                                               times=VOD_POINTS_MONTHS)
     by_setting.append({
-        "setting": VOD_SETTING_LABELS["after_hsct"],
+        "setting": VOD_SETTING_LABELS[VodSetting.AFTER_HSCT],
         "population": "patients with allo-HSCT after IO, from the HSCT date; death without VOD/SOS competes",
         **stats.proportion(int(after.sum()), int(transplanted.sum())),
-        "cumulative_incidence": curves.vod["after_hsct"].points if "after_hsct" in curves.vod else [],
+        "cumulative_incidence": curves.vod[VodSetting.AFTER_HSCT].points if "after_hsct" in curves.vod else [],
     })
     vods = dataset.vod_events.drop_duplicates("row")
     return {
@@ -375,7 +385,7 @@ def _subgroups(patients: pd.DataFrame, os_months, os_events, *, ci_method: str, 
         "lines": pd.Categorical(np.where(patients["prior_lines"] >= 3, "≥3", "≤2"), ["≤2", "≥3"]),
         "ph": pd.Categorical(patients["ph_status"].map({"negative": "Ph−", "positive": "Ph+"}), ["Ph−", "Ph+"]),
         "remission": pd.Categorical(np.where(patients["responder"], "CR/CRi", "No CR/CRi"), ["No CR/CRi", "CR/CRi"]),
-        "cr_vs_cri": pd.Categorical(patients["best_response"].map({"cr": "CR", "cri": "CRi"}), ["CR", "CRi"]),
+        "cr_vs_cri": pd.Categorical(patients["best_response"].map({ResponseCategory.CR.value: "CR", ResponseCategory.CRI.value: "CRi"}), ["CR", "CRi"]),
     })
     specs = [
         ("Prior blinatumomab", "blinatumomab", ["No", "Yes"]),

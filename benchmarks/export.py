@@ -137,11 +137,11 @@ def copy_queries() -> dict[str, str]:
     study ID, in the export's order), for PostgreSQL's COPY."""
     from django.db import connection
 
-    from analytics.exports.variables import TABLES
+    from analytics.exports.variables import export_tables
 
     quote = connection.ops.quote_name
     queries = {}
-    for table in TABLES:
+    for table in export_tables():
         model_table = quote(table.model._meta.db_table)
         columns = []
         for variable in table.variables:

@@ -8,23 +8,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from analytics.exports.api import DatasetExportView, DictionaryView, ExportLogViewSet
-from outcomes.api import AdverseEventViewSet, FollowUpViewSet, ResponseViewSet, VodSosViewSet
-from patients.api import BaselineViewSet, PatientViewSet
+from patients.api.router import casebook_routes
 from sites.api import CenterViewSet, TokenRevokeView, TokenView
-from treatments.api import EndOfTreatmentViewSet, HsctViewSet, IOCycleViewSet, PriorLineViewSet
 
 router = DefaultRouter()
 router.register("centers", CenterViewSet, basename="api-center")
-router.register("patients", PatientViewSet, basename="api-patient")
-router.register("baseline", BaselineViewSet, basename="api-baseline")
-router.register("prior-lines", PriorLineViewSet, basename="api-prior-line")
-router.register("io-cycles", IOCycleViewSet, basename="api-io-cycle")
-router.register("end-of-treatment", EndOfTreatmentViewSet, basename="api-end-of-treatment")
-router.register("hsct", HsctViewSet, basename="api-hsct")
-router.register("responses", ResponseViewSet, basename="api-response")
-router.register("adverse-events", AdverseEventViewSet, basename="api-adverse-event")
-router.register("vod-sos", VodSosViewSet, basename="api-vod-sos")
-router.register("follow-up", FollowUpViewSet, basename="api-follow-up")
+casebook_routes(router)
 router.register("exports/logs", ExportLogViewSet, basename="api-export-log")
 
 

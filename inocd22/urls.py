@@ -2,23 +2,23 @@ from django.contrib import admin
 from django.urls import include, path
 
 from inocd22.views import healthz
-from patients.views import home
+from patients.views.patients import home
 
 urlpatterns = [
-    # Issue 3: case report forms in the browser (home, patient list, enrollment, casebooks).
+    # Case report forms in the browser: home, patient list, enrollment, casebooks.
     path("", home, name="home"),
     path("patients/", include("patients.urls")),
-    path("patients/", include("outcomes.urls")),
+    path("patients/", include("patients.casebook_urls")),
     path("healthz/", healthz, name="healthz"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
-    # Issue 4: analysis reports (browser pages, and their API above any generic "api/" include).
+    # Analysis reports: browser pages, and their API above any generic "api/" include.
     path("reports/", include("analytics.urls")),
     path("api/reports/", include("analytics.api_urls")),
-    # Issue 6: data management (queries, verification and locking, checks, dashboard, audit, sign-off).
-    path("data-management/", include("patients.dm_urls")),
-    # Issue 5: REST API (tokens, schema and docs, forms, exports) and the browser export page.
+    # Data management: queries, verification and locking, checks, dashboard, audit, sign-off.
+    path("data-management/", include("patients.data_management_urls")),
+    # The REST API (tokens, schema and docs, forms, exports) and the browser export page.
     path("api/", include("inocd22.api_urls")),
     path("exports/", include("analytics.exports.urls")),
 ]

@@ -21,7 +21,8 @@ from simple_history.utils import bulk_create_with_history
 from outcomes.ctcae import TERMS
 from outcomes.demo_cohort import PatientTimeline, design_cohort
 from outcomes.models import AdverseEvent, FollowUp, ResponseAssessment, VodSosEvent
-from patients.models import BaselineDisease, FormKey, FormState, FormStatus, Patient
+from patients.models import BaselineDisease, FormState, FormStatus, Patient
+from patients.registry import casebook
 from patients.services import study_id_for
 from sites.models import Center
 from sites.roles import Role
@@ -122,14 +123,12 @@ def patient_row(timeline: PatientTimeline, center: Center, sequence: int, rng: r
 
 
 def casebook_rows_create(pairs: list[tuple[PatientTimeline, Patient]]) -> None:
-    rows: dict[type, list] = {model: [] for model in (
-        BaselineDisease, PriorTherapyLine, IOCycle, EndOfTreatment, AlloHsct,
-        ResponseAssessment, AdverseEvent, VodSosEvent, FollowUp)}
+    rows: dict[type, list] = {part.model: [] for part in casebook.parts() if not part.is_patient}
     states = []
     for timeline, patient in pairs:
         for row in casebook_rows(timeline, patient):
             rows[type(row)].append(row)
-        states += [FormState(patient=patient, form=form, status=FormStatus.COMPLETE) for form in FormKey.values]
+        states += [FormState(patient=patient, form=form, status=FormStatus.COMPLETE) for form in casebook.form_keys()]
     for model, objs in rows.items():
         bulk_insert_with_history(model, objs)
     bulk_insert_with_history(FormState, states)

@@ -1,7 +1,7 @@
 """The synthetic INO-CD22 demo cohort: one clinical timeline per patient.
 
 No real patient is in it. The 73-patient template is built so that the analysis
-plan reproduces the published abstract (see DOMAIN.md, "The published figures"):
+plan reproduces the published abstract (INO-CD22, Cancer 2025, abstract):
 every figure is fixed by construction, not by luck of the random draw.
 
 - Survival and duration of response are laid out by *quantile placement*: the
@@ -39,6 +39,8 @@ DAYS_PER_MONTH = 365.25 / 12
 DAYS_PER_YEAR = 365.25
 TEMPLATE_SIZE = 73
 RESPONSE_RANK = {"cr": 0, "cri": 1, "pr": 2, "nr": 3, "pd": 4, "ne": 5}
+# The responses that are remissions (outcomes.models.REMISSIONS, restated: no Django here; a test keeps them equal).
+REMISSION_CODES = ("cr", "cri")
 
 # --------------------------------------------------------------------------------------
 # The timeline records (one per CRF row the mapper writes)
@@ -148,11 +150,11 @@ class PatientTimeline:
     @property
     def first_response_date(self) -> dt.date | None:
         """Date of the first CR or CRi (start of the duration of response)."""
-        return next((r.date for r in self.responses if r.response in ("cr", "cri")), None)
+        return next((r.date for r in self.responses if r.response in REMISSION_CODES), None)
 
     @property
     def is_responder(self) -> bool:
-        return self.best_response in ("cr", "cri")
+        return self.best_response in REMISSION_CODES
 
 
 # --------------------------------------------------------------------------------------
@@ -564,7 +566,7 @@ def _build_patient(
     rng: np.random.Generator,
 ) -> PatientTimeline:
     day = _day_counter(c1d1)
-    responder = outcome.response in ("cr", "cri")
+    responder = outcome.response in REMISSION_CODES
     last_day = outcome.last_day
 
     # Cycle starts and the assessment after each cycle (the day before the next cycle
@@ -727,7 +729,7 @@ def _assessment(outcome, baseline, baseline_blasts, a_day, cr_day, index, rng, d
         mrd = outcome.mrd
         method = "" if mrd == "not_done" else ("pcr" if baseline.ph_positive else "flow")  # BCR::ABL1 or flow
         return Response(day(a_day), blasts, response, mrd, method)
-    if outcome.response in ("cr", "cri"):  # responds at the second assessment
+    if outcome.response in REMISSION_CODES:  # responds at the second assessment
         return Response(day(a_day), max(5, baseline_blasts // 3), "pr", "not_done", "")
     response = outcome.response if index == 0 else ("nr" if outcome.response == "nr" else "pr")
     blasts = {

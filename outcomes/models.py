@@ -7,9 +7,9 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from inocd22.clinical import ClinicalRecord
 from outcomes.ctcae import TERM_CHOICES, TERMS_BY_CODE
-from patients.models import FormKey, Patient, percent_field
+from patients.clinical import ClinicalRecord
+from patients.models import Patient, percent_field
 from treatments.models import ResponseCategory
 
 # Best response order: the first of these that a patient reached is the best.
@@ -37,9 +37,6 @@ class MrdMethod(models.TextChoices):
 
 
 class ResponseAssessment(ClinicalRecord):
-    form_key = FormKey.RESPONSES
-    row_label_field = "assessment_date"
-
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="responses")
     assessment_date = models.DateField(_("Date of assessment"))
     marrow_blasts_pct = percent_field(_("Bone marrow blasts (%)"), null=True, blank=True)
@@ -55,7 +52,7 @@ class ResponseAssessment(ClinicalRecord):
         verbose_name_plural = _("response assessments")
         constraints = [
             models.CheckConstraint(
-                condition=~Q(response__in=["cr", "cri"]) | Q(marrow_blasts_pct__lt=REMISSION_BLAST_LIMIT),
+                condition=~Q(response__in=sorted(REMISSIONS)) | Q(marrow_blasts_pct__lt=REMISSION_BLAST_LIMIT),
                 name="response_remission_blasts_below_5",
             ),
             models.CheckConstraint(
@@ -67,11 +64,6 @@ class ResponseAssessment(ClinicalRecord):
     def __str__(self) -> str:
         return f"{self.patient_id} response {self.assessment_date}"
 
-    def casebook_check(self, casebook) -> None:
-        from outcomes.validators import check_response
-
-        check_response(self, casebook)
-
 
 class Relation(models.TextChoices):
     RELATED = "related", _("Related")
@@ -80,9 +72,6 @@ class Relation(models.TextChoices):
 
 
 class AdverseEvent(ClinicalRecord):
-    form_key = FormKey.ADVERSE_EVENTS
-    row_label_field = "term"
-
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="adverse_events")
     term = models.CharField(_("CTCAE v5 term"), max_length=40, choices=TERM_CHOICES)
     grade = models.PositiveSmallIntegerField(_("Grade"), validators=[MinValueValidator(1), MaxValueValidator(5)])
@@ -115,11 +104,6 @@ class AdverseEvent(ClinicalRecord):
         """Derived from the term's class, never typed."""
         return TERMS_BY_CODE[self.term].haematologic
 
-    def casebook_check(self, casebook) -> None:
-        from outcomes.validators import check_adverse_event
-
-        check_adverse_event(self, casebook)
-
 
 class VodCriteria(models.TextChoices):
     EBMT_2016 = "ebmt_2016", _("EBMT adult criteria (2016)")
@@ -145,9 +129,6 @@ class VodOutcome(models.TextChoices):
 
 
 class VodSosEvent(ClinicalRecord):
-    form_key = FormKey.VOD_SOS
-    row_label_field = "diagnosis_date"
-
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="vod_events")
     diagnosis_date = models.DateField(_("Date of VOD/SOS diagnosis"))
     criteria = models.CharField(_("Diagnostic criteria"), max_length=20, choices=VodCriteria.choices)
@@ -163,11 +144,6 @@ class VodSosEvent(ClinicalRecord):
 
     def __str__(self) -> str:
         return f"{self.patient_id} VOD/SOS {self.diagnosis_date}"
-
-    def casebook_check(self, casebook) -> None:
-        from outcomes.validators import check_vod
-
-        check_vod(self, casebook)
 
 
 class VitalStatus(models.TextChoices):
@@ -185,8 +161,6 @@ class DeathCause(models.TextChoices):
 
 
 class FollowUp(ClinicalRecord):
-    form_key = FormKey.FOLLOW_UP
-
     patient = models.OneToOneField(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="follow_up")
     relapsed = models.BooleanField(_("Relapse after response?"), default=False)
     relapse_date = models.DateField(_("Date of relapse"), null=True, blank=True)
@@ -220,8 +194,3 @@ class FollowUp(ClinicalRecord):
 
     def __str__(self) -> str:
         return f"{self.patient_id} follow-up"
-
-    def casebook_check(self, casebook) -> None:
-        from outcomes.validators import check_follow_up
-
-        check_follow_up(self, casebook)

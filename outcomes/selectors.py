@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
-
-from outcomes.models import RESPONSE_RANK, AdverseEvent, FollowUp, ResponseAssessment, VodSosEvent
+from outcomes.models import RESPONSE_RANK
 from patients.models import Patient
-from patients.selectors import form_rows_for_user
+from treatments.models import AlloHsct, ResponseCategory
 
 
 def best_response_from(assessments, *, hsct_date=None) -> str | None:
@@ -17,23 +15,21 @@ def best_response_from(assessments, *, hsct_date=None) -> str | None:
 
 
 def best_response_on_io(patient: Patient) -> str | None:
+    """The code of the patient's best response on IO, read from the database."""
     hsct = patient.hsct if hasattr(patient, "hsct") else None
     hsct_date = hsct.hsct_date if hsct and hsct.performed and not hsct.is_deleted else None
     assessments = patient.responses.filter(is_deleted=False).values_list("assessment_date", "response")
     return best_response_from(assessments, hsct_date=hsct_date)
 
 
-def response_list_for_user(*, user) -> QuerySet[ResponseAssessment]:
-    return form_rows_for_user(user=user, model=ResponseAssessment)
-
-
-def adverse_event_list_for_user(*, user) -> QuerySet[AdverseEvent]:
-    return form_rows_for_user(user=user, model=AdverseEvent)
-
-
-def vod_list_for_user(*, user) -> QuerySet[VodSosEvent]:
-    return form_rows_for_user(user=user, model=VodSosEvent)
-
-
-def follow_up_list_for_user(*, user) -> QuerySet[FollowUp]:
-    return form_rows_for_user(user=user, model=FollowUp)
+def best_response_label(patient: Patient) -> str:
+    """The best response on IO as the casebook page shows it, from the live rows that the
+    casebook page's selector prefetched (responses, and the HSCT)."""
+    try:
+        hsct = patient.hsct
+    except AlloHsct.DoesNotExist:
+        hsct = None
+    hsct_date = hsct.hsct_date if hsct and hsct.performed and not hsct.is_deleted else None
+    best = best_response_from([(row.assessment_date, row.response) for row in patient.responses.all()],
+                              hsct_date=hsct_date)
+    return str(ResponseCategory(best).label) if best else ""

@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 
 from outcomes.models import REMISSION_BLAST_LIMIT, REMISSIONS, MrdStatus, VitalStatus, VodSetting
-from patients.validators import Casebook, Event, Findings, latest, show
+from patients.validators import CasebookDates, Event, Findings, latest, show
 
 
-def check_response(assessment, casebook: Casebook) -> None:
+def check_response(assessment, dates: CasebookDates) -> None:
     """C1D1 ≤ date ≤ death/last contact; CR and CRi need marrow blasts below 5%."""
     found = Findings()
-    found.within_record("assessment_date", assessment.assessment_date, casebook)
+    found.within_record("assessment_date", assessment.assessment_date, dates)
     if assessment.response in REMISSIONS:
         blasts = assessment.marrow_blasts_pct
         if blasts is None:
@@ -26,29 +26,29 @@ def check_response(assessment, casebook: Casebook) -> None:
     found.raise_if_any()
 
 
-def check_adverse_event(event, casebook: Casebook) -> None:
+def check_adverse_event(event, dates: CasebookDates) -> None:
     """C1D1 ≤ onset ≤ resolution ≤ death/last contact; grade 5 ⇔ death on the resolution date."""
     found = Findings()
-    found.within_record("onset_date", event.onset_date, casebook)
-    found.within_record("resolution_date", event.resolution_date, casebook)
+    found.within_record("onset_date", event.onset_date, dates)
+    found.within_record("resolution_date", event.resolution_date, dates)
     if event.onset_date and event.resolution_date and event.resolution_date < event.onset_date:
         found.add("resolution_date", _("The resolution date is before the onset date."))
     if event.grade == 5:
-        if not casebook.death_date:
+        if not dates.death_date:
             found.add("grade", _("Grade 5 means death: record the death on the follow-up form first."))
-        elif event.resolution_date != casebook.death_date:
+        elif event.resolution_date != dates.death_date:
             found.add(
                 "resolution_date",
-                _("A grade 5 event ends on the date of death (%(date)s).") % {"date": show(casebook.death_date)},
+                _("A grade 5 event ends on the date of death (%(date)s).") % {"date": show(dates.death_date)},
             )
     found.raise_if_any()
 
 
-def check_vod(vod, casebook: Casebook) -> None:
+def check_vod(vod, dates: CasebookDates) -> None:
     """C1D1 ≤ diagnosis ≤ death/last contact; 'after HSCT' needs an HSCT on or before it."""
     found = Findings()
-    found.within_record("diagnosis_date", vod.diagnosis_date, casebook)
-    hsct = casebook.hsct_date
+    found.within_record("diagnosis_date", vod.diagnosis_date, dates)
+    hsct = dates.hsct_date
     if vod.setting == VodSetting.AFTER_HSCT:
         if hsct is None:
             found.add("setting", _("A VOD/SOS after HSCT needs the HSCT recorded on the HSCT form first."))
@@ -56,20 +56,20 @@ def check_vod(vod, casebook: Casebook) -> None:
             found.not_before("diagnosis_date", vod.diagnosis_date, Event(_("the HSCT"), hsct))
     elif vod.setting == VodSetting.DURING_IO and hsct and vod.diagnosis_date and vod.diagnosis_date >= hsct:
         found.add("setting", _("The HSCT (%(date)s) came before this VOD/SOS: the setting is 'after HSCT'.") % {"date": show(hsct)})
-    if vod.outcome == "fatal" and casebook.last_contact and not casebook.death_date:
+    if vod.outcome == "fatal" and dates.last_contact and not dates.death_date:
         found.add("outcome", _("A fatal VOD/SOS needs the death recorded on the follow-up form."))
     found.raise_if_any()
 
 
-def check_follow_up(follow_up, casebook: Casebook) -> None:
+def check_follow_up(follow_up, dates: CasebookDates) -> None:
     """Last contact after everything; death the last date; relapse after a response;
     grade 5 adverse events on the date of death."""
     found = Findings()
     for field_name in ("relapse_date", "death_date", "last_contact_date"):
-        found.not_future(field_name, getattr(follow_up, field_name), casebook.today)
-    everything = [*casebook.after_c1d1, *casebook.prior_lines]
-    if casebook.c1d1:
-        everything.append(Event(_("IO cycle 1 day 1"), casebook.c1d1))
+        found.not_future(field_name, getattr(follow_up, field_name), dates.today)
+    everything = [*dates.after_c1d1, *dates.prior_lines]
+    if dates.c1d1:
+        everything.append(Event(_("IO cycle 1 day 1"), dates.c1d1))
     last_event = latest(everything)
     dead = follow_up.vital_status == VitalStatus.DEAD
     if dead:
@@ -80,7 +80,7 @@ def check_follow_up(follow_up, casebook: Casebook) -> None:
         if follow_up.death_date and follow_up.last_contact_date != follow_up.death_date:
             found.add("last_contact_date", _("For a patient who died, the last contact is the date of death."))
         found.not_before("death_date", follow_up.death_date, last_event)
-        for day in casebook.grade5_ae_dates:
+        for day in dates.grade5_ae_dates:
             if follow_up.death_date and day != follow_up.death_date:
                 found.add(
                     "death_date",
@@ -91,16 +91,16 @@ def check_follow_up(follow_up, casebook: Casebook) -> None:
             found.add("death_date", _("Only for a patient who died."))
         if follow_up.death_cause:
             found.add("death_cause", _("Only for a patient who died."))
-        if casebook.grade5_ae_dates:
+        if dates.grade5_ae_dates:
             found.add("vital_status", _("A grade 5 adverse event is recorded: the patient died."))
     found.not_before("last_contact_date", follow_up.last_contact_date, last_event)
     if follow_up.relapsed:
         if not follow_up.relapse_date:
             found.add("relapse_date", _("Give the date of relapse."))
-        elif not casebook.first_response_date:
+        elif not dates.first_response_date:
             found.add("relapsed", _("No CR or CRi is recorded: a relapse follows a response."))
         else:
-            found.not_before("relapse_date", follow_up.relapse_date, Event(_("the first CR/CRi"), casebook.first_response_date))
+            found.not_before("relapse_date", follow_up.relapse_date, Event(_("the first CR/CRi"), dates.first_response_date))
         found.not_after("relapse_date", follow_up.relapse_date, Event(_("the date of last contact"), follow_up.last_contact_date))
     elif follow_up.relapse_date:
         found.add("relapse_date", _("Only when the patient relapsed."))

@@ -12,26 +12,13 @@ from django.utils.timezone import now as timezone_now
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from inocd22.clinical import ClinicalRecord, direct_identifier
+from patients.clinical import ClinicalRecord, direct_identifier
+from patients.registry import form_choices
 from sites.models import Center
 
 STUDY_WINDOW = (dt.date(2014, 1, 1), dt.date(2019, 12, 31))
 ADULT_AGE_YEARS = 18
 DAYS_PER_YEAR = 365.25
-
-
-class FormKey(models.TextChoices):
-    """The forms of a casebook, in the order they are filled."""
-
-    ENROLLMENT = "enrollment", _("Enrollment & eligibility")
-    BASELINE = "baseline", _("Baseline disease")
-    PRIOR_LINES = "prior_lines", _("Prior therapy lines")
-    IO_CYCLES = "io_cycles", _("IO cycles")
-    RESPONSES = "responses", _("Response assessments")
-    HSCT = "hsct", _("Allogeneic HSCT after IO")
-    ADVERSE_EVENTS = "adverse_events", _("Adverse events")
-    VOD_SOS = "vod_sos", _("VOD/SOS")
-    FOLLOW_UP = "follow_up", _("Follow-up & outcome")
 
 
 class Sex(models.TextChoices):
@@ -47,8 +34,6 @@ class EnrollmentStatus(models.TextChoices):
 
 class Patient(ClinicalRecord):
     """One patient of one center: the enrollment & eligibility form."""
-
-    form_key = FormKey.ENROLLMENT
 
     center = models.ForeignKey(Center, verbose_name=_("center"), on_delete=models.PROTECT, related_name="patients")
     study_id = models.CharField(_("study ID"), max_length=16, unique=True, editable=False)
@@ -133,11 +118,6 @@ class Patient(ClinicalRecord):
     def casebook_patient_id(self) -> int:
         return self.pk
 
-    def casebook_check(self, casebook) -> None:
-        from patients.validators import check_patient
-
-        check_patient(self, casebook)
-
 
 class PhStatus(models.TextChoices):
     POSITIVE = "positive", _("Ph+")
@@ -152,19 +132,19 @@ class DiseaseStatus(models.TextChoices):
 
 
 def percent_field(verbose_name, **kwargs) -> models.DecimalField:
-    return models.DecimalField(
+    field = models.DecimalField(
         verbose_name,
         max_digits=5,
         decimal_places=1,
         validators=[MinValueValidator(0), MaxValueValidator(100)],
         **kwargs,
     )
+    field.unit = "%"  # the unit the data dictionary gives
+    return field
 
 
 class BaselineDisease(ClinicalRecord):
     """Disease at IO start."""
-
-    form_key = FormKey.BASELINE
 
     patient = models.OneToOneField(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="baseline")
     diagnosis_date = models.DateField(_("Date of B-ALL diagnosis"))
@@ -203,11 +183,6 @@ class BaselineDisease(ClinicalRecord):
     def __str__(self) -> str:
         return f"{self.patient_id} baseline"
 
-    def casebook_check(self, casebook) -> None:
-        from patients.validators import check_baseline
-
-        check_baseline(self, casebook)
-
 
 class FormStatus(models.TextChoices):
     IN_PROGRESS = "in_progress", _("In progress")
@@ -220,7 +195,7 @@ class FormState(models.Model):
     """The state of one form of one casebook. A form with no row is 'empty' and has no state."""
 
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="form_states")
-    form = models.CharField(_("form"), max_length=20, choices=FormKey.choices)
+    form = models.CharField(_("form"), max_length=20, choices=form_choices)
     status = models.CharField(_("status"), max_length=12, choices=FormStatus.choices, default=FormStatus.IN_PROGRESS)
     changed_at = models.DateTimeField(_("changed"), auto_now=True)
     changed_by = models.ForeignKey(
@@ -238,7 +213,7 @@ class FormState(models.Model):
         return f"{self.patient_id} {self.form}: {self.status}"
 
 
-# Issue 6: data management (queries, electronic signatures, automatic check runs).
+# Data management: queries, electronic signatures, automatic check runs.
 
 
 class QueryState(models.TextChoices):
@@ -256,7 +231,7 @@ class DataQuery(models.Model):
     Never deleted: a query ends closed, and may be re-opened."""
 
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="data_queries")
-    form = models.CharField(_("form"), max_length=20, choices=FormKey.choices)
+    form = models.CharField(_("form"), max_length=20, choices=form_choices)
     row_content_type = models.ForeignKey(
         "contenttypes.ContentType", verbose_name=_("row type"), on_delete=models.PROTECT, null=True, blank=True
     )

@@ -6,13 +6,18 @@ so a coordinator cannot see another center's patients by any path.
 
 from __future__ import annotations
 
-from django.db.models import Model, QuerySet
+from dataclasses import fields
+
+from django.db.models import Model, Prefetch, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from patients.models import BaselineDisease, FormState, Patient
-from patients.validators import Casebook, Event
+from patients.models import Patient
+from patients.registry import casebook
+from patients.validators import CasebookDates
 from sites.selectors import center_ids_for_user
+
+_DATE_TUPLES = frozenset(f.name for f in fields(CasebookDates) if f.type.startswith("tuple"))
 
 
 def patient_list_for_user(*, user) -> QuerySet[Patient]:
@@ -27,6 +32,23 @@ def patient_get_for_user(*, user, study_id: str) -> Patient:
         raise Http404 from None
 
 
+def casebook_get_for_user(*, user, study_id: str) -> Patient:
+    """The patient with every form row and form state, in a fixed number of queries (the
+    single forms joined, the live rows of each repeating form prefetched); 404 when the
+    user may not see the patient."""
+    parts = [part for part in casebook.parts() if not part.is_patient]
+    singles = [part.related_name for part in parts if not part.repeating]
+    repeating = [
+        Prefetch(part.related_name, queryset=part.model.objects.filter(is_deleted=False))
+        for part in parts if part.repeating
+    ]
+    patients = patient_list_for_user(user=user).select_related(*singles).prefetch_related(*repeating, "form_states")
+    try:
+        return patients.get(study_id=study_id)
+    except Patient.DoesNotExist:
+        raise Http404 from None
+
+
 def form_rows_for_user(*, user, model: type[Model]) -> QuerySet:
     """The live rows of one form model that the user may see."""
     return model.objects.filter(
@@ -34,70 +56,20 @@ def form_rows_for_user(*, user, model: type[Model]) -> QuerySet:
     ).select_related("patient")
 
 
-def baseline_list_for_user(*, user) -> QuerySet[BaselineDisease]:
-    return form_rows_for_user(user=user, model=BaselineDisease)
-
-
-def form_state_list_for_user(*, user) -> QuerySet[FormState]:
-    return FormState.objects.filter(patient__center__in=center_ids_for_user(user=user))
-
-
-def casebook_get(*, patient: Patient, excluding: Model | None = None) -> Casebook:
+def casebook_dates_get(*, patient: Patient, excluding: Model | None = None) -> CasebookDates:
     """The dates of the patient's casebook that edit checks compare against, without
-    `excluding` (the row being checked, whose new values the check gets itself).
-
-    Reverse relations keep this app free of imports from the apps built on it."""
-
-    def live(manager):
-        rows = manager.filter(is_deleted=False)
-        if excluding is not None and excluding.pk and rows.model is type(excluding):
-            rows = rows.exclude(pk=excluding.pk)
-        return rows
-
-    def single(related_name: str):
-        model = Patient._meta.get_field(related_name).related_model
-        if excluding is not None and isinstance(excluding, model):
-            return None
-        return model.objects.filter(patient=patient, is_deleted=False).first()
-
-    baseline = single("baseline")
-    hsct = single("hsct")
-    follow_up = single("follow_up")
-    prior_lines = list(live(patient.prior_lines).values_list("line_number", "start_date", "end_date"))
-    cycles = list(live(patient.io_cycles).values_list("cycle_number", "start_date"))
-    responses = list(live(patient.responses).values_list("assessment_date", "response"))
-    adverse_events = list(live(patient.adverse_events).values_list("onset_date", "resolution_date", "grade"))
-    vods = list(live(patient.vod_events).values_list("diagnosis_date", "setting"))
-
-    prior_events = []
-    for number, start, end in prior_lines:
-        prior_events.append(Event(f"prior line {number} start", start))
-        if end:
-            prior_events.append(Event(f"prior line {number} end", end))
-    after = [Event(f"IO cycle {number}", start) for number, start in cycles if number > 1]
-    after += [Event("response assessment", day) for day, _ in responses]
-    after += [Event("adverse event onset", onset) for onset, _, _ in adverse_events]
-    after += [Event("adverse event resolution", end) for _, end, _ in adverse_events if end]
-    after += [Event("VOD/SOS", day) for day, _ in vods]
-    hsct_date = hsct.hsct_date if hsct and hsct.performed else None
-    if hsct_date:
-        after.append(Event("HSCT", hsct_date))
-    if follow_up and follow_up.relapse_date:
-        after.append(Event("relapse", follow_up.relapse_date))
-    remissions = [day for day, response in responses if response in ("cr", "cri")]
-    return Casebook(
-        today=timezone.localdate(),
-        date_of_birth=patient.date_of_birth,
-        c1d1=patient.c1d1_date,
-        diagnosis=baseline.diagnosis_date if baseline else None,
-        prior_lines=tuple(prior_events),
-        prior_line_numbers=tuple(number for number, _, _ in prior_lines),
-        cycles=tuple(cycles),
-        after_c1d1=tuple(after),
-        hsct_date=hsct_date,
-        after_hsct_vod_dates=tuple(day for day, setting in vods if setting == "after_hsct"),
-        grade5_ae_dates=tuple(end or onset for onset, end, grade in adverse_events if grade == 5),
-        death_date=follow_up.death_date if follow_up else None,
-        last_contact=follow_up.last_contact_date if follow_up else None,
-        first_response_date=min(remissions, default=None),
-    )
+    `excluding` (the row being checked, whose new values the check gets itself). Each
+    form of the registry says what its rows add (`Part.dates`)."""
+    values: dict = {"today": timezone.localdate(), "date_of_birth": patient.date_of_birth, "c1d1": patient.c1d1_date}
+    for part in casebook.parts():
+        if part.dates is None:
+            continue
+        rows = part.model.objects.filter(patient=patient, is_deleted=False)
+        if excluding is not None and type(excluding) is part.model:
+            if not part.repeating:
+                continue
+            if excluding.pk:
+                rows = rows.exclude(pk=excluding.pk)
+        for name, value in part.dates(rows).items():
+            values[name] = (*values.get(name, ()), *value) if name in _DATE_TUPLES else value
+    return CasebookDates(**values)

@@ -9,10 +9,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from inocd22.clinical import ClinicalRecord
-from patients.models import CasebookSignature, FormKey, FormState, FormStatus, Patient
-from patients.selectors import casebook_get, patient_list_for_user
-from patients.validators import Casebook
+from patients.clinical import ClinicalRecord
+from patients.models import CasebookSignature, FormState, FormStatus, Patient
+from patients.registry import casebook
+from patients.selectors import casebook_dates_get, patient_list_for_user
+from patients.validators import CasebookDates
 from sites.models import Center
 from sites.roles import can_edit_clinical_data
 from sites.selectors import center_list_for_user
@@ -34,7 +35,7 @@ class FormLockedError(PermissionDenied):
 REASON_REQUIRED_STATES = frozenset({FormStatus.COMPLETE, FormStatus.VERIFIED})
 
 
-def _check_may_edit(*, user, patient: Patient) -> None:
+def require_may_edit(*, user, patient: Patient) -> None:
     if not can_edit_clinical_data(user) or not patient_list_for_user(user=user).filter(pk=patient.pk).exists():
         raise PermissionDenied(_("You may not change this casebook."))
 
@@ -55,13 +56,13 @@ def _form_state_for_change(*, user, patient: Patient, form: str, reason: str, no
         state._history_user = user
         state._change_reason = _("Data changed after verification")
         state.save()
-        if notices is not None:  # Issue 6: say so
+        if notices is not None:
             notices.append(_("This form was verified: it is back to complete, for the monitor to verify again."))
     return state
 
 
 def _signature_void_for_change(*, user, patient: Patient, reason: str, notices: list[str]) -> None:
-    """Issue 6: a change to signed data voids the casebook's active signature, and says so."""
+    """A change to signed data voids the casebook's active signature, and says so."""
     signature = CasebookSignature.objects.select_for_update().filter(patient=patient, is_void=False).first()
     if signature is None:
         return
@@ -77,7 +78,7 @@ def _signature_void_for_change(*, user, patient: Patient, reason: str, notices: 
 def _validate(row: ClinicalRecord, *, patient: Patient) -> None:
     """Field checks, then the casebook's edit checks, then database constraints."""
     row.clean_fields()
-    row.casebook_check(casebook_get(patient=patient, excluding=row))
+    casebook.part_for(row).check(row, casebook_dates_get(patient=patient, excluding=row))
     row.validate_constraints()
 
 
@@ -95,7 +96,7 @@ def crf_row_save(*, user, row: ClinicalRecord, reason: str = "", expected_versio
     StaleVersionError and saves nothing. Raises ValidationError with per-field messages.
     `row.change_notices` lists what else the change did (verification undone, signature voided)."""
     patient = Patient.objects.select_for_update().get(pk=row.casebook_patient_id)
-    _check_may_edit(user=user, patient=patient)
+    require_may_edit(user=user, patient=patient)
     if row.pk:
         current = type(row).objects.select_for_update().get(pk=row.pk)
         if current.is_deleted or current.casebook_patient_id != patient.pk:
@@ -104,7 +105,7 @@ def crf_row_save(*, user, row: ClinicalRecord, reason: str = "", expected_versio
             raise StaleVersionError(current)
         row.version = current.version + 1
     notices: list[str] = []
-    _form_state_for_change(user=user, patient=patient, form=row.form_key, reason=reason, notices=notices)
+    _form_state_for_change(user=user, patient=patient, form=casebook.part_for(row).key, reason=reason, notices=notices)
     _validate(row, patient=patient)
     _save_with_history(row, user=user, reason=reason)
     _signature_void_for_change(user=user, patient=patient, reason=reason, notices=notices)
@@ -117,14 +118,15 @@ def crf_row_delete(*, user, row: ClinicalRecord, reason: str = "", expected_vers
     """Delete a row of a repeating form. The row stays, marked deleted, so its history is kept.
     Returns what else the deletion did (verification undone, signature voided), as messages."""
     patient = Patient.objects.select_for_update().get(pk=row.casebook_patient_id)
-    _check_may_edit(user=user, patient=patient)
-    if isinstance(row, Patient) or not hasattr(type(row), "patient") or type(row)._meta.get_field("patient").one_to_one:
+    require_may_edit(user=user, patient=patient)
+    part = casebook.part_for(row)
+    if not part.repeating:
         raise PermissionDenied(_("Only rows of repeating forms are deleted."))
     current = type(row).objects.select_for_update().get(pk=row.pk)
     if expected_version is not None and current.version != expected_version:
         raise StaleVersionError(current)
     notices: list[str] = []
-    _form_state_for_change(user=user, patient=patient, form=row.form_key, reason=reason, notices=notices)
+    _form_state_for_change(user=user, patient=patient, form=part.key, reason=reason, notices=notices)
     current.is_deleted = True
     current.version += 1
     _save_with_history(current, user=user, reason=reason)
@@ -142,49 +144,14 @@ def patient_enroll(*, user, patient: Patient) -> Patient:
     if center is None:
         raise PermissionDenied(_("You may not enroll patients in this center."))
     patient.clean_fields(exclude=["study_id", "sequence"])
-    patient.casebook_check(Casebook(today=timezone.localdate()))
+    casebook.patient_part().check(patient, CasebookDates(today=timezone.localdate()))
     Center.objects.filter(pk=center.pk).update(last_sequence=center.last_sequence + 1)
     patient.sequence = center.last_sequence + 1
     patient.study_id = study_id_for(center.code, patient.sequence)
     _save_with_history(patient, user=user, reason="")
-    FormState.objects.create(patient=patient, form=FormKey.ENROLLMENT, changed_by=user)
+    FormState.objects.create(patient=patient, form=casebook.patient_part().key, changed_by=user)
     return patient
 
 
 def study_id_for(center_code: str, sequence: int) -> str:
     return f"{center_code}-{sequence:03d}"
-
-
-@transaction.atomic
-def form_status_set(*, user, patient: Patient, form: str, status: str) -> FormState:
-    """Mark a form in progress or complete (site staff). Verification and locking are the monitors'."""
-    _check_may_edit(user=user, patient=patient)
-    if status not in (FormStatus.IN_PROGRESS, FormStatus.COMPLETE):
-        raise PermissionDenied(_("Only monitors verify or lock forms."))
-    state, _created = FormState.objects.select_for_update().get_or_create(patient=patient, form=form)
-    if state.status == FormStatus.LOCKED:
-        raise FormLockedError(_("This form is locked: a monitor must unlock it first."))
-    if state.status == FormStatus.VERIFIED:
-        # Issue 6: undoing a verification would let the data change without a reason.
-        raise PermissionDenied(_("This form is verified: change its data, with a reason, to reopen it."))
-    if status == FormStatus.COMPLETE and not _single_form_filled(patient=patient, form=form):
-        # A repeating form may be complete with no row ("no adverse event"); a single form
-        # (baseline, HSCT, follow-up) left unanswered may not.
-        raise ValidationError({"status": _("Fill in this form before marking it complete.")})
-    state.status = status
-    state.changed_by = user
-    state._history_user = user
-    state.save()
-    return state
-
-
-def _single_form_filled(*, patient: Patient, form: str) -> bool:
-    """False only for a single form (one row per patient, e.g. baseline) that has no live row.
-    A form with repeating rows counts as filled even where it also has a one-to-one part (IO
-    cycles and the end of treatment, which a patient still on IO does not have yet).
-    Found through the patient's relations, so this app imports none of the forms built on it."""
-    parts = [relation for relation in Patient._meta.related_objects
-             if getattr(relation.related_model, "form_key", None) == form]
-    if not parts or not all(relation.one_to_one for relation in parts):
-        return True
-    return any(part.related_model.objects.filter(patient=patient, is_deleted=False).exists() for part in parts)

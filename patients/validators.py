@@ -1,8 +1,8 @@
 """Edit checks of the casebook, written once for forms, the API and imports.
 
 Each check takes the row being saved (a model instance, saved or not, or any object
-with the same attributes) and a `Casebook`: the dates of the rest of the patient's
-casebook, loaded by `patients.selectors.casebook_get`. Checks raise Django's
+with the same attributes) and a `CasebookDates`: the dates of the rest of the patient's
+casebook, loaded by `patients.selectors.casebook_dates_get`. Checks raise Django's
 `ValidationError` with a message per field, so a form shows it next to the field
 and the API returns it under the field's name. They need no database.
 """
@@ -29,7 +29,7 @@ class Event:
 
 
 @dataclass(frozen=True)
-class Casebook:
+class CasebookDates:
     """The dates of a patient's casebook, minus the row being checked."""
 
     today: dt.date
@@ -88,12 +88,12 @@ class Findings:
                 _("Must be on or before %(label)s (%(date)s).") % {"label": bound.label, "date": show(bound.date)},
             )
 
-    def within_record(self, field_name: str, value: dt.date | None, casebook: Casebook) -> None:
+    def within_record(self, field_name: str, value: dt.date | None, dates: CasebookDates) -> None:
         """A date after C1D1: not in the future, not before C1D1, not after death or last contact."""
-        self.not_future(field_name, value, casebook.today)
-        if casebook.c1d1:
-            self.not_before(field_name, value, Event(_("IO cycle 1 day 1"), casebook.c1d1))
-        self.not_after(field_name, value, casebook.end_of_record)
+        self.not_future(field_name, value, dates.today)
+        if dates.c1d1:
+            self.not_before(field_name, value, Event(_("IO cycle 1 day 1"), dates.c1d1))
+        self.not_after(field_name, value, dates.end_of_record)
 
     def raise_if_any(self) -> None:
         if self.errors:
@@ -108,11 +108,11 @@ def earliest(events) -> Event | None:
     return min(events, key=lambda event: event.date, default=None)
 
 
-def check_patient(patient, casebook: Casebook) -> None:
+def check_patient(patient, dates: CasebookDates) -> None:
     """Enrollment & eligibility: dates, the study window, age, and status against eligibility."""
     found = Findings()
-    found.not_future("date_of_birth", patient.date_of_birth, casebook.today)
-    found.not_future("c1d1_date", patient.c1d1_date, casebook.today)
+    found.not_future("date_of_birth", patient.date_of_birth, dates.today)
+    found.not_future("c1d1_date", patient.c1d1_date, dates.today)
     c1d1 = patient.c1d1_date
     if c1d1:
         if not STUDY_WINDOW[0] <= c1d1 <= STUDY_WINDOW[1]:
@@ -124,11 +124,11 @@ def check_patient(patient, casebook: Casebook) -> None:
         age = patient.age_at_c1d1
         if age is not None and age < ADULT_AGE_YEARS:
             found.add("date_of_birth", _("The patient must be 18 or older at C1D1 (age at C1D1: %(age).1f).") % {"age": age})
-        found.not_before("c1d1_date", c1d1, casebook.diagnosis and Event(_("the date of diagnosis"), casebook.diagnosis))
-        found.not_before("c1d1_date", c1d1, latest(casebook.prior_lines))
-        found.not_after("c1d1_date", c1d1, earliest(casebook.after_c1d1))
-        found.not_after("c1d1_date", c1d1, casebook.end_of_record)
-        first_cycle = dict(casebook.cycles).get(1)
+        found.not_before("c1d1_date", c1d1, dates.diagnosis and Event(_("the date of diagnosis"), dates.diagnosis))
+        found.not_before("c1d1_date", c1d1, latest(dates.prior_lines))
+        found.not_after("c1d1_date", c1d1, earliest(dates.after_c1d1))
+        found.not_after("c1d1_date", c1d1, dates.end_of_record)
+        first_cycle = dict(dates.cycles).get(1)
         if first_cycle and first_cycle != c1d1:
             found.add(
                 "c1d1_date",
@@ -147,26 +147,26 @@ def check_patient(patient, casebook: Casebook) -> None:
             found.add("withdrawal_date", _("Give the date of withdrawal."))
         if not patient.withdrawal_reason.strip():
             found.add("withdrawal_reason", _("Give the reason for withdrawal."))
-    found.not_future("withdrawal_date", patient.withdrawal_date, casebook.today)
+    found.not_future("withdrawal_date", patient.withdrawal_date, dates.today)
     found.raise_if_any()
 
 
-def check_baseline(baseline, casebook: Casebook) -> None:
+def check_baseline(baseline, dates: CasebookDates) -> None:
     """Baseline: birth ≤ diagnosis ≤ prior lines ≤ C1D1; the prior HSCT in the same span."""
     found = Findings()
     diagnosis = baseline.diagnosis_date
-    found.not_future("diagnosis_date", diagnosis, casebook.today)
-    if casebook.date_of_birth:
-        found.not_before("diagnosis_date", diagnosis, Event(_("the date of birth"), casebook.date_of_birth))
-    found.not_after("diagnosis_date", diagnosis, earliest(casebook.prior_lines))
-    if casebook.c1d1:
-        found.not_after("diagnosis_date", diagnosis, Event(_("IO cycle 1 day 1"), casebook.c1d1))
+    found.not_future("diagnosis_date", diagnosis, dates.today)
+    if dates.date_of_birth:
+        found.not_before("diagnosis_date", diagnosis, Event(_("the date of birth"), dates.date_of_birth))
+    found.not_after("diagnosis_date", diagnosis, earliest(dates.prior_lines))
+    if dates.c1d1:
+        found.not_after("diagnosis_date", diagnosis, Event(_("IO cycle 1 day 1"), dates.c1d1))
     if baseline.prior_allo_hsct and not baseline.prior_allo_hsct_date:
         found.add("prior_allo_hsct_date", _("Give the date of the allogeneic HSCT."))
     if baseline.prior_allo_hsct_date:
         if not baseline.prior_allo_hsct:
             found.add("prior_allo_hsct_date", _("Only when there was an allogeneic HSCT before IO."))
         found.not_before("prior_allo_hsct_date", baseline.prior_allo_hsct_date, Event(_("the date of diagnosis"), diagnosis))
-        if casebook.c1d1:
-            found.not_after("prior_allo_hsct_date", baseline.prior_allo_hsct_date, Event(_("IO cycle 1 day 1"), casebook.c1d1))
+        if dates.c1d1:
+            found.not_after("prior_allo_hsct_date", baseline.prior_allo_hsct_date, Event(_("IO cycle 1 day 1"), dates.c1d1))
     found.raise_if_any()

@@ -36,9 +36,14 @@ class CenterViewSet(viewsets.ReadOnlyModelViewSet):
 TOKEN_RESPONSE = inline_serializer("Token", fields={"token": serializers.CharField()})
 
 
+def _token_revoke(request) -> Response:
+    Token.objects.filter(user=request.user).delete()
+    return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class TokenView(ObtainAuthToken):
     """POST username and password → your API token (the same one until revoked).
-    DELETE (authenticated) → revokes your token."""
+    DELETE (authenticated) → revokes your token, as POST /api/auth/token/revoke/ does."""
 
     def get_permissions(self):
         return [IsAuthenticated()] if self.request.method == "DELETE" else []
@@ -49,8 +54,7 @@ class TokenView(ObtainAuthToken):
 
     @extend_schema(tags=["auth"], responses={204: None})
     def delete(self, request, *args, **kwargs):
-        Token.objects.filter(user=request.user).delete()
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return _token_revoke(request)
 
 
 class TokenRevokeView(APIView):
@@ -60,5 +64,4 @@ class TokenRevokeView(APIView):
 
     @extend_schema(tags=["auth"], request=None, responses={204: None})
     def post(self, request):
-        Token.objects.filter(user=request.user).delete()
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return _token_revoke(request)

@@ -9,11 +9,12 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from inocd22.clinical import ClinicalRecord
-from patients.models import FormKey, Patient
+from patients.clinical import ClinicalRecord
+from patients.models import Patient
 
 MAX_CYCLES = 6
 MAX_DOSE_PER_DAY = Decimal("1.0")  # mg/m²
+DOSE_UNIT = "mg/m²"
 
 
 class ResponseCategory(models.TextChoices):
@@ -37,9 +38,6 @@ class TherapyCategory(models.TextChoices):
 
 
 class PriorTherapyLine(ClinicalRecord):
-    form_key = FormKey.PRIOR_LINES
-    row_label_field = "line_number"
-
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="prior_lines")
     line_number = models.PositiveSmallIntegerField(_("Line number"), validators=[MinValueValidator(1), MaxValueValidator(20)])
     category = models.CharField(_("Category"), max_length=20, choices=TherapyCategory.choices)
@@ -65,26 +63,20 @@ class PriorTherapyLine(ClinicalRecord):
     def __str__(self) -> str:
         return f"{self.patient_id} line {self.line_number}"
 
-    def casebook_check(self, casebook) -> None:
-        from treatments.validators import check_prior_line
-
-        check_prior_line(self, casebook)
-
 
 def dose_field(verbose_name) -> models.DecimalField:
-    return models.DecimalField(
+    field = models.DecimalField(
         verbose_name,
         max_digits=4,
         decimal_places=2,
         validators=[MinValueValidator(0), MaxValueValidator(MAX_DOSE_PER_DAY)],
         help_text=_("mg/m², 0 to 1.0"),
     )
+    field.unit = DOSE_UNIT  # the unit the data dictionary gives
+    return field
 
 
 class IOCycle(ClinicalRecord):
-    form_key = FormKey.IO_CYCLES
-    row_label_field = "cycle_number"
-
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="io_cycles")
     cycle_number = models.PositiveSmallIntegerField(
         _("Cycle number"), validators=[MinValueValidator(1), MaxValueValidator(MAX_CYCLES)]
@@ -123,11 +115,6 @@ class IOCycle(ClinicalRecord):
         doses = (self.dose_day1, self.dose_day8, self.dose_day15)
         return None if any(dose is None for dose in doses) else sum(doses)
 
-    def casebook_check(self, casebook) -> None:
-        from treatments.validators import check_io_cycle
-
-        check_io_cycle(self, casebook)
-
 
 class EndOfTreatmentReason(models.TextChoices):
     HSCT = "hsct", _("Proceeded to HSCT")
@@ -140,8 +127,6 @@ class EndOfTreatmentReason(models.TextChoices):
 
 class EndOfTreatment(ClinicalRecord):
     """Why IO stopped: the closing part of the IO cycles form."""
-
-    form_key = FormKey.IO_CYCLES
 
     patient = models.OneToOneField(
         Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="end_of_treatment"
@@ -160,11 +145,6 @@ class EndOfTreatment(ClinicalRecord):
 
     def __str__(self) -> str:
         return f"{self.patient_id} end of IO"
-
-    def casebook_check(self, casebook) -> None:
-        from treatments.validators import check_end_of_treatment
-
-        check_end_of_treatment(self, casebook)
 
 
 class Donor(models.TextChoices):
@@ -188,8 +168,6 @@ class StatusAtHsct(models.TextChoices):
 
 class AlloHsct(ClinicalRecord):
     """Allogeneic HSCT after IO: whether it happened, and its details when it did."""
-
-    form_key = FormKey.HSCT
 
     patient = models.OneToOneField(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="hsct")
     performed = models.BooleanField(_("Did the patient receive an allogeneic HSCT after IO?"))
@@ -216,8 +194,3 @@ class AlloHsct(ClinicalRecord):
 
     def __str__(self) -> str:
         return f"{self.patient_id} HSCT"
-
-    def casebook_check(self, casebook) -> None:
-        from treatments.validators import check_hsct
-
-        check_hsct(self, casebook)

@@ -4,39 +4,39 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
-from patients.validators import Casebook, Event, Findings, earliest, show
+from patients.validators import CasebookDates, Event, Findings, earliest, show
 from treatments.models import MAX_DOSE_PER_DAY, EndOfTreatmentReason
 
 
-def check_prior_line(line, casebook: Casebook) -> None:
+def check_prior_line(line, dates: CasebookDates) -> None:
     """Diagnosis ≤ start ≤ end ≤ C1D1; line numbers unique."""
     found = Findings()
-    if line.line_number in casebook.prior_line_numbers:
+    if line.line_number in dates.prior_line_numbers:
         found.add("line_number", _("Line %(number)s is already recorded.") % {"number": line.line_number})
     for field_name in ("start_date", "end_date"):
         value = getattr(line, field_name)
-        found.not_future(field_name, value, casebook.today)
-        if casebook.diagnosis:
-            found.not_before(field_name, value, Event(_("the date of diagnosis"), casebook.diagnosis))
-        if casebook.c1d1:
-            found.not_after(field_name, value, Event(_("IO cycle 1 day 1"), casebook.c1d1))
+        found.not_future(field_name, value, dates.today)
+        if dates.diagnosis:
+            found.not_before(field_name, value, Event(_("the date of diagnosis"), dates.diagnosis))
+        if dates.c1d1:
+            found.not_after(field_name, value, Event(_("IO cycle 1 day 1"), dates.c1d1))
     if line.start_date and line.end_date and line.end_date < line.start_date:
         found.add("end_date", _("The end date is before the start date."))
     found.raise_if_any()
 
 
-def check_io_cycle(cycle, casebook: Casebook) -> None:
+def check_io_cycle(cycle, dates: CasebookDates) -> None:
     """Unique, consecutive cycle numbers in date order; cycle 1 on C1D1; 0-1.0 mg/m² a day."""
     found = Findings()
-    others = dict(casebook.cycles)
+    others = dict(dates.cycles)
     number = cycle.cycle_number
     if number in others:
         found.add("cycle_number", _("Cycle %(number)s is already recorded.") % {"number": number})
     elif number and number > 1 and number - 1 not in others:
         found.add("cycle_number", _("Record cycle %(number)s first: cycle numbers are consecutive.") % {"number": number - 1})
-    found.within_record("start_date", cycle.start_date, casebook)
-    if number == 1 and casebook.c1d1 and cycle.start_date and cycle.start_date != casebook.c1d1:
-        found.add("start_date", _("Cycle 1 starts on C1D1 (%(date)s).") % {"date": show(casebook.c1d1)})
+    found.within_record("start_date", cycle.start_date, dates)
+    if number == 1 and dates.c1d1 and cycle.start_date and cycle.start_date != dates.c1d1:
+        found.add("start_date", _("Cycle 1 starts on C1D1 (%(date)s).") % {"date": show(dates.c1d1)})
     if cycle.start_date and number:
         for other_number, other_start in others.items():
             if other_number < number and other_start >= cycle.start_date:
@@ -52,36 +52,36 @@ def check_io_cycle(cycle, casebook: Casebook) -> None:
     found.raise_if_any()
 
 
-def check_end_of_treatment(end, casebook: Casebook) -> None:
+def check_end_of_treatment(end, dates: CasebookDates) -> None:
     found = Findings()
     if end.reason == EndOfTreatmentReason.OTHER and not end.reason_other.strip():
         found.add("reason_other", _("Describe the other reason."))
-    if end.reason == EndOfTreatmentReason.HSCT and casebook.hsct_date is None and casebook.last_contact:
+    if end.reason == EndOfTreatmentReason.HSCT and dates.hsct_date is None and dates.last_contact:
         found.add("reason", _("No HSCT after IO is recorded on the HSCT form."))
-    if end.reason == EndOfTreatmentReason.DEATH and casebook.last_contact and not casebook.death_date:
+    if end.reason == EndOfTreatmentReason.DEATH and dates.last_contact and not dates.death_date:
         found.add("reason", _("No death is recorded on the follow-up form."))
     found.raise_if_any()
 
 
-def check_hsct(hsct, casebook: Casebook) -> None:
+def check_hsct(hsct, dates: CasebookDates) -> None:
     """C1D1 ≤ HSCT ≤ death/last contact; a VOD/SOS 'after HSCT' must not precede it."""
     found = Findings()
     if hsct.performed:
         if not hsct.hsct_date:
             found.add("hsct_date", _("Give the date of the HSCT."))
-        found.within_record("hsct_date", hsct.hsct_date, casebook)
-        first_vod = earliest(Event(_("a VOD/SOS after HSCT"), day) for day in casebook.after_hsct_vod_dates)
+        found.within_record("hsct_date", hsct.hsct_date, dates)
+        first_vod = earliest(Event(_("a VOD/SOS after HSCT"), day) for day in dates.after_hsct_vod_dates)
         found.not_after("hsct_date", hsct.hsct_date, first_vod)
         for field_name in ("donor", "conditioning", "status_at_hsct"):
             if not getattr(hsct, field_name):
                 found.add(field_name, _("This field is required when an HSCT was performed."))
         if hsct.tbi is None:
             found.add("tbi", _("This field is required when an HSCT was performed."))
-        if hsct.io_cycles_before and casebook.cycles and hsct.io_cycles_before > len(casebook.cycles):
-            found.add("io_cycles_before", _("More than the %(n)s IO cycles recorded.") % {"n": len(casebook.cycles)})
+        if hsct.io_cycles_before and dates.cycles and hsct.io_cycles_before > len(dates.cycles):
+            found.add("io_cycles_before", _("More than the %(n)s IO cycles recorded.") % {"n": len(dates.cycles)})
     else:
         if hsct.hsct_date:
             found.add("hsct_date", _("Only when an HSCT was performed."))
-        if casebook.after_hsct_vod_dates:
+        if dates.after_hsct_vod_dates:
             found.add("performed", _("A VOD/SOS after HSCT is recorded: the HSCT must be recorded too."))
     found.raise_if_any()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 
 from analytics.exports.dataset import ExportOptions, table_columns, variable_type, variable_unit
-from analytics.exports.variables import BOOLEAN, CODE, DATE, TABLES, Variable, excluded_fields
+from analytics.exports.variables import BOOLEAN, CODE, DATE, Variable, excluded_fields, export_tables
 
 DICTIONARY_COLUMNS = (
     "variable", "form", "form_label", "label", "type", "unit", "code_list", "is_identifier", "exported", "derived",
@@ -37,7 +37,7 @@ def dictionary_entries(options: ExportOptions | None = None) -> list[dict]:
     """The dictionary of an export with these options (types and units of dates depend on them)."""
     options = options or ExportOptions()
     entries = []
-    for table in TABLES:
+    for table in export_tables():
         for variable in table_columns(table):
             note = str(variable.note) if variable.note else ""
             if variable.kind == DATE and options.dates == "shifted":

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from analytics.exports.dataset import ExportOptions, csv_copy_available, table_csv_copy, table_rows
 from analytics.exports.dictionary import dictionary_entries
 from analytics.exports.formats import FILE_EXTENSIONS, WRITERS, ExportSource
-from analytics.exports.variables import TABLES
+from analytics.exports.variables import export_tables
 from analytics.models import ExportLog, ExportStatus
 from sites.roles import Role, can_run_analyses, has_role
 
@@ -78,7 +78,7 @@ def export_stream(*, log: ExportLog, user, options: ExportOptions) -> Iterator[b
 
     source = ExportSource(
         options=options,
-        tables=TABLES,
+        tables=export_tables(),
         rows=counted_rows,
         dictionary=dictionary_entries(options),
         csv_blocks=counted_csv_blocks if csv_copy_available(options) else None,
@@ -102,7 +102,7 @@ def export_stream(*, log: ExportLog, user, options: ExportOptions) -> Iterator[b
 
 def _log_finish(log: ExportLog, *, status: str, counts: Counter, size: int, sha256: str) -> None:
     log.status = status
-    log.rows = {table.name: counts.get(table.name, 0) for table in TABLES}
+    log.rows = {table.name: counts.get(table.name, 0) for table in export_tables()}
     log.size_bytes = size
     log.sha256 = sha256
     log.finished_at = timezone.now()

@@ -1,10 +1,12 @@
 """What a de-identified dataset may contain: an explicit ALLOWLIST of variables per table.
 
-Nothing is exported because it exists: a variable is exported only when it is listed
-here. A model field that is a direct identifier (``inocd22.clinical.is_direct_identifier``)
-or free text (a text field without a code list: regimens, reasons, "other" texts) must
-never be listed; ``allowlist_check`` enforces it at import time and the tests enforce it
-again against every model of the casebook.
+Nothing is exported because it exists: a variable is exported only when the form's
+registration (``Part.export`` in the casebook registry) lists it, by name: a model field,
+or one of the derived variables defined here. A model field that is a direct identifier
+(``patients.clinical.is_direct_identifier``) or free text (a text field without a code
+list: regimens, reasons, "other" texts) must never be listed; ``allowlist_check``
+enforces it when the tables are built and the tests enforce it again against every model
+of the casebook.
 
 The date of birth is read only to derive the age at C1D1 (whole years, top-coded at 90)
 and never leaves the server.
@@ -12,6 +14,7 @@ and never leaves the server.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,11 +25,11 @@ from django.db.models.lookups import Exact, GreaterThan, In, LessThan
 from django.utils.translation import gettext_lazy as _
 
 from analytics.exports.sql import WholeYearsBetween
-from inocd22.clinical import is_direct_identifier
 from outcomes.ctcae import TERMS_BY_CODE, OrganClass
-from outcomes.models import AdverseEvent, FollowUp, ResponseAssessment, VodSosEvent
-from patients.models import BaselineDisease, FormKey, Patient
-from treatments.models import AlloHsct, EndOfTreatment, IOCycle, PriorTherapyLine
+from patients.clinical import is_direct_identifier
+from patients.models import Patient
+from patients.registry import casebook
+from treatments.models import DOSE_UNIT, IOCycle
 
 # Variable kinds. "date" becomes days from C1D1 or a shifted date, by the user's choice.
 KEY, CODE, BOOLEAN, INTEGER, DECIMAL, DATE = "key", "code", "boolean", "integer", "decimal", "date"
@@ -61,7 +64,7 @@ class Table:
 
     name: str
     model: type[models.Model]
-    form: str  # patients.models.FormKey
+    form: str  # the key of the casebook form
     label: object
     repeating: bool
     order_by: tuple[str, ...]
@@ -123,109 +126,53 @@ def haematologic_of(term: Expression) -> Expression:
                 default=None, output_field=BooleanField())
 
 
-MG_M2 = "mg/m²"
-PERCENT = "%"
+# Variables computed from the form's fields, named in the registry's export lists.
+DERIVED_VARIABLES = {
+    "center": Variable("center", CODE, _("center code"), ("center__code",)),
+    "age_at_c1d1": Variable(
+        "age_at_c1d1", INTEGER, _("Age at IO cycle 1 day 1 (whole years; 90 means 90 or over)"),
+        ("date_of_birth", "c1d1_date"), unit="years", derive=age_top_coded,
+        note=_("Derived from the date of birth, which is never exported. Ages over 89 are top-coded to 90 "
+               "(value label '90+') and flagged in age_90_or_over.")),
+    "age_90_or_over": Variable("age_90_or_over", BOOLEAN, _("Age at IO cycle 1 day 1 is 90 or over?"),
+                               ("date_of_birth", "c1d1_date"), choices=YES_NO, derive=age_over_89),
+    "total_dose": Variable("total_dose", DECIMAL, _("Total dose of the cycle (mg/m²)"),
+                           ("dose_day1", "dose_day8", "dose_day15"), unit=DOSE_UNIT, derive=total_dose,
+                           note=_("Derived: day 1 + day 8 + day 15.")),
+    "organ_class": Variable("organ_class", CODE, _("CTCAE system organ class"), ("term",),
+                            choices=tuple((str(code), label) for code, label in OrganClass.choices),
+                            derive=organ_class_of, note=_("Derived from the term.")),
+    "haematologic": Variable("haematologic", BOOLEAN, _("Haematologic adverse event?"), ("term",), choices=YES_NO,
+                             derive=haematologic_of, note=_("Derived from the term's class.")),
+}
+# What the data dictionary says of a plain field beyond its question.
+FIELD_NOTES = {"c1d1_date": _("The index date: day 0 when dates are days from C1D1.")}
 
-TABLES: tuple[Table, ...] = (
-    Table("patients", Patient, FormKey.ENROLLMENT, _("Enrollment & eligibility"), False, ("pk",), (
-        Variable("center", CODE, _("center code"), ("center__code",)),
-        _field(Patient, "sex"),
-        Variable("age_at_c1d1", INTEGER, _("Age at IO cycle 1 day 1 (whole years; 90 means 90 or over)"),
-                 ("date_of_birth", "c1d1_date"), unit="years", derive=age_top_coded,
-                 note=_("Derived from the date of birth, which is never exported. Ages over 89 are top-coded to 90 "
-                        "(value label '90+') and flagged in age_90_or_over.")),
-        Variable("age_90_or_over", BOOLEAN, _("Age at IO cycle 1 day 1 is 90 or over?"),
-                 ("date_of_birth", "c1d1_date"), choices=YES_NO, derive=age_over_89),
-        _field(Patient, "has_rr_b_all"),
-        _field(Patient, "is_cd22_positive"),
-        _field(Patient, "received_io"),
-        _field(Patient, "c1d1_date", note=_("The index date: day 0 when dates are days from C1D1.")),
-        _field(Patient, "enrollment_status"),
-        _field(Patient, "withdrawal_date"),
-    )),
-    Table("baseline", BaselineDisease, FormKey.BASELINE, _("Baseline disease"), False, ("patient_id",), (
-        _field(BaselineDisease, "diagnosis_date"),
-        _field(BaselineDisease, "ph_status"),
-        _field(BaselineDisease, "cd22_expression_pct", unit=PERCENT),
-        _field(BaselineDisease, "disease_status"),
-        _field(BaselineDisease, "marrow_blasts_pct", unit=PERCENT),
-        _field(BaselineDisease, "extramedullary_disease"),
-        _field(BaselineDisease, "cns_disease"),
-        _field(BaselineDisease, "ecog"),
-        _field(BaselineDisease, "prior_allo_hsct"),
-        _field(BaselineDisease, "prior_allo_hsct_date"),
-    )),
-    Table("prior_lines", PriorTherapyLine, FormKey.PRIOR_LINES, _("Prior therapy lines"), True,
-          ("patient_id", "line_number", "pk"), (
-        _field(PriorTherapyLine, "line_number"),
-        _field(PriorTherapyLine, "category"),
-        _field(PriorTherapyLine, "start_date"),
-        _field(PriorTherapyLine, "end_date"),
-        _field(PriorTherapyLine, "best_response"),
-    )),
-    Table("io_cycles", IOCycle, FormKey.IO_CYCLES, _("IO cycles"), True, ("patient_id", "cycle_number", "pk"), (
-        _field(IOCycle, "cycle_number"),
-        _field(IOCycle, "start_date"),
-        _field(IOCycle, "dose_day1", unit=MG_M2),
-        _field(IOCycle, "dose_day8", unit=MG_M2),
-        _field(IOCycle, "dose_day15", unit=MG_M2),
-        Variable("total_dose", DECIMAL, _("Total dose of the cycle (mg/m²)"), ("dose_day1", "dose_day8", "dose_day15"),
-                 unit=MG_M2, derive=total_dose, note=_("Derived: day 1 + day 8 + day 15.")),
-        _field(IOCycle, "delayed"),
-        _field(IOCycle, "dose_reduced"),
-    )),
-    Table("end_of_treatment", EndOfTreatment, FormKey.IO_CYCLES, _("End of IO treatment"), False, ("patient_id",), (
-        _field(EndOfTreatment, "reason"),
-    )),
-    Table("hsct", AlloHsct, FormKey.HSCT, _("Allogeneic HSCT after IO"), False, ("patient_id",), (
-        _field(AlloHsct, "performed"),
-        _field(AlloHsct, "hsct_date"),
-        _field(AlloHsct, "donor"),
-        _field(AlloHsct, "conditioning"),
-        _field(AlloHsct, "tbi"),
-        _field(AlloHsct, "status_at_hsct"),
-        _field(AlloHsct, "io_cycles_before"),
-    )),
-    Table("responses", ResponseAssessment, FormKey.RESPONSES, _("Response assessments"), True,
-          ("patient_id", "assessment_date", "pk"), (
-        _field(ResponseAssessment, "assessment_date"),
-        _field(ResponseAssessment, "marrow_blasts_pct", unit=PERCENT),
-        _field(ResponseAssessment, "response"),
-        _field(ResponseAssessment, "mrd_status"),
-        _field(ResponseAssessment, "mrd_method"),
-    )),
-    Table("adverse_events", AdverseEvent, FormKey.ADVERSE_EVENTS, _("Adverse events"), True,
-          ("patient_id", "onset_date", "pk"), (
-        _field(AdverseEvent, "term"),
-        Variable("organ_class", CODE, _("CTCAE system organ class"), ("term",),
-                 choices=tuple((str(code), label) for code, label in OrganClass.choices), derive=organ_class_of,
-                 note=_("Derived from the term.")),
-        Variable("haematologic", BOOLEAN, _("Haematologic adverse event?"), ("term",), choices=YES_NO,
-                 derive=haematologic_of, note=_("Derived from the term's class.")),
-        _field(AdverseEvent, "grade"),
-        _field(AdverseEvent, "onset_date"),
-        _field(AdverseEvent, "resolution_date"),
-        _field(AdverseEvent, "serious"),
-        _field(AdverseEvent, "relation"),
-    )),
-    Table("vod_sos", VodSosEvent, FormKey.VOD_SOS, _("VOD/SOS"), True, ("patient_id", "diagnosis_date", "pk"), (
-        _field(VodSosEvent, "diagnosis_date"),
-        _field(VodSosEvent, "criteria"),
-        _field(VodSosEvent, "severity"),
-        _field(VodSosEvent, "setting"),
-        _field(VodSosEvent, "defibrotide"),
-        _field(VodSosEvent, "outcome"),
-    )),
-    Table("follow_up", FollowUp, FormKey.FOLLOW_UP, _("Follow-up & outcome"), False, ("patient_id",), (
-        _field(FollowUp, "relapsed"),
-        _field(FollowUp, "relapse_date"),
-        _field(FollowUp, "vital_status"),
-        _field(FollowUp, "death_date"),
-        _field(FollowUp, "death_cause"),
-        _field(FollowUp, "last_contact_date"),
-    )),
-)
-TABLES_BY_NAME = {table.name: table for table in TABLES}
+
+def _variable(model: type[models.Model], name: str) -> Variable:
+    if name in DERIVED_VARIABLES:
+        return DERIVED_VARIABLES[name]
+    model_field = model._meta.get_field(name)
+    return _field(model, name, unit=getattr(model_field, "unit", ""), note=FIELD_NOTES.get(name, ""))
+
+
+@functools.cache
+def export_tables() -> tuple[Table, ...]:
+    """One table per part of every casebook form, in casebook order, with the variables its
+    registration allows (checked: no identifier, no free text)."""
+    tables = tuple(
+        Table(part.export_table, part.model, part.key, part.title, part.repeating, part.export_order_by,
+              tuple(_variable(part.model, name) for name in part.export))
+        for part in casebook.parts()
+    )
+    allowlist_check(tables)
+    return tables
+
+
+def export_table(name: str) -> Table:
+    """The export table of `name`; KeyError for an unknown name."""
+    return {table.name: table for table in export_tables()}[name]
+
 
 # The patient key of every table: the pseudonymous study ID.
 PATIENT_KEY = Variable("study_id", KEY, _("study ID (pseudonymous patient key)"), ("study_id",))
@@ -251,7 +198,7 @@ def model_field_at(model: type[models.Model], path: str) -> tuple[type[models.Mo
 CODE_PATHS = frozenset({"center__code"})
 
 
-def allowlist_check(tables=TABLES) -> None:
+def allowlist_check(tables) -> None:
     """Refuse (at import) an allowlist that would export an identifier or free text."""
     for table in tables:
         for variable in table.variables:
@@ -268,7 +215,7 @@ def allowlist_check(tables=TABLES) -> None:
 def excluded_fields() -> list[tuple[Table, models.Field, str]]:
     """The casebook fields that are never exported, and why: identifiers and free text."""
     found = []
-    for table in TABLES:
+    for table in export_tables():
         for model_field in table.model._meta.concrete_fields:
             if is_direct_identifier(model_field):
                 found.append((table, model_field, "identifier"))
@@ -276,5 +223,3 @@ def excluded_fields() -> list[tuple[Table, models.Field, str]]:
                 found.append((table, model_field, "free text"))
     return found
 
-
-allowlist_check()

@@ -73,8 +73,6 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            # Template filters of the project (not of one app): the navigation's.
-            "libraries": {"navigation": "inocd22.navigation"},
         },
     },
 ]
@@ -176,21 +174,20 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    # Chatty libraries: their INFO lines are progress noise, not events.
+    # Chatty libraries (WeasyPrint and fontTools log every rendering step at INFO): progress
+    # noise, not events.
     "loggers": {name: {"level": "WARNING"} for name in ("weasyprint", "fontTools", "matplotlib", "PIL")},
 }
 
-# Issue 4: analysis reports (Celery queue and time limits of the report task).
+# Analysis reports: the Celery queue and the time limits of the report task.
 ANALYTICS_REPORT_QUEUE = env("ANALYTICS_REPORT_QUEUE", default="celery")
 ANALYTICS_REPORT_SOFT_TIME_LIMIT = env.int("ANALYTICS_REPORT_SOFT_TIME_LIMIT", default=30 * 60)
 ANALYTICS_REPORT_TIME_LIMIT = ANALYTICS_REPORT_SOFT_TIME_LIMIT + 60
-# WeasyPrint and fontTools log every rendering step at INFO: keep the report logs readable.
-LOGGING["loggers"] = {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}}
 
-# Issue 3: English pages show dates as typed, year first (inocd22/formats/en).
+# English pages show dates as typed, year first (inocd22/formats/en).
 FORMAT_MODULE_PATH = ["inocd22.formats"]
 
-# Issue 6: data management. The automatic checks across casebooks run every night; an alive
+# Data management. The automatic checks across casebooks run every night; an alive
 # patient's follow-up is queried when the last contact is more than N months before the cut-off
 # (DATA_CHECKS_CUTOFF, ISO date; unset: the day of the run).
 import datetime as _dt  # noqa: E402
@@ -203,19 +200,19 @@ DATA_CHECKS_SYSTEM_USERNAME = "system-checks"
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "casebook-checks-nightly": {
-        "task": "outcomes.tasks.casebook_checks_nightly",
+        "task": "patients.tasks.casebook_checks_nightly",
         "schedule": crontab(hour=2, minute=30),
     },
 }
 
-# Issue 5: REST API errors as JSON (domain exceptions mapped to 400/403/409), schema error responses.
-REST_FRAMEWORK["EXCEPTION_HANDLER"] = "patients.api.api_exception_handler"
+# REST API errors as JSON (domain exceptions mapped to 400/403/409), schema error responses.
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "patients.api.errors.api_exception_handler"
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     "drf_spectacular.hooks.postprocess_schema_enums",
-    "patients.api.schema_error_responses",
+    "patients.api.schema.schema_error_responses",
 ]
 SPECTACULAR_SETTINGS["COMPONENT_SPLIT_REQUEST"] = True
-# Issue 5: one name per shared choice set in the OpenAPI schema.
+# One name per shared choice set in the OpenAPI schema.
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "ResponseCategoryEnum": "treatments.models.ResponseCategory",
     "FormStatusEnum": "patients.models.FormStatus",

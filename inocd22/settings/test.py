@@ -16,6 +16,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-# Issue 4: tasks run eagerly in tests even when CELERY_BROKER_URL is set; only the
+# Tasks run eagerly in tests even when CELERY_BROKER_URL is set; only the
 # real-worker fixture (tests/analytics/celery_worker.py) turns this off for its tests.
 CELERY_TASK_ALWAYS_EAGER = True

@@ -1,4 +1,4 @@
-"""Template helpers of data management (issue 6), for the casebook and home pages.
+"""Template helpers of data management, for the casebook and home pages.
 
     {% load data_management %}
     {% open_queries_for_field patient "follow_up" "last_contact_date" row=row %}  flags on a field
@@ -17,26 +17,13 @@ from django import template
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
-from patients import data_management as dm
-from patients.models import FormState, FormStatus
-from sites.roles import Role, can_edit_clinical_data, has_role
+from patients.models import FormState
+from patients.queries import OpenQueryCounts, field_label, open_query_counts, unresolved_query_list
+from patients.signatures import casebook_signature_list
+from patients.workflow import MONITOR_ACTIONS, transitions_available
+from sites.roles import can_answer_queries, can_review_forms, can_see_queries, can_sign_casebook
 
 register = template.Library()
-
-
-@register.filter
-def is_monitor(user) -> bool:
-    return dm.is_monitor(user)
-
-
-@register.filter
-def may_see_queries(user) -> bool:
-    return dm.can_see_queries(user)
-
-
-@register.filter
-def may_see_dashboard(user) -> bool:
-    return dm.can_see_monitoring_dashboard(user)
 
 
 def _unresolved(context, patient) -> list:
@@ -51,7 +38,7 @@ def _unresolved(context, patient) -> list:
             request._dm_unresolved_queries = cache
     if patient.pk not in cache:
         user = context["user"] if "user" in context else getattr(request, "user", None)
-        cache[patient.pk] = dm.unresolved_query_list(user=user, patient=patient)
+        cache[patient.pk] = unresolved_query_list(user=user, patient=patient)
     return cache[patient.pk]
 
 
@@ -85,7 +72,7 @@ def open_queries_for_field(context, patient, form: str, field_name: str, row=Non
 def raise_query_link(context, patient, form: str, field_name: str = "", row=None, label: str = ""):
     """Monitors: a link to the query form, with the form, row and field chosen."""
     user = context.get("user")
-    if not dm.is_monitor(user):
+    if not can_review_forms(user):
         return {"show": False}
     row_type, row_id = _row_key(row)
     return {
@@ -94,7 +81,7 @@ def raise_query_link(context, patient, form: str, field_name: str = "", row=None
         "form": form,
         "row": f"{row_type}-{row_id}" if row_id is not None else "",
         "field_name": field_name,
-        "field_label": dm.field_label(form, field_name, type(row) if row is not None else None) if field_name else "",
+        "field_label": field_label(form, field_name, type(row) if row is not None else None) if field_name else "",
         "label": label,
         "next": _back_to(context, form),
     }
@@ -110,20 +97,19 @@ def form_workflow_actions(context, patient, form: str, status: str | None = None
     """Verify / lock / unlock buttons of one form, for monitors. Give the form's `status`
     ("" for a form with no data) where the page has it: without it, it is read here."""
     user = context.get("user")
-    show = dm.is_monitor(user)
+    show = can_review_forms(user)
     if status is None and show:
         status = FormState.objects.filter(patient=patient, form=form).values_list("status", flat=True).first()
+    transitions = transitions_available(user=user, status=status, actions=MONITOR_ACTIONS) if show else []
     return {
         "show": show,
         "patient": patient,
         "form": form,
         "status": status,
+        "transitions": transitions,
         # The services refuse to verify or lock a form whose queries are not closed: say so first.
-        "queries_unresolved": show and status in (FormStatus.COMPLETE, FormStatus.VERIFIED)
+        "queries_unresolved": any(t.needs_closed_queries for t in transitions)
         and form_query_count(context, patient, form) > 0,
-        "can_verify": status == FormStatus.COMPLETE,
-        "can_lock": status == FormStatus.VERIFIED,
-        "can_unlock": status == FormStatus.LOCKED,
         "next": _back_to(context, form),
         "csrf_token": context.get("csrf_token"),
     }
@@ -132,26 +118,26 @@ def form_workflow_actions(context, patient, form: str, status: str | None = None
 @register.inclusion_tag("data_management/_signature_block.html", takes_context=True)
 def casebook_signature_block(context, patient):
     """The casebook's signature (who signed, when), its history, and the way to sign."""
-    signatures = list(dm.casebook_signature_list(patient=patient))
+    signatures = list(casebook_signature_list(patient=patient))
     user = context.get("user")
     return {
         "patient": patient,
         "signature": next((s for s in signatures if not s.is_void), None),
         "signatures": signatures,
-        "may_sign": has_role(user, Role.INVESTIGATOR),
+        "may_sign": can_sign_casebook(user),
     }
 
 
 @register.inclusion_tag("data_management/_query_summary.html", takes_context=True)
-def open_query_summary(context, counts: dm.OpenQueryCounts | None = None):
+def open_query_summary(context, counts: OpenQueryCounts | None = None):
     """The user's unresolved queries, for the home page: the site's to answer, the monitor's
-    to review. Pass the page's `counts` (dm.open_query_counts) not to count them again."""
+    to review. Pass the page's `counts` (`open_query_counts`) not to count them again."""
     user = context.get("user")
     if counts is None:
-        counts = dm.open_query_counts(user=user, per_field=False)
+        counts = open_query_counts(user=user, per_field=False)
     return {
         "counts": counts,
-        "show": dm.can_see_queries(user),
-        "is_monitor": dm.is_monitor(user),
-        "is_site_staff": can_edit_clinical_data(user),
+        "show": can_see_queries(user),
+        "is_monitor": can_review_forms(user),
+        "is_site_staff": can_answer_queries(user),
     }

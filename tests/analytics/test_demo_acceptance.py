@@ -1,4 +1,4 @@
-"""Acceptance: run_report on the seeded demo reproduces the published INO-CD22 table (DOMAIN.md)."""
+"""Acceptance: run_report on the seeded demo reproduces the published INO-CD22 table (Cancer 2025 abstract)."""
 
 import json
 

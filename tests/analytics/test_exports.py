@@ -20,14 +20,14 @@ from analytics.exports.dictionary import dictionary_entries
 from analytics.exports.services import export_bytes
 from analytics.exports.variables import (
     PATIENT_KEY,
-    TABLES,
     Variable,
     allowlist_check,
+    export_tables,
     is_free_text,
     model_field_at,
 )
 from analytics.models import ExportLog, ExportStatus
-from inocd22.clinical import is_direct_identifier
+from patients.clinical import is_direct_identifier
 from tests.factories import (
     AdverseEventFactory,
     BaselineFactory,
@@ -111,7 +111,7 @@ def read_stat(name: str, content: bytes, tmp_path_factory=None):
 
 
 def all_casebook_models():
-    return {table.model for table in TABLES}
+    return {table.model for table in export_tables()}
 
 
 def test_no_identifier_or_free_text_field_is_ever_an_exported_variable():
@@ -126,7 +126,7 @@ def test_no_identifier_or_free_text_field_is_ever_an_exported_variable():
     assert {"local_hospital_id", "initials", "date_of_birth", "regimen", "modification_reason", "reason_other",
             "exclusion_reason", "withdrawal_reason"} <= {name for _model, name in forbidden}
     exported_names = set()
-    for table in TABLES:
+    for table in export_tables():
         for variable in table.variables:
             exported_names.add(variable.name)
             for path in variable.inputs:
@@ -139,9 +139,9 @@ def test_no_identifier_or_free_text_field_is_ever_an_exported_variable():
 
 @pytest.mark.parametrize("path", ["local_hospital_id", "initials", "date_of_birth", "exclusion_reason"])
 def test_allowlist_check_refuses_identifiers_and_free_text(path):
-    from analytics.exports.variables import TABLES_BY_NAME
+    from analytics.exports.variables import export_table
 
-    patients = TABLES_BY_NAME["patients"]
+    patients = export_table("patients")
     bad = Variable(path, "code", path, (path,))
     with pytest.raises(ValueError, match=path):
         allowlist_check([type(patients)(**{**patients.__dict__, "variables": (*patients.variables, bad)})])
@@ -154,7 +154,7 @@ def test_every_model_field_is_either_exported_internal_or_excluded_with_a_reason
     internal = {"id", "version", "is_deleted", "created_at", "updated_at", "patient", "center", "study_id",
                 "sequence"}
     renamed = {("patients", "c1d1_date")}
-    for table in TABLES:
+    for table in export_tables():
         for field in table.model._meta.concrete_fields:
             if field.name in internal or (table.name, field.name) in renamed:
                 continue
@@ -191,7 +191,7 @@ def test_csv_zip_holds_one_file_per_form_and_the_dictionary(planted, statisticia
     _log, data = export_bytes(user=statistician, options=ExportOptions("csv", dates, values))
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         names = set(archive.namelist())
-        assert {f"{table.name}.csv" for table in TABLES} | {"data_dictionary.csv"} <= names
+        assert {f"{table.name}.csv" for table in export_tables()} | {"data_dictionary.csv"} <= names
         patients = pd.read_csv(archive.open("patients.csv"), dtype=str, keep_default_na=False)
         cycles = pd.read_csv(archive.open("io_cycles.csv"), dtype=str, keep_default_na=False)
         dictionary = pd.read_csv(archive.open("data_dictionary.csv"), dtype=str, keep_default_na=False)
@@ -228,7 +228,7 @@ def test_json_export(planted, statistician):
     patient, excluded = planted
     _log, data = export_bytes(user=statistician, options=ExportOptions("json", "relative", "labels"))
     document = json.loads(data)
-    assert set(document["tables"]) == {table.name for table in TABLES}
+    assert set(document["tables"]) == {table.name for table in export_tables()}
     by_id = {row["study_id"]: row for row in document["tables"]["patients"]}
     assert by_id[patient.study_id]["age_at_c1d1"] == 90
     assert by_id[excluded.study_id]["enrollment_status"] == "Excluded"
@@ -247,7 +247,7 @@ def test_statistical_files_read_back_with_types_and_labels(planted, statistician
     _log, data = export_bytes(user=statistician, options=ExportOptions(file_format, dates, "codes"))
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         names = set(archive.namelist())
-        assert {f"{table.name}.{file_format}" for table in TABLES} <= names
+        assert {f"{table.name}.{file_format}" for table in export_tables()} <= names
         assert "data_dictionary.csv" in names
         if file_format == "xpt":
             assert "value sexf" not in archive.read("formats.sas").decode()  # names are table-prefixed
@@ -438,7 +438,7 @@ def test_csv_written_by_copy_is_the_csv_of_the_rows(planted, center, statisticia
     options = ExportOptions("csv", "relative", values)
     assert csv_copy_available(options) and not csv_copy_available(ExportOptions("csv", "shifted", values))
     with transaction.atomic():
-        for table in TABLES:
+        for table in export_tables():
             text = io.StringIO()
             csv.writer(text, lineterminator="\n").writerows(row for _pk, row in table_rows(
                 table, user=statistician, options=options))

@@ -1,4 +1,4 @@
-"""The results dict: the keys of issue 4, counts that add up, the guard, determinism."""
+"""The results dict: the keys the report promises, counts that add up, the guard, determinism."""
 
 import datetime as dt
 import json

@@ -120,8 +120,8 @@ def test_median_quartiles_are_r_type_7_and_skip_gaps():
 
 @pytest.mark.parametrize(
     ("n", "low", "high"),
-    # ORR, CR, CRi, VOD/SOS and HSCT out of 73 as DOMAIN.md prints them. The ORR
-    # upper limit is 83.5455: DOMAIN's 83.6 rounds twice, hence 0.06 not 0.05.
+    # ORR, CR, CRi, VOD/SOS and HSCT out of 73 as the published abstract gives them. The ORR
+    # upper limit is 83.5455: the published 83.6 rounds twice, hence 0.06 not 0.05.
     [
         (54, 62.4, 83.6),
         (51, 58.0, 80.1),

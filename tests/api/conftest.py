@@ -4,6 +4,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from patients.registry import casebook
 from tests.factories import (
     AdverseEventFactory,
     BaselineFactory,
@@ -16,17 +17,14 @@ from tests.factories import (
     VodFactory,
 )
 
-# Endpoint (router prefix) → factory of one row of a casebook, and whether the form repeats.
+FACTORIES = {factory._meta.model: factory for factory in (
+    BaselineFactory, PriorLineFactory, IOCycleFactory, EndOfTreatmentFactory, HsctFactory, ResponseFactory,
+    AdverseEventFactory, VodFactory, FollowUpFactory,
+)}
+# Endpoint (router prefix) → factory of one row of a casebook, and whether the form repeats: every
+# part of the registry but the patient's own (the patients endpoint).
 FORM_ENDPOINTS = {
-    "baseline": (BaselineFactory, False),
-    "prior-lines": (PriorLineFactory, True),
-    "io-cycles": (IOCycleFactory, True),
-    "end-of-treatment": (EndOfTreatmentFactory, False),
-    "hsct": (HsctFactory, False),
-    "responses": (ResponseFactory, True),
-    "adverse-events": (AdverseEventFactory, True),
-    "vod-sos": (VodFactory, True),
-    "follow-up": (FollowUpFactory, False),
+    part.slug: (FACTORIES[part.model], part.repeating) for part in casebook.parts() if not part.is_patient
 }
 
 

@@ -2,7 +2,7 @@
 API tokens: a bounded number of generated requests per operation, no 5xx, and every response
 conforms to the schema (status code, content type, body).
 
-The analysis-report endpoints (/api/reports/, issue 4) are left out: each accepted POST runs a
+The analysis-report endpoints (/api/reports/) are left out: each accepted POST runs a
 whole report. Revoking the token would end the run early, so those two operations are left out too.
 """
 

@@ -1,4 +1,4 @@
-"""Issue 6 in chromium, from the pages people use: a monitor raises a query on a field of the
+"""Data management in chromium, from the pages people use: a monitor raises a query on a field of the
 casebook; the coordinator sees it on the field (and in the form), corrects the value with a
 reason for change and answers; the monitor closes the query, verifies and locks the form from
 the casebook; the coordinator can no longer change it, not even by its URL; the investigator

@@ -1,4 +1,4 @@
-"""Automatic checks across casebooks (issue 6): every planted problem of a cohort with
+"""Automatic checks across casebooks: every planted problem of a cohort with
 known problems is found, clean casebooks raise nothing, and a second run raises no
 duplicate query."""
 
@@ -10,11 +10,11 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 
-from outcomes.checks import casebook_checks_run, casebook_problems, check_run_start
 from outcomes.models import FollowUp, ResponseAssessment, VodSosEvent
-from outcomes.tasks import casebook_checks_nightly
-from patients.data_management import query_close
-from patients.models import DataCheckRun, DataQuery, FormKey, Patient, QueryState
+from patients.checks import casebook_checks_run, casebook_problems, check_run_start
+from patients.models import DataCheckRun, DataQuery, Patient, QueryState
+from patients.queries import query_close
+from patients.tasks import casebook_checks_nightly
 from tests.patients.casebooks import full_casebook
 from treatments.models import AlloHsct, EndOfTreatment
 
@@ -105,7 +105,7 @@ def test_a_run_raises_one_query_per_problem_and_none_twice(monitor, cohort):
     assert not queries.filter(patient__in=[books["clean"], books["clean_too"]]).exists()
     assert set(queries.values_list("raised_by", flat=True)) == {monitor.pk}
     death = queries.get(check_key=expected["death_no_cause"][1])
-    assert (death.form, death.field_name, death.state) == (FormKey.FOLLOW_UP, "death_cause", QueryState.OPEN)
+    assert (death.form, death.field_name, death.state) == ("follow_up", "death_cause", QueryState.OPEN)
     assert death.question.startswith("Cause of death: ")
     assert death.messages.get().text == death.question
 

@@ -1,9 +1,10 @@
-"""Complete, valid casebooks for the data-management tests (issue 6)."""
+"""Complete, valid casebooks for the data-management tests."""
 
 import datetime as dt
 from decimal import Decimal
 
-from patients.models import FormKey, FormState, FormStatus, Patient
+from patients.models import FormState, FormStatus, Patient
+from patients.registry import casebook
 from tests import factories
 
 
@@ -23,7 +24,7 @@ def full_casebook(center, *, status: str = FormStatus.COMPLETE, **patient_fields
     factories.AdverseEventFactory(patient=patient)
     factories.VodFactory(patient=patient)
     factories.FollowUpFactory(patient=patient)
-    for form in FormKey.values:
+    for form in casebook.form_keys():
         FormState.objects.create(patient=patient, form=form, status=status)
     return patient
 

@@ -1,4 +1,4 @@
-"""Data management services and selectors (issue 6): the form workflow, queries, sign-off,
+"""Data management services and selectors: the form workflow, queries, sign-off,
 the monitoring dashboard and the audit trail, against the database."""
 
 import csv
@@ -12,14 +12,10 @@ from django.http import Http404
 from django.utils import timezone
 
 from outcomes.models import FollowUp
-from patients.data_management import (
-    audit_trail_rows,
-    casebook_sign,
-    casebook_signature_get,
-    form_lock,
-    form_unlock,
-    form_verify,
-    monitoring_dashboard,
+from patients.audit import audit_trail_rows
+from patients.dashboard import monitoring_dashboard
+from patients.models import CasebookSignature, DataQuery, FormState, FormStatus, Patient, QueryState
+from patients.queries import (
     open_query_counts,
     query_answer,
     query_close,
@@ -28,8 +24,9 @@ from patients.data_management import (
     query_raise,
     query_reopen,
 )
-from patients.models import CasebookSignature, DataQuery, FormKey, FormState, FormStatus, Patient, QueryState
-from patients.services import FormLockedError, crf_row_delete, crf_row_save, form_status_set
+from patients.services import FormLockedError, crf_row_delete, crf_row_save
+from patients.signatures import casebook_sign, casebook_signature_get
+from patients.workflow import form_lock, form_status_set, form_unlock, form_verify
 from sites.roles import Role
 from tests import factories
 from tests.patients.casebooks import full_casebook, state_of
@@ -47,17 +44,17 @@ def verified_and_locked(monitor, patient, form):
 
 
 def test_the_workflow_goes_complete_verified_locked_and_back_with_reasons_in_the_history(monitor, casebook):
-    form_verify(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP)
-    assert state_of(casebook, FormKey.FOLLOW_UP) == FormStatus.VERIFIED
-    form_lock(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP)
-    assert state_of(casebook, FormKey.FOLLOW_UP) == FormStatus.LOCKED
+    form_verify(user=monitor, patient=casebook, form="follow_up")
+    assert state_of(casebook, "follow_up") == FormStatus.VERIFIED
+    form_lock(user=monitor, patient=casebook, form="follow_up")
+    assert state_of(casebook, "follow_up") == FormStatus.LOCKED
     with pytest.raises(ValidationError) as caught:
-        form_unlock(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, reason="  ")
+        form_unlock(user=monitor, patient=casebook, form="follow_up", reason="  ")
     assert "reason" in caught.value.message_dict
-    form_unlock(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, reason="Late lab result")
-    assert state_of(casebook, FormKey.FOLLOW_UP) == FormStatus.VERIFIED
+    form_unlock(user=monitor, patient=casebook, form="follow_up", reason="Late lab result")
+    assert state_of(casebook, "follow_up") == FormStatus.VERIFIED
 
-    state = FormState.objects.get(patient=casebook, form=FormKey.FOLLOW_UP)
+    state = FormState.objects.get(patient=casebook, form="follow_up")
     history = list(state.history.order_by("history_date", "history_id"))
     assert [(h.status, h.history_user, h.history_change_reason) for h in history[-3:]] == [
         ("verified", monitor, "Source data verified"),
@@ -67,34 +64,34 @@ def test_the_workflow_goes_complete_verified_locked_and_back_with_reasons_in_the
 
 
 def test_only_complete_forms_are_verified_and_only_verified_ones_locked(monitor, casebook):
-    FormState.objects.filter(patient=casebook, form=FormKey.BASELINE).update(status=FormStatus.IN_PROGRESS)
+    FormState.objects.filter(patient=casebook, form="baseline").update(status=FormStatus.IN_PROGRESS)
     with pytest.raises(ValidationError):
-        form_verify(user=monitor, patient=casebook, form=FormKey.BASELINE)
+        form_verify(user=monitor, patient=casebook, form="baseline")
     with pytest.raises(ValidationError):
-        form_lock(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP)  # complete, not verified
+        form_lock(user=monitor, patient=casebook, form="follow_up")  # complete, not verified
     with pytest.raises(ValidationError):
-        form_unlock(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, reason="why")  # not locked
-    assert state_of(casebook, FormKey.BASELINE) == FormStatus.IN_PROGRESS
-    assert state_of(casebook, FormKey.FOLLOW_UP) == FormStatus.COMPLETE
+        form_unlock(user=monitor, patient=casebook, form="follow_up", reason="why")  # not locked
+    assert state_of(casebook, "baseline") == FormStatus.IN_PROGRESS
+    assert state_of(casebook, "follow_up") == FormStatus.COMPLETE
 
 
 @pytest.mark.parametrize("role_user", ["coordinator", "investigator", "statistician", "administrator"])
 def test_nobody_but_a_monitor_verifies_locks_or_unlocks(request, monitor, casebook, role_user):
     user = request.getfixturevalue(role_user)
     with pytest.raises(PermissionDenied):
-        form_verify(user=user, patient=casebook, form=FormKey.BASELINE)
-    form_verify(user=monitor, patient=casebook, form=FormKey.BASELINE)
+        form_verify(user=user, patient=casebook, form="baseline")
+    form_verify(user=monitor, patient=casebook, form="baseline")
     with pytest.raises(PermissionDenied):
-        form_lock(user=user, patient=casebook, form=FormKey.BASELINE)
-    form_lock(user=monitor, patient=casebook, form=FormKey.BASELINE)
+        form_lock(user=user, patient=casebook, form="baseline")
+    form_lock(user=monitor, patient=casebook, form="baseline")
     with pytest.raises(PermissionDenied):
-        form_unlock(user=user, patient=casebook, form=FormKey.BASELINE, reason="please")
-    assert state_of(casebook, FormKey.BASELINE) == FormStatus.LOCKED
+        form_unlock(user=user, patient=casebook, form="baseline", reason="please")
+    assert state_of(casebook, "baseline") == FormStatus.LOCKED
 
 
 def test_no_service_lets_site_staff_change_a_locked_form(coordinator, investigator, monitor, casebook):
-    verified_and_locked(monitor, casebook, FormKey.IO_CYCLES)
-    verified_and_locked(monitor, casebook, FormKey.FOLLOW_UP)
+    verified_and_locked(monitor, casebook, "io_cycles")
+    verified_and_locked(monitor, casebook, "follow_up")
     cycle = IOCycle.objects.get(patient=casebook, cycle_number=2)
     follow_up = FollowUp.objects.get(patient=casebook)
     for user in (coordinator, investigator):
@@ -112,19 +109,19 @@ def test_no_service_lets_site_staff_change_a_locked_form(coordinator, investigat
             crf_row_save(user=user, row=follow_up, reason="new visit")
         for status in FormStatus.values:
             with pytest.raises(PermissionDenied):
-                form_status_set(user=user, patient=casebook, form=FormKey.IO_CYCLES, status=status)
+                form_status_set(user=user, patient=casebook, form="io_cycles", status=status)
     assert IOCycle.objects.filter(patient=casebook, is_deleted=False).count() == 2
     assert str(IOCycle.objects.get(pk=cycle.pk).dose_day8) == "0.50"
     assert FollowUp.objects.get(pk=follow_up.pk).last_contact_date == dt.date(2020, 1, 15)
-    assert state_of(casebook, FormKey.IO_CYCLES) == FormStatus.LOCKED
+    assert state_of(casebook, "io_cycles") == FormStatus.LOCKED
 
 
 def test_a_change_to_a_verified_form_sends_it_back_to_complete_and_says_so(coordinator, monitor, casebook):
-    form_verify(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP)
+    form_verify(user=monitor, patient=casebook, form="follow_up")
     follow_up = FollowUp.objects.get(patient=casebook)
     follow_up.last_contact_date = dt.date(2020, 2, 1)
     saved = crf_row_save(user=coordinator, row=follow_up, reason="Visit of February", expected_version=1)
-    assert state_of(casebook, FormKey.FOLLOW_UP) == FormStatus.COMPLETE
+    assert state_of(casebook, "follow_up") == FormStatus.COMPLETE
     assert any("back to complete" in notice for notice in saved.change_notices)
     # A second change of the (now complete) form says nothing more.
     saved.last_contact_date = dt.date(2020, 2, 2)
@@ -132,25 +129,25 @@ def test_a_change_to_a_verified_form_sends_it_back_to_complete_and_says_so(coord
 
 
 def test_site_staff_cannot_undo_a_verification_without_changing_data(coordinator, monitor, casebook):
-    form_verify(user=monitor, patient=casebook, form=FormKey.BASELINE)
+    form_verify(user=monitor, patient=casebook, form="baseline")
     for status in (FormStatus.IN_PROGRESS, FormStatus.COMPLETE):
         with pytest.raises(PermissionDenied):
-            form_status_set(user=coordinator, patient=casebook, form=FormKey.BASELINE, status=status)
-    assert state_of(casebook, FormKey.BASELINE) == FormStatus.VERIFIED
+            form_status_set(user=coordinator, patient=casebook, form="baseline", status=status)
+    assert state_of(casebook, "baseline") == FormStatus.VERIFIED
 
 
 def test_forms_with_unresolved_queries_are_not_verified_or_locked(coordinator, monitor, casebook):
-    query, _ = query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, question="ECOG?")
+    query, _ = query_raise(user=monitor, patient=casebook, form="baseline", question="ECOG?")
     with pytest.raises(ValidationError, match="not closed"):
-        form_verify(user=monitor, patient=casebook, form=FormKey.BASELINE)
+        form_verify(user=monitor, patient=casebook, form="baseline")
     query_answer(user=coordinator, query=query, text="ECOG 1 confirmed")
     with pytest.raises(ValidationError, match="not closed"):
-        form_verify(user=monitor, patient=casebook, form=FormKey.BASELINE)
+        form_verify(user=monitor, patient=casebook, form="baseline")
     query_close(user=monitor, query=query)
-    form_verify(user=monitor, patient=casebook, form=FormKey.BASELINE)
+    form_verify(user=monitor, patient=casebook, form="baseline")
     query_reopen(user=monitor, query=query, text="Please check again")
     with pytest.raises(ValidationError, match="not closed"):
-        form_lock(user=monitor, patient=casebook, form=FormKey.BASELINE)
+        form_lock(user=monitor, patient=casebook, form="baseline")
 
 
 # --- Queries ---------------------------------------------------------------------------
@@ -159,7 +156,7 @@ def test_forms_with_unresolved_queries_are_not_verified_or_locked(coordinator, m
 def test_a_query_on_a_field_goes_open_answered_closed_reopened_with_its_thread(coordinator, monitor, casebook):
     follow_up = FollowUp.objects.get(patient=casebook)
     query, created = query_raise(
-        user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, row=follow_up, field_name="last_contact_date",
+        user=monitor, patient=casebook, form="follow_up", row=follow_up, field_name="last_contact_date",
         question="Last contact in the chart is 2020-02-01?",
     )
     assert created and query.state == QueryState.OPEN and query.raised_by == monitor
@@ -194,24 +191,24 @@ def test_a_query_on_a_field_goes_open_answered_closed_reopened_with_its_thread(c
 
 def test_queries_are_raised_only_by_monitors_and_only_on_real_targets(coordinator, monitor, casebook, other_casebook):
     with pytest.raises(PermissionDenied):
-        query_raise(user=coordinator, patient=casebook, form=FormKey.BASELINE, question="?")
+        query_raise(user=coordinator, patient=casebook, form="baseline", question="?")
     with pytest.raises(ValidationError):
-        query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, question="   ")
+        query_raise(user=monitor, patient=casebook, form="baseline", question="   ")
     with pytest.raises(ValidationError):
-        query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, field_name="no_such_field", question="?")
+        query_raise(user=monitor, patient=casebook, form="baseline", field_name="no_such_field", question="?")
     with pytest.raises(ValidationError):
-        query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, field_name="version", question="?")
+        query_raise(user=monitor, patient=casebook, form="baseline", field_name="version", question="?")
     other_follow_up = FollowUp.objects.get(patient=other_casebook)
     with pytest.raises(ValidationError):
-        query_raise(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, row=other_follow_up, question="?")
+        query_raise(user=monitor, patient=casebook, form="follow_up", row=other_follow_up, question="?")
     with pytest.raises(ValidationError):
-        query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, row=FollowUp.objects.get(patient=casebook),
+        query_raise(user=monitor, patient=casebook, form="baseline", row=FollowUp.objects.get(patient=casebook),
                     question="?")
     assert not DataQuery.objects.exists()
 
 
 def test_only_the_centers_staff_answer_a_query(coordinator, other_coordinator, statistician, monitor, casebook):
-    query, _ = query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, question="ECOG?")
+    query, _ = query_raise(user=monitor, patient=casebook, form="baseline", question="ECOG?")
     for user in (other_coordinator, statistician, monitor):
         with pytest.raises(PermissionDenied):
             query_answer(user=user, query=query, text="an answer")
@@ -221,8 +218,8 @@ def test_only_the_centers_staff_answer_a_query(coordinator, other_coordinator, s
 
 def test_query_visibility_per_role_and_center(coordinator, other_coordinator, monitor, statistician, casebook,
                                               other_casebook):
-    mine, _ = query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, question="?")
-    theirs, _ = query_raise(user=monitor, patient=other_casebook, form=FormKey.BASELINE, question="?")
+    mine, _ = query_raise(user=monitor, patient=casebook, form="baseline", question="?")
+    theirs, _ = query_raise(user=monitor, patient=other_casebook, form="baseline", question="?")
     assert set(query_list_for_user(user=coordinator)) == {mine}
     assert set(query_list_for_user(user=other_coordinator)) == {theirs}
     assert set(query_list_for_user(user=monitor)) == {mine, theirs}
@@ -233,36 +230,36 @@ def test_query_visibility_per_role_and_center(coordinator, other_coordinator, mo
 
 
 def test_query_list_filters_by_center_state_and_age(monitor, coordinator, casebook, other_casebook):
-    old, _ = query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, question="old")
+    old, _ = query_raise(user=monitor, patient=casebook, form="baseline", question="old")
     DataQuery.objects.filter(pk=old.pk).update(raised_at=timezone.now() - dt.timedelta(days=40))
-    new, _ = query_raise(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, question="new")
-    elsewhere, _ = query_raise(user=monitor, patient=other_casebook, form=FormKey.BASELINE, question="x")
+    new, _ = query_raise(user=monitor, patient=casebook, form="follow_up", question="new")
+    elsewhere, _ = query_raise(user=monitor, patient=other_casebook, form="baseline", question="x")
     query_answer(user=coordinator, query=new, text="done")
     assert set(query_list_for_user(user=monitor, center="RM01")) == {old, new}
     assert set(query_list_for_user(user=monitor, center="MI02")) == {elsewhere}
     assert set(query_list_for_user(user=monitor, state="answered")) == {new}
     assert set(query_list_for_user(user=monitor, state="open")) == {old, elsewhere}
     assert set(query_list_for_user(user=monitor, min_age_days=30)) == {old}
-    assert set(query_list_for_user(user=monitor, form=FormKey.FOLLOW_UP)) == {new}
+    assert set(query_list_for_user(user=monitor, form="follow_up")) == {new}
 
 
 def test_open_query_counts_per_patient_form_and_field(monitor, coordinator, other_coordinator, casebook,
                                                      other_casebook):
     follow_up = FollowUp.objects.get(patient=casebook)
-    query_raise(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, row=follow_up, field_name="last_contact_date",
+    query_raise(user=monitor, patient=casebook, form="follow_up", row=follow_up, field_name="last_contact_date",
                 question="a")
-    answered, _ = query_raise(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, row=follow_up,
+    answered, _ = query_raise(user=monitor, patient=casebook, form="follow_up", row=follow_up,
                               field_name="last_contact_date", question="b")
     query_answer(user=coordinator, query=answered, text="ok")
-    closed, _ = query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, question="c")
+    closed, _ = query_raise(user=monitor, patient=casebook, form="baseline", question="c")
     query_close(user=monitor, query=closed)
-    query_raise(user=monitor, patient=other_casebook, form=FormKey.BASELINE, question="d")
+    query_raise(user=monitor, patient=other_casebook, form="baseline", question="d")
 
     counts = open_query_counts(user=coordinator)
     assert counts.total == 2 and counts.by_patient == {casebook.pk: 2}
-    assert counts.by_form[(casebook.pk, FormKey.FOLLOW_UP)] == 2 and counts.by_form[(casebook.pk, FormKey.BASELINE)] == 0
-    assert counts.for_field(casebook.pk, FormKey.FOLLOW_UP, "last_contact_date") == 2
-    assert counts.for_field(casebook.pk, FormKey.FOLLOW_UP, "death_date") == 0
+    assert counts.by_form[(casebook.pk, "follow_up")] == 2 and counts.by_form[(casebook.pk, "baseline")] == 0
+    assert counts.for_field(casebook.pk, "follow_up", "last_contact_date") == 2
+    assert counts.for_field(casebook.pk, "follow_up", "death_date") == 0
     assert (counts.awaiting_site, counts.awaiting_monitor) == (1, 1)
     assert open_query_counts(user=other_coordinator).by_patient == {other_casebook.pk: 1}
     assert open_query_counts(user=monitor).total == 3
@@ -296,7 +293,7 @@ def test_only_the_centers_investigators_sign_complete_casebooks(coordinator, mon
                                                                  other_casebook):
     other_investigator = factories.UserFactory(username="inv-mi02", role=Role.INVESTIGATOR, centers=[other_center])
     incomplete = full_casebook(center)
-    FormState.objects.filter(patient=incomplete, form=FormKey.RESPONSES).update(status=FormStatus.IN_PROGRESS)
+    FormState.objects.filter(patient=incomplete, form="responses").update(status=FormStatus.IN_PROGRESS)
     for user in (coordinator, monitor):
         with pytest.raises(PermissionDenied):
             casebook_sign(user=user, patient=incomplete, password=PASSWORD)
@@ -305,8 +302,8 @@ def test_only_the_centers_investigators_sign_complete_casebooks(coordinator, mon
     investigator = factories.UserFactory(username="inv-rm01", role=Role.INVESTIGATOR, centers=[center])
     with pytest.raises(ValidationError, match="still in progress"):
         casebook_sign(user=investigator, patient=incomplete, password=PASSWORD)
-    FormState.objects.filter(patient=incomplete, form=FormKey.FOLLOW_UP).delete()
-    FormState.objects.filter(patient=incomplete, form=FormKey.RESPONSES).update(status=FormStatus.COMPLETE)
+    FormState.objects.filter(patient=incomplete, form="follow_up").delete()
+    FormState.objects.filter(patient=incomplete, form="responses").update(status=FormStatus.COMPLETE)
     with pytest.raises(ValidationError, match="Follow-up & outcome: no data"):
         casebook_sign(user=investigator, patient=incomplete, password=PASSWORD)
     assert not CasebookSignature.objects.exists()
@@ -352,15 +349,15 @@ def test_the_dashboard_matches_counts_taken_from_the_database(monitor, coordinat
     books = [full_casebook(center), full_casebook(center), full_casebook(other_center)]
     factories.PatientFactory(center=center, enrollment_status="excluded", exclusion_reason="CD22-negative")
     Patient.objects.filter(pk=full_casebook(center).pk).update(is_deleted=True)
-    form_verify(user=monitor, patient=books[0], form=FormKey.BASELINE)
-    verified_and_locked(monitor, books[0], FormKey.ENROLLMENT)
-    verified_and_locked(monitor, books[2], FormKey.BASELINE)
-    FormState.objects.filter(patient=books[1], form=FormKey.VOD_SOS).update(status=FormStatus.IN_PROGRESS)
-    old, _ = query_raise(user=monitor, patient=books[0], form=FormKey.HSCT, question="donor?")
+    form_verify(user=monitor, patient=books[0], form="baseline")
+    verified_and_locked(monitor, books[0], "enrollment")
+    verified_and_locked(monitor, books[2], "baseline")
+    FormState.objects.filter(patient=books[1], form="vod_sos").update(status=FormStatus.IN_PROGRESS)
+    old, _ = query_raise(user=monitor, patient=books[0], form="hsct", question="donor?")
     DataQuery.objects.filter(pk=old.pk).update(raised_at=timezone.now() - dt.timedelta(days=45))
-    answered, _ = query_raise(user=monitor, patient=books[1], form=FormKey.HSCT, question="date?")
+    answered, _ = query_raise(user=monitor, patient=books[1], form="hsct", question="date?")
     query_answer(user=coordinator, query=answered, text="ok")
-    query_raise(user=monitor, patient=books[2], form=FormKey.HSCT, question="x")
+    query_raise(user=monitor, patient=books[2], form="hsct", question="x")
 
     with django_assert_num_queries(3):
         rows = {row.center.code: row for row in monitoring_dashboard(user=monitor)}
@@ -409,7 +406,7 @@ def test_the_audit_trail_lists_every_change_with_old_and_new_values_and_reasons(
     crf_row_save(user=coordinator, row=follow_up, reason="February visit", expected_version=1)
     casebook.initials = "ZZ"
     crf_row_save(user=coordinator, row=casebook, reason="typo in initials", expected_version=1)
-    form_verify(user=monitor, patient=casebook, form=FormKey.BASELINE)
+    form_verify(user=monitor, patient=casebook, form="baseline")
 
     rows = audit(monitor, center="RM01")
     assert {row["study ID"] for row in rows} == {casebook.study_id}
@@ -427,7 +424,7 @@ def test_the_audit_trail_lists_every_change_with_old_and_new_values_and_reasons(
     assert {row["reason"] for row in audit(monitor, username=coordinator.username)} == {
         "February visit", "typo in initials"
     }
-    assert {row["form"] for row in audit(monitor, form=FormKey.FOLLOW_UP)} == {"Follow-up & outcome"}
+    assert {row["form"] for row in audit(monitor, form="follow_up")} == {"Follow-up & outcome"}
     assert len(audit(monitor, center="MI02")) == len(audit(monitor, center="RM01")) - 3
     today = timezone.localdate()
     assert len(audit(monitor, date_from=today, date_to=today)) == len(audit(monitor))

@@ -1,4 +1,4 @@
-"""Data-management pages (issue 6) through the test client: roles, centers, and what the
+"""Data-management pages through the test client: roles, centers, and what the
 pages write, read back from the database."""
 
 import csv
@@ -13,15 +13,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from outcomes.models import FollowUp
-from patients.data_management import (
-    casebook_sign,
-    form_lock,
-    form_verify,
-    query_answer,
-    query_close,
-    query_raise,
-)
-from patients.models import CasebookSignature, DataCheckRun, DataQuery, FormKey, FormState, FormStatus, QueryState
+from patients.models import CasebookSignature, DataCheckRun, DataQuery, FormState, FormStatus, QueryState
+from patients.queries import query_answer, query_close, query_raise
+from patients.signatures import casebook_sign
+from patients.workflow import form_lock, form_verify
 from tests import factories
 from tests.patients.casebooks import full_casebook, state_of
 from treatments.models import IOCycle
@@ -40,8 +35,8 @@ def url(name, *args):
 
 def test_a_coordinator_sees_only_their_centers_queries_and_404_for_others(client, coordinator, monitor, casebook,
                                                                           other_casebook):
-    mine, _ = query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, question="Mine?")
-    theirs, _ = query_raise(user=monitor, patient=other_casebook, form=FormKey.BASELINE, question="Theirs?")
+    mine, _ = query_raise(user=monitor, patient=casebook, form="baseline", question="Mine?")
+    theirs, _ = query_raise(user=monitor, patient=other_casebook, form="baseline", question="Theirs?")
     logged_in(client, coordinator)
     page = client.get(url("query-list")).content.decode()
     assert "Mine?" in page and "Theirs?" not in page and other_casebook.study_id not in page
@@ -54,8 +49,8 @@ def test_a_coordinator_sees_only_their_centers_queries_and_404_for_others(client
 
 
 def test_the_monitors_list_filters_by_center_state_and_age(client, monitor, coordinator, casebook, other_casebook):
-    first, _ = query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, question="First RM01")
-    query_raise(user=monitor, patient=other_casebook, form=FormKey.BASELINE, question="First MI02")
+    first, _ = query_raise(user=monitor, patient=casebook, form="baseline", question="First RM01")
+    query_raise(user=monitor, patient=other_casebook, form="baseline", question="First MI02")
     query_answer(user=coordinator, query=first, text="ok")
     logged_in(client, monitor)
     assert "First MI02" not in client.get(url("query-list"), {"center": "RM01"}).content.decode()
@@ -99,29 +94,29 @@ def test_query_thread_through_the_pages(client, monitor, coordinator, casebook):
 
 
 def test_no_page_lets_a_coordinator_verify_lock_unlock_or_reopen_a_locked_form(client, coordinator, monitor, casebook):
-    form_verify(user=monitor, patient=casebook, form=FormKey.BASELINE)
-    form_lock(user=monitor, patient=casebook, form=FormKey.BASELINE)
+    form_verify(user=monitor, patient=casebook, form="baseline")
+    form_lock(user=monitor, patient=casebook, form="baseline")
     logged_in(client, coordinator)
     for action in ("verify", "lock", "unlock"):
         response = client.post(url("form-transition", casebook.study_id, "baseline", action), {"reason": "please"})
         assert response.status_code == 403
-    # The casebook's own status form (issue 3) goes through form_status_set, which refuses too.
+    # The casebook's own status form goes through form_status_set, which refuses too.
     for status in FormStatus.values:
         client.post(reverse("casebook:status", args=[casebook.study_id, "baseline"]), {"status": status})
-    assert state_of(casebook, FormKey.BASELINE) == FormStatus.LOCKED
+    assert state_of(casebook, "baseline") == FormStatus.LOCKED
 
 
 def test_monitors_verify_lock_and_unlock_with_a_reason_from_the_pages(client, monitor, casebook):
     logged_in(client, monitor)
     transition = lambda action, **data: client.post(url("form-transition", casebook.study_id, "hsct", action), data)  # noqa: E731
-    assert transition("lock").status_code == 302 and state_of(casebook, FormKey.HSCT) == FormStatus.COMPLETE
+    assert transition("lock").status_code == 302 and state_of(casebook, "hsct") == FormStatus.COMPLETE
     transition("verify")
     transition("lock")
-    assert state_of(casebook, FormKey.HSCT) == FormStatus.LOCKED
+    assert state_of(casebook, "hsct") == FormStatus.LOCKED
     transition("unlock", reason="")
-    assert state_of(casebook, FormKey.HSCT) == FormStatus.LOCKED
+    assert state_of(casebook, "hsct") == FormStatus.LOCKED
     transition("unlock", reason="Donor type corrected in the chart")
-    assert state_of(casebook, FormKey.HSCT) == FormStatus.VERIFIED
+    assert state_of(casebook, "hsct") == FormStatus.VERIFIED
     assert client.get(url("form-transition", casebook.study_id, "hsct", "verify")).status_code == 405
     assert client.post(url("form-transition", casebook.study_id, "nonsense", "verify")).status_code == 404
 
@@ -157,8 +152,8 @@ def test_run_checks_from_the_page(client, monitor, coordinator, casebook, django
 
 
 def test_dashboard_page_and_csv_show_the_database_counts(client, monitor, coordinator, casebook, other_casebook):
-    form_verify(user=monitor, patient=other_casebook, form=FormKey.BASELINE)
-    query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, question="?")
+    form_verify(user=monitor, patient=other_casebook, form="baseline")
+    query_raise(user=monitor, patient=casebook, form="baseline", question="?")
     logged_in(client, coordinator)
     assert client.get(url("dashboard")).status_code == 403
     assert client.get(url("dashboard-csv")).status_code == 403
@@ -197,9 +192,9 @@ def test_audit_trail_csv_for_monitors_streamed_and_filtered(client, monitor, coo
 def test_template_tags_show_open_queries_on_the_field_and_counts(monitor, coordinator, casebook,
                                                                 django_assert_max_num_queries):
     follow_up = FollowUp.objects.get(patient=casebook)
-    query, _ = query_raise(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, row=follow_up,
+    query, _ = query_raise(user=monitor, patient=casebook, form="follow_up", row=follow_up,
                            field_name="last_contact_date", question="Date?")
-    query_raise(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, question="Whole form?")
+    query_raise(user=monitor, patient=casebook, form="follow_up", question="Whole form?")
     request = RequestFactory().get("/")
     request.user = coordinator
     template = Template(
@@ -244,14 +239,14 @@ def test_the_casebook_shows_each_open_query_on_its_field_and_counts_them_per_for
                                                                                   casebook):
     follow_up = FollowUp.objects.get(patient=casebook)
     cycle_2 = IOCycle.objects.get(patient=casebook, cycle_number=2)
-    on_field, _ = query_raise(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, row=follow_up,
+    on_field, _ = query_raise(user=monitor, patient=casebook, form="follow_up", row=follow_up,
                               field_name="last_contact_date", question="Is it 2020-02-01?")
-    on_cycle, _ = query_raise(user=monitor, patient=casebook, form=FormKey.IO_CYCLES, row=cycle_2,
+    on_cycle, _ = query_raise(user=monitor, patient=casebook, form="io_cycles", row=cycle_2,
                               field_name="dose_day1", question="Dose of day 1 of cycle 2?")
-    whole_form, _ = query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, question="Whole baseline?")
-    answered, _ = query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, question="ECOG?")
+    whole_form, _ = query_raise(user=monitor, patient=casebook, form="baseline", question="Whole baseline?")
+    answered, _ = query_raise(user=monitor, patient=casebook, form="baseline", question="ECOG?")
     query_answer(user=coordinator, query=answered, text="ECOG 1 per chart")
-    closed, _ = query_raise(user=monitor, patient=casebook, form=FormKey.HSCT, question="Closed one")
+    closed, _ = query_raise(user=monitor, patient=casebook, form="hsct", question="Closed one")
     query_answer(user=coordinator, query=closed, text="ok")
     query_close(user=monitor, query=closed)
 
@@ -270,7 +265,7 @@ def test_the_casebook_shows_each_open_query_on_its_field_and_counts_them_per_for
 
 def test_a_queried_question_left_empty_still_shows_on_the_casebook(client, monitor, coordinator, casebook):
     follow_up = FollowUp.objects.get(patient=casebook)
-    query, _ = query_raise(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, row=follow_up,
+    query, _ = query_raise(user=monitor, patient=casebook, form="follow_up", row=follow_up,
                            field_name="death_date", question="Is the patient alive?")
     page = casebook_page(logged_in(client, coordinator), casebook)
     assert f"Q{query.pk} · Open" in _between(section_of(page, "follow_up"), 'data-field="death_date"', "</dd>")
@@ -279,9 +274,9 @@ def test_a_queried_question_left_empty_still_shows_on_the_casebook(client, monit
 def test_monitors_get_verify_lock_unlock_and_raise_controls_on_the_casebook_coordinators_none(
     client, monitor, coordinator, investigator, casebook
 ):
-    form_verify(user=monitor, patient=casebook, form=FormKey.BASELINE)
-    form_verify(user=monitor, patient=casebook, form=FormKey.HSCT)
-    form_lock(user=monitor, patient=casebook, form=FormKey.HSCT)
+    form_verify(user=monitor, patient=casebook, form="baseline")
+    form_verify(user=monitor, patient=casebook, form="hsct")
+    form_lock(user=monitor, patient=casebook, form="hsct")
     page = casebook_page(logged_in(client, monitor), casebook)
     follow_up = section_of(page, "follow_up")
     assert 'data-testid="verify-follow_up"' in follow_up and 'data-testid="lock-follow_up"' not in follow_up
@@ -294,7 +289,7 @@ def test_monitors_get_verify_lock_unlock_and_raise_controls_on_the_casebook_coor
     assert "Sign the casebook" not in page and "Not signed" in page
 
     # An open query holds the verification back: the button says so instead of failing.
-    query_raise(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, question="?")
+    query_raise(user=monitor, patient=casebook, form="follow_up", question="?")
     follow_up = section_of(casebook_page(client, casebook), "follow_up")
     assert 'data-testid="verify-follow_up"' not in follow_up and "verify-follow_up-blocked" in follow_up
 
@@ -307,7 +302,7 @@ def test_monitors_get_verify_lock_unlock_and_raise_controls_on_the_casebook_coor
 
 def test_a_locked_form_shows_no_edit_add_or_delete_control_and_its_urls_refuse(client, monitor, coordinator,
                                                                                casebook):
-    for form in (FormKey.IO_CYCLES, FormKey.FOLLOW_UP):
+    for form in ("io_cycles", "follow_up"):
         form_verify(user=monitor, patient=casebook, form=form)
         form_lock(user=monitor, patient=casebook, form=form)
     logged_in(client, coordinator)
@@ -350,7 +345,7 @@ def test_a_locked_form_shows_no_edit_add_or_delete_control_and_its_urls_refuse(c
 def test_the_row_form_shows_the_open_query_on_the_field_being_corrected(client, monitor, coordinator, casebook):
     cycle_2 = IOCycle.objects.get(patient=casebook, cycle_number=2)
     cycle_1 = IOCycle.objects.get(patient=casebook, cycle_number=1)
-    query, _ = query_raise(user=monitor, patient=casebook, form=FormKey.IO_CYCLES, row=cycle_2,
+    query, _ = query_raise(user=monitor, patient=casebook, form="io_cycles", row=cycle_2,
                            field_name="dose_day1", question="Was day 1 really 0.5?")
     logged_in(client, coordinator)
     page = client.get(reverse("casebook:row", args=[casebook.study_id, "io-cycles", cycle_2.pk])).content.decode()
@@ -377,9 +372,9 @@ def test_a_change_after_signing_says_the_signature_is_void(client, investigator,
 def test_the_query_page_names_the_form_and_the_row(client, monitor, casebook):
     cycle_2 = IOCycle.objects.get(patient=casebook, cycle_number=2)
     follow_up = FollowUp.objects.get(patient=casebook)
-    on_cycle, _ = query_raise(user=monitor, patient=casebook, form=FormKey.IO_CYCLES, row=cycle_2,
+    on_cycle, _ = query_raise(user=monitor, patient=casebook, form="io_cycles", row=cycle_2,
                               field_name="dose_day1", question="?")
-    on_follow_up, _ = query_raise(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, row=follow_up,
+    on_follow_up, _ = query_raise(user=monitor, patient=casebook, form="follow_up", row=follow_up,
                                   field_name="last_contact_date", question="?")
     logged_in(client, monitor)
     page = client.get(url("query-detail", on_cycle.pk)).content.decode()
@@ -392,9 +387,9 @@ def test_the_query_page_names_the_form_and_the_row(client, monitor, casebook):
 
 def test_the_home_page_counts_open_queries_overall_and_per_center(client, monitor, coordinator, other_coordinator,
                                                                   statistician, casebook, other_casebook):
-    mine, _ = query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, question="1")
-    query_raise(user=monitor, patient=casebook, form=FormKey.HSCT, question="2")
-    query_raise(user=monitor, patient=other_casebook, form=FormKey.HSCT, question="3")
+    mine, _ = query_raise(user=monitor, patient=casebook, form="baseline", question="1")
+    query_raise(user=monitor, patient=casebook, form="hsct", question="2")
+    query_raise(user=monitor, patient=other_casebook, form="hsct", question="3")
     query_answer(user=coordinator, query=mine, text="done")
 
     page = logged_in(client, coordinator).get("/").content.decode()
@@ -421,8 +416,8 @@ def test_the_casebook_of_a_monitor_runs_a_fixed_number_of_queries(client, monito
     for patient in (small, large):
         casebook_sign(user=investigator, patient=patient, password=PASSWORD)
     for cycle in IOCycle.objects.filter(patient=large):
-        query_raise(user=monitor, patient=large, form=FormKey.IO_CYCLES, row=cycle, field_name="dose_day1", question="?")
-    query_raise(user=monitor, patient=small, form=FormKey.FOLLOW_UP, question="?")
+        query_raise(user=monitor, patient=large, form="io_cycles", row=cycle, field_name="dose_day1", question="?")
+    query_raise(user=monitor, patient=small, form="follow_up", question="?")
     logged_in(client, monitor)
 
     def count(patient):
@@ -456,7 +451,7 @@ def test_the_navigation_links_each_role_to_its_pages(client, monitor, coordinato
 
 
 def test_the_casebook_and_home_speak_italian_about_queries_and_signatures(client, monitor, coordinator, casebook):
-    query_raise(user=monitor, patient=casebook, form=FormKey.FOLLOW_UP, question="?")
+    query_raise(user=monitor, patient=casebook, form="follow_up", question="?")
     logged_in(client, coordinator)
     client.post("/i18n/setlang/", {"language": "it"})
     page = casebook_page(client, casebook)
@@ -476,9 +471,9 @@ def test_every_data_management_route_of_a_casebook_is_404_to_another_centers_sta
     query is covered too: as if the casebook did not exist, and nothing written."""
     from django.urls import get_resolver
 
-    query, _ = query_raise(user=monitor, patient=casebook, form=FormKey.BASELINE, question="Source?")
+    query, _ = query_raise(user=monitor, patient=casebook, form="baseline", question="Source?")
     patterns = get_resolver().resolve("/data-management/queries/").tried[-1][0].url_patterns
-    arguments = {"study_id": casebook.study_id, "pk": query.pk, "form": FormKey.BASELINE, "action": "verify"}
+    arguments = {"study_id": casebook.study_id, "pk": query.pk, "form": "baseline", "action": "verify"}
     routes = [pattern.name for pattern in patterns if pattern.pattern.converters]
     assert set(routes) == {"query-detail", "query-raise", "form-transition", "sign"}
     logged_in(client, request.getfixturevalue(outsider_role))

@@ -9,9 +9,9 @@ from patients.services import (
     StaleVersionError,
     crf_row_delete,
     crf_row_save,
-    form_status_set,
     patient_enroll,
 )
+from patients.workflow import form_status_set
 from tests import factories
 from treatments.models import IOCycle
 

@@ -1,4 +1,4 @@
-"""Each edit check of DOMAIN.md fed a bad value, with the message on the right field.
+"""Each edit check of the study fed a bad value, with the message on the right field.
 The checks need no database: rows are unsaved model instances, casebooks plain values."""
 
 import datetime as dt
@@ -10,15 +10,15 @@ from django.core.exceptions import ValidationError
 from outcomes.models import AdverseEvent, FollowUp, ResponseAssessment, VodSosEvent
 from outcomes.validators import check_adverse_event, check_follow_up, check_response, check_vod
 from patients.models import BaselineDisease, Patient
-from patients.validators import Casebook, Event, check_baseline, check_patient
+from patients.validators import CasebookDates, Event, check_baseline, check_patient
 from treatments.models import AlloHsct, IOCycle, PriorTherapyLine
 from treatments.validators import check_hsct, check_io_cycle, check_prior_line
 
 TODAY = dt.date(2026, 11, 23)
 C1D1 = dt.date(2017, 3, 1)
-BOOK = Casebook(today=TODAY, date_of_birth=dt.date(1964, 6, 15), c1d1=C1D1, diagnosis=dt.date(2015, 1, 10),
+BOOK = CasebookDates(today=TODAY, date_of_birth=dt.date(1964, 6, 15), c1d1=C1D1, diagnosis=dt.date(2015, 1, 10),
                 cycles=((1, C1D1),), last_contact=dt.date(2020, 1, 15))
-DEAD = Casebook(today=TODAY, c1d1=C1D1, cycles=((1, C1D1),), death_date=dt.date(2018, 5, 5), last_contact=dt.date(2018, 5, 5))
+DEAD = CasebookDates(today=TODAY, c1d1=C1D1, cycles=((1, C1D1),), death_date=dt.date(2018, 5, 5), last_contact=dt.date(2018, 5, 5))
 
 
 def errors_of(check, row, casebook) -> dict:
@@ -34,36 +34,36 @@ def patient(**changes) -> Patient:
 
 
 def test_a_valid_enrollment_passes():
-    check_patient(patient(), Casebook(today=TODAY))
+    check_patient(patient(), CasebookDates(today=TODAY))
 
 
 def test_c1d1_outside_the_study_window():
-    found = errors_of(check_patient, patient(c1d1_date=dt.date(2020, 2, 1)), Casebook(today=TODAY))
+    found = errors_of(check_patient, patient(c1d1_date=dt.date(2020, 2, 1)), CasebookDates(today=TODAY))
     assert "study window" in found["c1d1_date"][0]
 
 
 def test_age_under_18_at_c1d1():
-    found = errors_of(check_patient, patient(date_of_birth=dt.date(2000, 1, 1)), Casebook(today=TODAY))
+    found = errors_of(check_patient, patient(date_of_birth=dt.date(2000, 1, 1)), CasebookDates(today=TODAY))
     assert "18 or older" in found["date_of_birth"][0]
     assert "Not eligible" in found["enrollment_status"][0]
 
 
 def test_an_ineligible_patient_must_be_excluded_with_a_reason():
-    found = errors_of(check_patient, patient(is_cd22_positive=False), Casebook(today=TODAY))
+    found = errors_of(check_patient, patient(is_cd22_positive=False), CasebookDates(today=TODAY))
     assert "CD22-positive" in found["enrollment_status"][0]
-    found = errors_of(check_patient, patient(is_cd22_positive=False, enrollment_status="excluded"), Casebook(today=TODAY))
+    found = errors_of(check_patient, patient(is_cd22_positive=False, enrollment_status="excluded"), CasebookDates(today=TODAY))
     assert "reason" in found["exclusion_reason"][0]
     check_patient(patient(is_cd22_positive=False, enrollment_status="excluded", exclusion_reason="CD22 negative"),
-                  Casebook(today=TODAY))
+                  CasebookDates(today=TODAY))
 
 
 def test_date_of_birth_in_the_future():
-    found = errors_of(check_patient, patient(date_of_birth=dt.date(2027, 1, 1)), Casebook(today=TODAY))
+    found = errors_of(check_patient, patient(date_of_birth=dt.date(2027, 1, 1)), CasebookDates(today=TODAY))
     assert "future" in found["date_of_birth"][0]
 
 
 def test_c1d1_must_equal_cycle_1_and_precede_later_events():
-    book = Casebook(today=TODAY, cycles=((1, C1D1),), after_c1d1=(Event("response assessment", dt.date(2017, 2, 1)),))
+    book = CasebookDates(today=TODAY, cycles=((1, C1D1),), after_c1d1=(Event("response assessment", dt.date(2017, 2, 1)),))
     found = errors_of(check_patient, patient(c1d1_date=dt.date(2017, 2, 15)), book)
     assert any("cycle 1" in message for message in found["c1d1_date"])
     assert any("response assessment" in message for message in found["c1d1_date"])
@@ -76,7 +76,7 @@ def test_diagnosis_after_c1d1():
 
 
 def test_diagnosis_after_a_prior_line():
-    book = Casebook(today=TODAY, c1d1=C1D1, prior_lines=(Event("prior line 1 start", dt.date(2015, 1, 1)),))
+    book = CasebookDates(today=TODAY, c1d1=C1D1, prior_lines=(Event("prior line 1 start", dt.date(2015, 1, 1)),))
     baseline = BaselineDisease(diagnosis_date=dt.date(2015, 2, 1), ph_status="negative", ecog=1)
     assert "prior line 1 start" in errors_of(check_baseline, baseline, book)["diagnosis_date"][0]
 
@@ -96,7 +96,7 @@ def test_prior_line_before_diagnosis_and_after_c1d1():
 
 
 def test_prior_line_numbers_unique_and_end_after_start():
-    book = Casebook(today=TODAY, prior_line_numbers=(1,))
+    book = CasebookDates(today=TODAY, prior_line_numbers=(1,))
     line = PriorTherapyLine(line_number=1, start_date=dt.date(2016, 2, 1), end_date=dt.date(2016, 1, 1))
     found = errors_of(check_prior_line, line, book)
     assert "already recorded" in found["line_number"][0]
@@ -127,7 +127,7 @@ def test_cycle_dates_follow_cycle_numbers():
 
 
 def test_cycle_1_starts_on_c1d1():
-    book = Casebook(today=TODAY, c1d1=C1D1)
+    book = CasebookDates(today=TODAY, c1d1=C1D1)
     assert "C1D1" in errors_of(check_io_cycle, cycle(cycle_number=1, start_date=dt.date(2017, 3, 2)), book)["start_date"][0]
 
 
@@ -159,7 +159,7 @@ def test_response_before_c1d1():
 
 
 def test_response_in_the_future():
-    book = Casebook(today=TODAY, c1d1=C1D1)
+    book = CasebookDates(today=TODAY, c1d1=C1D1)
     assert "future" in errors_of(check_response, response(assessment_date=dt.date(2027, 1, 1)), book)["assessment_date"][0]
 
 
@@ -179,7 +179,7 @@ def test_hsct_before_c1d1_and_details_required():
 
 
 def test_hsct_after_a_vod_recorded_as_after_hsct():
-    book = Casebook(today=TODAY, c1d1=C1D1, after_hsct_vod_dates=(dt.date(2017, 6, 1),))
+    book = CasebookDates(today=TODAY, c1d1=C1D1, after_hsct_vod_dates=(dt.date(2017, 6, 1),))
     hsct = AlloHsct(performed=True, hsct_date=dt.date(2017, 7, 1), donor="cord", conditioning="ric", tbi=False,
                     status_at_hsct="other")
     assert "VOD/SOS" in errors_of(check_hsct, hsct, book)["hsct_date"][0]
@@ -214,12 +214,12 @@ def test_grade_5_ends_on_the_date_of_death():
 def test_vod_after_hsct_needs_an_hsct_before_it():
     vod = VodSosEvent(diagnosis_date=dt.date(2017, 6, 1), setting="after_hsct", outcome="resolved")
     assert "HSCT" in errors_of(check_vod, vod, BOOK)["setting"][0]
-    book = Casebook(today=TODAY, c1d1=C1D1, hsct_date=dt.date(2017, 7, 1))
+    book = CasebookDates(today=TODAY, c1d1=C1D1, hsct_date=dt.date(2017, 7, 1))
     assert "the HSCT" in errors_of(check_vod, vod, book)["diagnosis_date"][0]
 
 
 def test_vod_during_io_after_an_hsct():
-    book = Casebook(today=TODAY, c1d1=C1D1, hsct_date=dt.date(2017, 5, 1))
+    book = CasebookDates(today=TODAY, c1d1=C1D1, hsct_date=dt.date(2017, 5, 1))
     vod = VodSosEvent(diagnosis_date=dt.date(2017, 6, 1), setting="during_io", outcome="resolved")
     assert "after HSCT" in errors_of(check_vod, vod, book)["setting"][0]
 
@@ -231,7 +231,7 @@ def follow_up(**changes) -> FollowUp:
 
 
 def test_death_is_the_last_date():
-    book = Casebook(today=TODAY, c1d1=C1D1, after_c1d1=(Event("response assessment", dt.date(2018, 6, 1)),))
+    book = CasebookDates(today=TODAY, c1d1=C1D1, after_c1d1=(Event("response assessment", dt.date(2018, 6, 1)),))
     found = errors_of(check_follow_up, follow_up(), book)
     assert "response assessment" in found["death_date"][0]
     assert "response assessment" in found["last_contact_date"][0]
@@ -244,7 +244,7 @@ def test_death_needs_date_cause_and_equal_last_contact():
 
 
 def test_death_date_must_match_grade_5_events():
-    book = Casebook(today=TODAY, c1d1=C1D1, grade5_ae_dates=(dt.date(2018, 5, 1),))
+    book = CasebookDates(today=TODAY, c1d1=C1D1, grade5_ae_dates=(dt.date(2018, 5, 1),))
     assert "grade 5" in errors_of(check_follow_up, follow_up(), book)["death_date"][0]
     alive = follow_up(vital_status="alive", death_date=None, death_cause="", last_contact_date=dt.date(2019, 1, 1))
     assert "grade 5" in errors_of(check_follow_up, alive, book)["vital_status"][0]
@@ -254,7 +254,7 @@ def test_relapse_needs_a_prior_response():
     relapse = follow_up(vital_status="alive", death_date=None, death_cause="", relapsed=True,
                         relapse_date=dt.date(2018, 1, 1), last_contact_date=dt.date(2019, 1, 1))
     assert "CR or CRi" in errors_of(check_follow_up, relapse, BOOK)["relapsed"][0]
-    book = Casebook(today=TODAY, c1d1=C1D1, first_response_date=dt.date(2018, 2, 1))
+    book = CasebookDates(today=TODAY, c1d1=C1D1, first_response_date=dt.date(2018, 2, 1))
     assert "first CR/CRi" in errors_of(check_follow_up, relapse, book)["relapse_date"][0]
 
 

@@ -15,10 +15,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from inocd22.settings import base as base_settings
-from outcomes.casebook import SPECS
 from outcomes.models import AdverseEvent, FollowUp, ResponseAssessment, VodSosEvent
 from patients.models import BaselineDisease, FormState, Patient
-from patients.services import form_status_set
+from patients.registry import casebook
+from patients.workflow import form_status_set
 from tests import factories
 from treatments.models import AlloHsct, EndOfTreatment, IOCycle, PriorTherapyLine
 
@@ -91,7 +91,7 @@ def signed_in(user) -> Client:
 
 
 def form_url(patient, slug):
-    spec = next(spec for spec in SPECS if spec.slug == slug)
+    spec = casebook.part_by_slug(slug)
     name = "casebook:row-new" if spec.repeating else "casebook:form"
     return reverse(name, args=[patient.study_id, slug])
 
@@ -385,7 +385,7 @@ def _routes(patient) -> list[str]:
     study_id = patient.study_id
     urls = [reverse("casebook:detail", args=[study_id]), reverse("casebook:audit", args=[study_id])]
     urls += [reverse("casebook:status", args=[study_id, key]) for key in ("enrollment", "baseline", "io_cycles")]
-    for spec in SPECS:
+    for spec in casebook.parts():
         urls += [reverse("casebook:form", args=[study_id, spec.slug]), reverse("casebook:row-new", args=[study_id, spec.slug])]
         if spec.slug in rows:
             urls += [reverse("casebook:row", args=[study_id, spec.slug, rows[spec.slug].pk]),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from outcomes import views
+from patients.views import casebook as views
 
 app_name = "casebook"
 

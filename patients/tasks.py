@@ -1,8 +1,8 @@
-"""Celery tasks of the outcomes app: thin wrappers around the services."""
+"""Celery tasks of the automatic checks: thin wrappers around `patients.checks`."""
 
 from celery import shared_task
 
-from outcomes.checks import casebook_checks_run, check_run_execute, system_checks_user
+from patients.checks import casebook_checks_run, check_run_execute, system_checks_user
 
 
 @shared_task

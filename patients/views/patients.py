@@ -14,17 +14,17 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from patients import data_management as dm
+from patients.casebook_page import COMPLETE_STATES
 from patients.forms import PatientEnrollForm, PatientFilterForm
-from patients.models import EnrollmentStatus, FormKey, FormState, FormStatus, Patient
+from patients.models import EnrollmentStatus, FormState, Patient
+from patients.queries import open_query_counts
+from patients.registry import casebook
 from patients.selectors import patient_list_for_user
 from patients.services import patient_enroll
-from sites.roles import can_edit_clinical_data, can_see_identifiers
+from sites.roles import can_edit_clinical_data, can_see_identifiers, can_see_queries
 from sites.selectors import center_list_for_user
 
 PAGE_SIZE = 25
-FORM_COUNT = len(FormKey)
-COMPLETE_STATES = (FormStatus.COMPLETE, FormStatus.VERIFIED, FormStatus.LOCKED)
 
 
 def with_completeness(patients: QuerySet[Patient]) -> QuerySet[Patient]:
@@ -52,9 +52,9 @@ def filter_patients(patients: QuerySet[Patient], filters: dict) -> QuerySet[Pati
     if completeness == "not_started":
         patients = patients.filter(forms_complete=0)
     elif completeness == "in_progress":
-        patients = patients.filter(forms_complete__gt=0, forms_complete__lt=FORM_COUNT)
+        patients = patients.filter(forms_complete__gt=0, forms_complete__lt=len(casebook))
     elif completeness == "complete":
-        patients = patients.filter(forms_complete__gte=FORM_COUNT)
+        patients = patients.filter(forms_complete__gte=len(casebook))
     return patients
 
 
@@ -73,7 +73,7 @@ def _page(request, patients: QuerySet[Patient]):
 def _list_context(request, page, **extra) -> dict:
     return {
         "page": page,
-        "form_count": FORM_COUNT,
+        "form_count": len(casebook),
         "identifiers_shown": can_see_identifiers(request.user),
         "can_edit": can_edit_clinical_data(request.user),
         **extra,
@@ -94,11 +94,11 @@ def home(request):
         FormState.objects.filter(status__in=COMPLETE_STATES, patient__in=patient_list_for_user(user=request.user))
         .values("patient")
         .annotate(n=Count("pk"))
-        .filter(n__gte=FORM_COUNT)
+        .filter(n__gte=len(casebook))
         .values_list("patient__center", flat=True)
     )
     # One aggregate query for the open-query counts of the summary and of each center.
-    query_counts = dm.open_query_counts(user=request.user, per_field=False)
+    query_counts = open_query_counts(user=request.user, per_field=False)
     center_rows = [
         (center, complete_by_center.get(center.pk, 0), query_counts.by_center.get(center.pk, 0)) for center in centers
     ]
@@ -111,7 +111,7 @@ def home(request):
             page,
             center_rows=center_rows,
             query_counts=query_counts,
-            queries_shown=dm.can_see_queries(request.user),
+            queries_shown=can_see_queries(request.user),
         ),
     )
 

@@ -16,27 +16,22 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from outcomes.casebook import (
-    SPECS_BY_SLUG,
-    FormSpec,
-    audit_trail,
-    best_response_on_io,
-    casebook_patient_get,
-    casebook_sections,
-    show_value,
-)
-from patients import data_management as dm
-from patients.models import FormKey, FormState, FormStatus, Patient
-from patients.selectors import form_rows_for_user, patient_get_for_user
+from patients.audit import casebook_audit_trail
+from patients.casebook_page import casebook_facts, casebook_sections, single_row_fresh
+from patients.display import show_value
+from patients.models import FormState, FormStatus, Patient
+from patients.queries import unresolved_query_list
+from patients.registry import Part, casebook
+from patients.selectors import casebook_get_for_user, form_rows_for_user, patient_get_for_user
 from patients.services import (
     REASON_REQUIRED_STATES,
     FormLockedError,
     StaleVersionError,
     crf_row_delete,
     crf_row_save,
-    form_status_set,
 )
-from sites.roles import can_edit_clinical_data, can_see_identifiers
+from patients.workflow import SITE_ACTIONS, form_status_set, transitions_available
+from sites.roles import can_edit_clinical_data, can_review_forms, can_see_identifiers
 
 
 def casebook_url(patient: Patient, key: str = "") -> str:
@@ -46,9 +41,9 @@ def casebook_url(patient: Patient, key: str = "") -> str:
 
 @login_required
 def casebook_detail(request, study_id: str):
-    patient = casebook_patient_get(user=request.user, study_id=study_id)
+    patient = casebook_get_for_user(user=request.user, study_id=study_id)
     # Read once for the whole page: the forms, fields and rows they concern are flagged from this list.
-    unresolved_queries = dm.unresolved_query_list(user=request.user, patient=patient)
+    unresolved_queries = unresolved_query_list(user=request.user, patient=patient)
     sections = casebook_sections(
         patient, user=request.user, queried_fields={(query.form, query.field_name) for query in unresolved_queries}
     )
@@ -59,9 +54,14 @@ def casebook_detail(request, study_id: str):
             "patient": patient,
             "sections": sections,
             "unresolved_queries": unresolved_queries,
-            "best_response": best_response_on_io(patient),
+            "facts": casebook_facts(patient),
+            "status_actions": {
+                section.key: transitions_available(user=request.user, status=section.state and section.state.status,
+                                                   actions=SITE_ACTIONS)
+                for section in sections
+            },
             "can_edit": can_edit_clinical_data(request.user),
-            "is_monitor": dm.is_monitor(request.user),
+            "is_monitor": can_review_forms(request.user),
             "identifiers_shown": can_see_identifiers(request.user),
             "complete_count": sum(section.is_complete for section in sections),
             "form_count": len(sections),
@@ -80,14 +80,14 @@ def _change_notices(request, notices) -> None:
         messages.warning(request, notice)
 
 
-def _spec_or_404(slug: str) -> FormSpec:
+def _spec_or_404(slug: str) -> Part:
     try:
-        return SPECS_BY_SLUG[slug]
+        return casebook.part_by_slug(slug)
     except KeyError:
         raise Http404 from None
 
 
-def _row_or_404(*, user, patient: Patient, spec: FormSpec, pk: int):
+def _row_or_404(*, user, patient: Patient, spec: Part, pk: int):
     rows = form_rows_for_user(user=user, model=spec.model).filter(patient=patient)
     try:
         return rows.get(pk=pk)
@@ -192,14 +192,6 @@ def crf_row_edit(request, study_id: str, slug: str, pk: int | None = None):
     )
 
 
-def single_row_fresh(patient: Patient, spec: FormSpec):
-    """The saved row of a single form, read now (not from a cache), or a new one."""
-    if spec.model is Patient:
-        return patient
-    row = spec.model.objects.filter(patient=patient, is_deleted=False).first()
-    return row or spec.model(patient=patient)
-
-
 @login_required
 def crf_row_delete_view(request, study_id: str, slug: str, pk: int):
     patient = patient_get_for_user(user=request.user, study_id=study_id)
@@ -254,7 +246,7 @@ def crf_row_delete_view(request, study_id: str, slug: str, pk: int):
 def form_status_view(request, study_id: str, form: str):
     """Mark a form complete or back in progress (POST)."""
     patient = patient_get_for_user(user=request.user, study_id=study_id)
-    if form not in FormKey.values:
+    if not casebook.has_form(form):
         raise Http404
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
@@ -268,7 +260,7 @@ def form_status_view(request, study_id: str, form: str):
     else:
         messages.success(
             request,
-            _("%(form)s: %(status)s.") % {"form": FormKey(form).label, "status": state.get_status_display()},
+            _("%(form)s: %(status)s.") % {"form": casebook.label(form), "status": state.get_status_display()},
         )
     return redirect(casebook_url(patient, form))
 
@@ -277,15 +269,15 @@ def form_status_view(request, study_id: str, form: str):
 def audit_trail_view(request, study_id: str):
     patient = patient_get_for_user(user=request.user, study_id=study_id)
     form = request.GET.get("form", "")
-    if form not in FormKey.values:
+    if not casebook.has_form(form):
         form = ""
     return render(
         request,
         "casebook/audit.html",
         {
             "patient": patient,
-            "entries": audit_trail(patient=patient, user=request.user, form=form),
-            "forms": FormKey.choices,
+            "entries": casebook_audit_trail(patient=patient, user=request.user, form=form),
+            "forms": casebook.choices(),
             "selected_form": form,
         },
     )

@@ -1,0 +1,232 @@
+"""The REST API of the casebook forms: one serializer and viewset per registered part, made
+from the registry (`crf_viewset`), thin callers of the same selectors (reads, scoped to the
+user: another center's rows are 404) and services (writes: access, form state and reason
+for change, optimistic locking, edit checks, history) as the browser forms."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils.translation import gettext as _
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import serializers, status, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.response import Response
+
+from patients.clinical import is_direct_identifier
+from patients.models import Patient
+from patients.registry import Part
+from patients.selectors import form_rows_for_user, patient_list_for_user
+from patients.services import crf_row_delete, crf_row_save
+from sites.roles import can_edit_clinical_data, can_see_identifiers
+
+REASON_HEADER = "X-Reason-For-Change"
+
+
+class ClinicalWritePermission(BasePermission):
+    """Everyone with a role reads (the selectors decide what); only site staff write."""
+
+    message = "Only site coordinators and investigators change clinical data."
+
+    def has_permission(self, request, view):
+        return request.method in SAFE_METHODS or can_edit_clinical_data(request.user)
+
+
+# --- Shared serializer and viewset of a form -------------------------------------------------
+
+
+class CrfRowSerializer(serializers.ModelSerializer):
+    """A form row: its fields, its `version` (required to change it), and the `reason` for change."""
+
+    version = serializers.IntegerField(
+        required=False, min_value=1,
+        help_text="The version you read; required to change a row. A stale version is refused with 409.",
+    )
+    reason = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=2000,
+        help_text=f"Reason for change, required once the form is complete (or the {REASON_HEADER} header).",
+    )
+    change_reason = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=2000,
+        help_text="Reason for change: the same as `reason`, and its name in forms that have a `reason` field.",
+    )
+
+    def validate(self, attrs):
+        if self.instance is not None and "version" not in attrs:
+            raise ValidationError({"version": [_("Give the version of the row you are changing.")]})
+        return attrs
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is None or not can_see_identifiers(request.user):
+            for model_field in type(instance)._meta.concrete_fields:
+                if is_direct_identifier(model_field):
+                    data.pop(model_field.name, None)
+        return data
+
+
+class ScopedSlugField(serializers.SlugRelatedField):
+    """A related row by its key, among the rows the user may see. A key no database could
+    hold (a NUL character) is simply one that does not exist."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value="")
+        return super().to_internal_value(data)
+
+
+class PatientKeyField(ScopedSlugField):
+    def get_queryset(self):
+        request = self.context.get("request")
+        return patient_list_for_user(user=request.user) if request else Patient.objects.none()
+
+
+def form_row_serializer(model, extra_read_only=()):
+    """The serializer of a form's rows, the patient given by study ID (scoped to the user)."""
+
+    model_fields = [
+        f.name for f in model._meta.concrete_fields
+        if f.name not in ("id", "patient", "version", "is_deleted", "created_at", "updated_at")
+    ]
+    change_fields = ["change_reason"] if "reason" in model_fields else ["reason", "change_reason"]
+    fields = ["id", "patient", "version", *change_fields, "created_at", "updated_at", *model_fields]
+    meta = type("Meta", (), {
+        "model": model,
+        "fields": fields,
+        "read_only_fields": ["id", "created_at", "updated_at", *extra_read_only],
+        # The model's constraints are checked by the service, in one place, with the edit checks.
+        "validators": [],
+    })
+    attrs = {
+        "Meta": meta,
+        # A form with its own `reason` field (end of treatment) takes the reason for change as change_reason.
+        **({"reason": None} if "reason" in model_fields else {}),
+        "patient": PatientKeyField(slug_field="study_id", help_text="Study ID of the patient."),
+        "__module__": model.__module__,
+    }
+    return type(f"{model.__name__}Serializer", (CrfRowSerializer,), attrs)
+
+
+class UpdatedSinceFilter(filters.IsoDateTimeFilter):
+    """Rows changed at or after an ISO 8601 time, compared in UTC: any offset Python accepts
+    (up to ±23:59) works, although PostgreSQL refuses offsets beyond ±15:59 in a query."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("field_name", "updated_at")
+        kwargs.setdefault("lookup_expr", "gte")
+        super().__init__(**kwargs)
+
+    def filter(self, qs, value):
+        if value is not None:
+            try:
+                value = value.astimezone(dt.UTC)
+            except OverflowError:
+                raise ValidationError({"updated_since": [_("This time is out of range.")]}) from None
+        return super().filter(qs, value)
+
+
+class FormRowFilter(filters.FilterSet):
+    center = filters.CharFilter(field_name="patient__center__code", help_text="Center code, e.g. RM01.")
+    patient = filters.CharFilter(field_name="patient__study_id", help_text="Study ID.")
+    updated_since = UpdatedSinceFilter(help_text="Rows changed at or after this time (ISO 8601).")
+
+
+def change_reason_pop(data: dict, *, request, model) -> str:
+    """The reason for change from the body (`reason`, or `change_reason`) or the header;
+    removed from `data`. A form with its own `reason` field only takes `change_reason`."""
+    reason = data.pop("change_reason", "")
+    if not _has_reason_field(model):
+        reason = reason or data.pop("reason", "")
+    return reason or request.headers.get(REASON_HEADER, "")
+
+
+def _has_reason_field(model) -> bool:
+    return any(f.name == "reason" for f in model._meta.concrete_fields)
+
+
+def _delete_reason(request, model) -> str:
+    body = request.data if hasattr(request.data, "get") else {}
+    names = ["change_reason"] if _has_reason_field(model) else ["change_reason", "reason"]
+    for name in names:
+        value = body.get(name) or request.query_params.get(name)
+        if value:
+            return str(value)
+    return request.headers.get(REASON_HEADER, "")
+
+
+class CrfRowViewSet(viewsets.ModelViewSet):
+    """List, read, create, change and (repeating forms) delete the rows of one form."""
+
+    model = None
+    permission_classes = [IsAuthenticated, ClinicalWritePermission]
+    filterset_class = None
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return form_rows_for_user(user=self.request.user, model=self.model).select_related(
+            "patient__center").order_by("pk")
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        reason = change_reason_pop(data, request=self.request, model=self.model)
+        data.pop("version", None)
+        row = self.model(**data)
+        crf_row_save(user=self.request.user, row=row, reason=reason)
+        serializer.instance = row
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        reason = change_reason_pop(data, request=self.request, model=self.model)
+        expected_version = data.pop("version")
+        data.pop("patient", None)  # a row never moves to another casebook
+        row = serializer.instance
+        for name, value in data.items():
+            setattr(row, name, value)
+        crf_row_save(user=self.request.user, row=row, reason=reason, expected_version=expected_version)
+
+    @extend_schema(parameters=[
+        OpenApiParameter("version", OpenApiTypes.INT, required=True, description="The version you read."),
+        OpenApiParameter("reason", OpenApiTypes.STR, description="Reason for change (complete forms)."),
+        OpenApiParameter("change_reason", OpenApiTypes.STR, description="Reason for change (alias of reason)."),
+    ])
+    def destroy(self, request, *args, **kwargs):
+        row = self.get_object()
+        version = request.query_params.get("version", request.data.get("version") if hasattr(request.data, "get")
+                                           else None)
+        try:
+            expected_version = int(version)
+        except (TypeError, ValueError):
+            raise ValidationError({"version": [_("Give the version of the row you are deleting.")]}) from None
+        crf_row_delete(user=request.user, row=row, reason=_delete_reason(request, self.model),
+                       expected_version=expected_version)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def crf_viewset(part: Part):
+    """The viewset of one part of a form: a repeating part can delete rows; a single one cannot."""
+    model, repeating = part.model, part.repeating
+    serializer_class = form_row_serializer(model)
+    filter_class = type(f"{model.__name__}Filter", (FormRowFilter,), {
+        "Meta": type("Meta", (), {"model": model, "fields": ["center", "patient", "updated_since"]}),
+    })
+    methods = CrfRowViewSet.http_method_names if repeating else [m for m in CrfRowViewSet.http_method_names
+                                                                  if m != "delete"]
+    name = model._meta.verbose_name_plural
+    viewset = type(f"{model.__name__}ViewSet", (CrfRowViewSet,), {
+        "model": model,
+        "serializer_class": serializer_class,
+        "filterset_class": filter_class,
+        "http_method_names": methods,
+        "__doc__": f"Rows of the form '{name}' of the casebooks you may see.",
+        "__module__": model.__module__,
+    })
+    return extend_schema_view(
+        list=extend_schema(tags=[str(name)]), retrieve=extend_schema(tags=[str(name)]),
+        create=extend_schema(tags=[str(name)]), update=extend_schema(tags=[str(name)]),
+        partial_update=extend_schema(tags=[str(name)]),
+        **({"destroy": extend_schema(tags=[str(name)])} if repeating else {}),
+    )(viewset)

@@ -1,0 +1,65 @@
+"""How stored values are shown on the pages, and the columns of a repeating form's table."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db import models
+from django.utils.formats import date_format, number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from patients.registry import Column
+
+
+def show_value(model_field, value) -> str:
+    """A stored value as the page shows it, in the active language."""
+    if value is None or value == "":
+        return "—"
+    if getattr(model_field, "flatchoices", None):
+        return str(dict(model_field.flatchoices).get(value, value))
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if isinstance(value, dt.datetime):
+        return date_format(value, "SHORT_DATETIME_FORMAT")
+    if isinstance(value, dt.date):
+        return date_format(value, "SHORT_DATE_FORMAT")
+    if isinstance(value, Decimal):
+        # 0.40 and 0.4 are the same dose: show the shortest form.
+        return number_format(value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize())
+    return str(value)
+
+
+def days_from_c1d1(patient, day: dt.date | None) -> int | None:
+    """Days from IO cycle 1 day 1 (day 0) to `day` (derived, never typed)."""
+    if not (patient.c1d1_date and day):
+        return None
+    return (day - patient.c1d1_date).days
+
+
+def field_column(model: type[models.Model], name: str, *, numeric: bool = False) -> Column:
+    """A column showing one question of the rows."""
+    model_field = model._meta.get_field(name)
+    return Column(
+        model_field.verbose_name,
+        lambda row, patient: show_value(model_field, getattr(row, name)),
+        numeric,
+        nowrap=numeric or isinstance(model_field, models.DateField),
+        field_name=name,
+    )
+
+
+def day_column(date_field: str) -> Column:
+    """Days from C1D1 to a date of the row (derived)."""
+
+    def value(row, patient):
+        days = days_from_c1d1(patient, getattr(row, date_field))
+        return "—" if days is None else f"{days:+d}"
+
+    return Column(gettext_lazy("Days from C1D1"), value, numeric=True, derived=True, nowrap=True)
+
+
+def derived_column(label, value, *, numeric: bool = False) -> Column:
+    """A column computed from the row, never typed."""
+    return Column(label, lambda row, patient: value(row), numeric=numeric, derived=True)

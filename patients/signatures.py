@@ -1,0 +1,71 @@
+"""The site investigator's electronic signature of a whole casebook."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from patients.models import CasebookSignature, EnrollmentStatus, FormState, FormStatus, Patient
+from patients.queries import require_visible
+from patients.registry import casebook
+from sites.roles import can_sign_casebook
+
+SIGNATURE_MEANING = gettext_lazy(
+    "By signing I confirm, as the site investigator responsible for this patient, that I have "
+    "reviewed this casebook and that its data are, to the best of my knowledge, complete and "
+    "accurate, and consistent with the patient's hospital records."
+)
+
+
+def required_form_keys(patient: Patient) -> list[str]:
+    """The forms that must hold data before the casebook is signed: those the registry says
+    every enrolled casebook needs; for a patient not enrolled, the enrollment form alone."""
+    if patient.enrollment_status == EnrollmentStatus.ENROLLED:
+        return casebook.keys_requiring_data()
+    return [casebook.patient_part().key]
+
+
+def casebook_signature_get(*, patient: Patient) -> CasebookSignature | None:
+    return CasebookSignature.objects.filter(patient=patient, is_void=False).select_related("signer").first()
+
+
+def casebook_signature_list(*, patient: Patient) -> QuerySet[CasebookSignature]:
+    return CasebookSignature.objects.filter(patient=patient).select_related("signer")
+
+
+def casebook_unsigned_reasons(*, patient: Patient) -> list[str]:
+    """Why this casebook cannot be signed yet (empty when it can)."""
+    statuses = dict(FormState.objects.filter(patient=patient).values_list("form", "status"))
+    reasons = []
+    for form in required_form_keys(patient):
+        if form not in statuses:
+            reasons.append(_("%(form)s: no data.") % {"form": casebook.label(form)})
+    for form in casebook.form_keys():
+        if statuses.get(form) == FormStatus.IN_PROGRESS:
+            reasons.append(_("%(form)s: still in progress.") % {"form": casebook.label(form)})
+    return reasons
+
+
+@transaction.atomic
+def casebook_sign(*, user, patient: Patient, password: str) -> CasebookSignature:
+    """The site investigator's electronic signature of a complete casebook. The password
+    is asked again; the signer, the date-time and the meaning are recorded."""
+    if not can_sign_casebook(user):
+        raise PermissionDenied(_("Only site investigators sign casebooks."))
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    require_visible(user=user, patient=patient)
+    if not password or not user.check_password(password):
+        raise ValidationError({"password": _("The password is not correct.")})
+    if casebook_signature_get(patient=patient) is not None:
+        raise ValidationError(_("This casebook is already signed."))
+    reasons = casebook_unsigned_reasons(patient=patient)
+    if reasons:
+        raise ValidationError(_("The casebook is not complete: %(reasons)s") % {"reasons": " ".join(reasons)})
+    signature = CasebookSignature(patient=patient, signer=user, meaning=str(SIGNATURE_MEANING))
+    signature._history_user = user
+    signature._change_reason = _("Signed")
+    signature.save()
+    return signature
