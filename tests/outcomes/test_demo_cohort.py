@@ -387,3 +387,12 @@ def test_a_large_cohort_is_designed_quickly():
     patients = design_cohort(seed=11, n_patients=100_000)
     assert len(patients) == 100_000
     assert time.perf_counter() - started < 30
+
+
+def test_the_designs_response_codes_are_the_models():
+    """The design restates the response rank and the remissions (it imports no Django): the same as the models'."""
+    from outcomes import demo_cohort
+    from outcomes.models import REMISSIONS, RESPONSE_RANK
+
+    assert list(demo_cohort.RESPONSE_RANK) == [category.value for category in RESPONSE_RANK]
+    assert set(demo_cohort.REMISSION_CODES) == {category.value for category in REMISSIONS}
