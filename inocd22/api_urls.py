@@ -1,4 +1,4 @@
-"""The REST API under /api/: tokens, the OpenAPI schema and its docs, centers, patients and
+"""The REST API under /api/: tokens (obtain, list, revoke), the OpenAPI schema and its docs, centers, patients and
 every casebook form, de-identified exports, the data dictionary and the export log."""
 
 from django.http import JsonResponse
@@ -10,7 +10,7 @@ from rest_framework.routers import DefaultRouter
 from analytics.exports.api import DatasetExportView, DictionaryView, ExportLogViewSet
 from outcomes.api import AdverseEventViewSet, FollowUpViewSet, ResponseViewSet, VodSosViewSet
 from patients.api import BaselineViewSet, PatientViewSet
-from sites.api import CenterViewSet, TokenRevokeView, TokenView
+from sites.api import ApiTokenViewSet, CenterViewSet, TokenRevokeView, TokenView
 from treatments.api import EndOfTreatmentViewSet, HsctViewSet, IOCycleViewSet, PriorLineViewSet
 
 router = DefaultRouter()
@@ -25,6 +25,7 @@ router.register("responses", ResponseViewSet, basename="api-response")
 router.register("adverse-events", AdverseEventViewSet, basename="api-adverse-event")
 router.register("vod-sos", VodSosViewSet, basename="api-vod-sos")
 router.register("follow-up", FollowUpViewSet, basename="api-follow-up")
+router.register("auth/tokens", ApiTokenViewSet, basename="api-token-list")
 router.register("exports/logs", ExportLogViewSet, basename="api-export-log")
 
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("patients/", include("outcomes.urls")),
     path("healthz/", healthz, name="healthz"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("sites.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     # Issue 4: analysis reports (browser pages, and their API above any generic "api/" include).

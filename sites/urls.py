@@ -1,0 +1,10 @@
+from django.urls import path
+
+from sites import views
+
+app_name = "account"
+
+urlpatterns = [
+    path("tokens/", views.api_token_list_view, name="api-tokens"),
+    path("tokens/<int:token_id>/revoke/", views.api_token_revoke_view, name="api-token-revoke"),
+]
