@@ -1,10 +1,12 @@
 """The REST API under /api/: tokens (obtain, list, revoke), the OpenAPI schema and its docs, centers, patients and
 every casebook form, de-identified exports, the data dictionary and the export log."""
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.http import JsonResponse
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from analytics.exports.api import DatasetExportView, DictionaryView, ExportLogViewSet
@@ -40,8 +42,12 @@ urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("auth/token/revoke/", TokenRevokeView.as_view(), name="api-token-revoke"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # Swagger UI with its start-up script served from its own URL: no inline script.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # Redoc writes its styles into <style> elements as it runs: inline styles are allowed on
+    # this page only, which shows the schema and no data.
+    path("redoc/", csp_update({"style-src": [UNSAFE_INLINE]})(SpectacularRedocView.as_view(url_name="api-schema")),
+         name="api-redoc"),
     path("exports/dataset/", DatasetExportView.as_view(), name="api-export-dataset"),
     path("dictionary/", DictionaryView.as_view(), name="api-dictionary"),
     path("", include(router.urls)),
