@@ -41,6 +41,7 @@ from patients.models import (
     QueryState,
 )
 from patients.selectors import patient_list_for_user
+from sites.auth import credentials_confirm
 from sites.models import Center
 from sites.roles import Role, can_edit_clinical_data, can_see_identifiers, has_role
 from sites.selectors import center_ids_for_user, center_list_for_user
@@ -481,15 +482,15 @@ def casebook_unsigned_reasons(*, patient: Patient) -> list[str]:
 
 
 @transaction.atomic
-def casebook_sign(*, user, patient: Patient, password: str) -> CasebookSignature:
+def casebook_sign(*, user, patient: Patient, password: str, otp_code: str = "") -> CasebookSignature:
     """The site investigator's electronic signature of a complete casebook. The password
-    is asked again; the signer, the date-time and the meaning are recorded."""
+    (and the two-factor code, when required) is asked again; the signer, the date-time and
+    the meaning are recorded."""
     if not has_role(user, Role.INVESTIGATOR):
         raise PermissionDenied(_("Only site investigators sign casebooks."))
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     _require_visible(user=user, patient=patient)
-    if not password or not user.check_password(password):
-        raise ValidationError({"password": _("The password is not correct.")})
+    credentials_confirm(user=user, password=password, otp_code=otp_code)
     if casebook_signature_get(patient=patient) is not None:
         raise ValidationError(_("This casebook is already signed."))
     reasons = casebook_unsigned_reasons(patient=patient)

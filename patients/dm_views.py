@@ -25,6 +25,8 @@ from django.utils.translation import gettext_lazy
 from patients import data_management as dm
 from patients.models import DataCheckRun, FormKey, FormStatus, Patient, QueryState
 from patients.selectors import patient_get_for_user
+from sites.auth import two_factor_required
+from sites.forms import OtpCodeForm
 from sites.roles import Role, has_role
 from sites.selectors import center_list_for_user
 
@@ -378,6 +380,12 @@ def audit_trail_csv(request):
 class SignForm(forms.Form):
     password = forms.CharField(label=gettext_lazy("Your password"), strip=False,
                                widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    otp_code = OtpCodeForm.base_fields["otp_code"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not two_factor_required():
+            del self.fields["otp_code"]
 
 
 @login_required
@@ -390,12 +398,10 @@ def casebook_sign_view(request, study_id: str):
             raise PermissionDenied
         if form.is_valid():
             try:
-                dm.casebook_sign(user=request.user, patient=patient, password=form.cleaned_data["password"])
+                dm.casebook_sign(user=request.user, patient=patient, password=form.cleaned_data["password"],
+                                 otp_code=form.cleaned_data.get("otp_code", ""))
             except ValidationError as error:
-                if "password" in getattr(error, "error_dict", {}):
-                    form.add_error("password", error.error_dict["password"])
-                else:
-                    form.add_error(None, error)
+                form.add_error(None, error)  # a wrong password or code on its field, the rest above the form
             else:
                 messages.success(request, _("The casebook is signed."))
                 return redirect("data_management:sign", study_id=patient.study_id)

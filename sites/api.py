@@ -9,6 +9,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from sites.auth import otp_code_verify, two_factor_required
 from sites.models import ApiToken, Center
 from sites.selectors import api_token_list_for_user, center_list_for_user
 from sites.services import api_token_create, api_token_revoke
@@ -39,6 +40,9 @@ class CenterViewSet(viewsets.ReadOnlyModelViewSet):
 class TokenObtainSerializer(serializers.Serializer):
     username = serializers.CharField(write_only=True)
     password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
+    otp_code = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=10,
+                                     help_text="The current code of your authenticator, when two-factor sign-in "
+                                               "is required.")
     name = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=100,
                                  help_text="A name to recognise the token by in your list of tokens.")
 
@@ -46,6 +50,9 @@ class TokenObtainSerializer(serializers.Serializer):
         user = authenticate(request=self.context["request"], username=attrs["username"], password=attrs["password"])
         if user is None:
             raise serializers.ValidationError(_("Unable to sign in with the credentials given."), code="authorization")
+        if two_factor_required() and otp_code_verify(user=user, otp_code=attrs.get("otp_code", "")) is None:
+            raise serializers.ValidationError({"otp_code": _(
+                "Give the current code of your authenticator (set up two-factor sign-in in the browser first).")})
         attrs["user"] = user
         return attrs
 

@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "csp",
     "simple_history",
     "axes",
@@ -54,6 +56,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "inocd22.middleware.NoStoreMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "sites.middleware.TwoFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -123,6 +127,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # API tokens expire this many days after they are made.
 API_TOKEN_LIFETIME_DAYS = env.int("API_TOKEN_LIFETIME_DAYS", default=30)
+
+# Two-factor sign-in (an authenticator app's TOTP code after the password) for every role; the
+# electronic signature then asks for the code too. On in production, off locally and in tests.
+TWO_FACTOR_REQUIRED = env.bool("TWO_FACTOR_REQUIRED", default=False)
+OTP_TOTP_ISSUER = "INO-CD22 registry"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
