@@ -1,12 +1,10 @@
 """The REST API under /api/: tokens (obtain, list, revoke), the OpenAPI schema and its docs, centers, patients and
 every casebook form, de-identified exports, the data dictionary and the export log."""
 
-from csp.constants import UNSAFE_INLINE
-from csp.decorators import csp_update
 from django.http import JsonResponse
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from analytics.exports.api import DatasetExportView, DictionaryView, ExportLogViewSet
@@ -44,10 +42,6 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI with its start-up script served from its own URL: no inline script.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    # Redoc writes its styles into <style> elements as it runs: inline styles are allowed on
-    # this page only, which shows the schema and no data.
-    path("redoc/", csp_update({"style-src": [UNSAFE_INLINE]})(SpectacularRedocView.as_view(url_name="api-schema")),
-         name="api-redoc"),
     path("exports/dataset/", DatasetExportView.as_view(), name="api-export-dataset"),
     path("dictionary/", DictionaryView.as_view(), name="api-dictionary"),
     path("", include(router.urls)),
