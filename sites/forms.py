@@ -10,5 +10,5 @@ class ApiTokenCreateForm(forms.Form):
 class OtpCodeForm(forms.Form):
     otp_code = forms.CharField(
         label=_("Code from your authenticator app"), max_length=10,
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )

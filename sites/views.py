@@ -87,7 +87,11 @@ def two_factor_verify_view(request):
 @never_cache
 @login_required
 def two_factor_setup_view(request):
-    """Enrolment of an authenticator app: scan the QR code (or type the secret), give a code."""
+    """Enrolment of an authenticator app: scan the QR code (or type the secret), give a code.
+    A user who has one replaces it only after giving its code: the password alone (e.g. through
+    the admin's sign-in page) does not let anyone swap in their own."""
+    if two_factor_enrolled(request.user) and not request.user.is_verified():
+        return redirect(f"{reverse('account:two-factor-verify')}?{urlencode({'next': request.get_full_path()})}")
     device = totp_enrolment_device(user=request.user)
     form = OtpCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -106,6 +106,14 @@ def test_an_admin_sign_in_with_the_password_only_must_still_give_the_code(requir
     assert client.get("/patients/").status_code == 200
 
 
+def test_the_password_alone_cannot_replace_an_enrolled_authenticator(required, client, coordinator, device):
+    client.force_login(coordinator)  # as the admin's sign-in page does: no code given
+    response = client.get("/accounts/two-factor/setup/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/two-factor/?next=")
+    assert client.post("/accounts/two-factor/setup/", {"otp_code": "123456"}).status_code == 302
+    assert list(TOTPDevice.objects.filter(user=coordinator)) == [device]
+
+
 def test_an_api_token_needs_the_code_when_required(required, coordinator, device):
     client = APIClient()
     without = client.post("/api/auth/token/", {"username": "coord-rm01", "password": PASSWORD}, format="json")
