@@ -1,19 +1,20 @@
-"""The REST API under /api/: tokens, the OpenAPI schema and its docs, centers, patients and
+"""The REST API under /api/: tokens (obtain, list, revoke), the OpenAPI schema and its docs, centers, patients and
 every casebook form, de-identified exports, the data dictionary and the export log."""
 
 from django.http import JsonResponse
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from analytics.exports.api import DatasetExportView, DictionaryView, ExportLogViewSet
 from patients.api.router import casebook_routes
-from sites.api import CenterViewSet, TokenRevokeView, TokenView
+from sites.api import ApiTokenViewSet, CenterViewSet, TokenRevokeView, TokenView
 
 router = DefaultRouter()
 router.register("centers", CenterViewSet, basename="api-center")
 casebook_routes(router)
+router.register("auth/tokens", ApiTokenViewSet, basename="api-token-list")
 router.register("exports/logs", ExportLogViewSet, basename="api-export-log")
 
 
@@ -28,8 +29,8 @@ urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("auth/token/revoke/", TokenRevokeView.as_view(), name="api-token-revoke"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # Swagger UI with its start-up script served from its own URL: no inline script.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("exports/dataset/", DatasetExportView.as_view(), name="api-export-dataset"),
     path("dictionary/", DictionaryView.as_view(), name="api-dictionary"),
     path("", include(router.urls)),

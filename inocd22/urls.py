@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from inocd22.views import healthz
 from patients.views.patients import home
+from sites.views import SignInView
 
 urlpatterns = [
     # Case report forms in the browser: home, patient list, enrollment, casebooks.
@@ -10,7 +11,9 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("patients/", include("patients.casebook_urls")),
     path("healthz/", healthz, name="healthz"),
+    path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("sites.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     # Analysis reports: browser pages, and their API above any generic "api/" include.

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy
 from patients.models import CasebookSignature, EnrollmentStatus, FormState, FormStatus, Patient
 from patients.queries import require_visible
 from patients.registry import casebook
+from sites.auth import credentials_confirm
 from sites.roles import can_sign_casebook
 
 SIGNATURE_MEANING = gettext_lazy(
@@ -50,15 +51,15 @@ def casebook_unsigned_reasons(*, patient: Patient) -> list[str]:
 
 
 @transaction.atomic
-def casebook_sign(*, user, patient: Patient, password: str) -> CasebookSignature:
+def casebook_sign(*, user, patient: Patient, password: str, otp_code: str = "") -> CasebookSignature:
     """The site investigator's electronic signature of a complete casebook. The password
-    is asked again; the signer, the date-time and the meaning are recorded."""
+    (and the two-factor code, when required) is asked again; the signer, the date-time and
+    the meaning are recorded."""
     if not can_sign_casebook(user):
         raise PermissionDenied(_("Only site investigators sign casebooks."))
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     require_visible(user=user, patient=patient)
-    if not password or not user.check_password(password):
-        raise ValidationError({"password": _("The password is not correct.")})
+    credentials_confirm(user=user, password=password, otp_code=otp_code)
     if casebook_signature_get(patient=patient) is not None:
         raise ValidationError(_("This casebook is already signed."))
     reasons = casebook_unsigned_reasons(patient=patient)

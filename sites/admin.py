@@ -3,7 +3,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
-from sites.models import Center
+from sites.models import ApiToken, ApiTokenRevocation, Center
+from sites.services import api_token_revoke_all
 
 User = get_user_model()
 
@@ -32,6 +33,11 @@ class StudyUserAdmin(UserAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("groups", "centers")
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            api_token_revoke_all(user=obj, reason=ApiTokenRevocation.DEACTIVATED)
+
     @admin.display(description="roles")
     def roles(self, user) -> str:
         return ", ".join(group.name for group in user.groups.all())
@@ -43,3 +49,18 @@ class StudyUserAdmin(UserAdmin):
 
 admin.site.unregister(User)
 admin.site.register(User, StudyUserAdmin)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Read only: tokens are made and revoked by their owners; deactivating a user revokes theirs."""
+
+    list_display = ["user", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at", "revoked_reason"]
+    list_filter = ["revoked_reason"]
+    search_fields = ["user__username", "name", "prefix"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,15 +1,18 @@
-"""REST API of centers: the centers the user may see (a coordinator, only their own)."""
+"""REST API of centers (the centers the user may see: a coordinator, only their own) and of
+the user's own API tokens."""
 
+from django.contrib.auth import authenticate
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
-from rest_framework import serializers, status, viewsets
-from rest_framework.authtoken.models import Token
-from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.permissions import IsAuthenticated
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sites.models import Center
-from sites.selectors import center_list_for_user
+from sites.auth import otp_code_verify, two_factor_required
+from sites.models import ApiToken, Center
+from sites.selectors import api_token_list_for_user, center_list_for_user
+from sites.services import api_token_create, api_token_revoke
 
 
 class CenterSerializer(serializers.ModelSerializer):
@@ -33,35 +36,85 @@ class CenterViewSet(viewsets.ReadOnlyModelViewSet):
 
 # --- API tokens ---------------------------------------------------------------------------
 
-TOKEN_RESPONSE = inline_serializer("Token", fields={"token": serializers.CharField()})
+
+class TokenObtainSerializer(serializers.Serializer):
+    username = serializers.CharField(write_only=True)
+    password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
+    otp_code = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=10,
+                                     help_text="The current code of your authenticator, when two-factor sign-in "
+                                               "is required.")
+    name = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=100,
+                                 help_text="A name to recognise the token by in your list of tokens.")
+
+    def validate(self, attrs):
+        user = authenticate(request=self.context["request"], username=attrs["username"], password=attrs["password"])
+        if user is None:
+            raise serializers.ValidationError(_("Unable to sign in with the credentials given."), code="authorization")
+        if two_factor_required() and otp_code_verify(user=user, otp_code=attrs.get("otp_code", "")) is None:
+            raise serializers.ValidationError({"otp_code": _(
+                "Give the current code of your authenticator (set up two-factor sign-in in the browser first).")})
+        attrs["user"] = user
+        return attrs
 
 
-def _token_revoke(request) -> Response:
-    Token.objects.filter(user=request.user).delete()
-    return Response(status=status.HTTP_204_NO_CONTENT)
+class ApiTokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "expires_at", "last_used_at"]
+        read_only_fields = fields
 
 
-class TokenView(ObtainAuthToken):
-    """POST username and password → your API token (the same one until revoked).
-    DELETE (authenticated) → revokes your token, as POST /api/auth/token/revoke/ does."""
+TOKEN_RESPONSE = inline_serializer("NewToken", fields={
+    "token": serializers.CharField(help_text="The secret: shown this once, never stored."),
+    "id": serializers.IntegerField(),
+    "name": serializers.CharField(),
+    "expires_at": serializers.DateTimeField(),
+})
 
-    def get_permissions(self):
-        return [IsAuthenticated()] if self.request.method == "DELETE" else []
 
-    @extend_schema(tags=["auth"], responses={200: TOKEN_RESPONSE}, auth=[])
-    def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
+class TokenView(APIView):
+    """POST username and password → a new API token (its secret is in this answer only).
+    It expires after the configured lifetime and ends with a password change or a revoke."""
 
-    @extend_schema(tags=["auth"], responses={204: None})
-    def delete(self, request, *args, **kwargs):
-        return _token_revoke(request)
+    authentication_classes = []
+    permission_classes = []
+
+    @extend_schema(tags=["auth"], request=TokenObtainSerializer, responses={200: TOKEN_RESPONSE}, auth=[])
+    def post(self, request):
+        serializer = TokenObtainSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        token, secret = api_token_create(user=serializer.validated_data["user"],
+                                         name=serializer.validated_data.get("name", ""))
+        return Response({"token": secret, "id": token.pk, "name": token.name, "expires_at": token.expires_at})
 
 
 class TokenRevokeView(APIView):
-    """POST (authenticated) → revokes your API token."""
-
-    permission_classes = [IsAuthenticated]
+    """POST, authenticated by a token → revokes that token."""
 
     @extend_schema(tags=["auth"], request=None, responses={204: None})
     def post(self, request):
-        return _token_revoke(request)
+        if not isinstance(request.auth, ApiToken):
+            raise ValidationError(_("Send the token to revoke in the Authorization header, or revoke a token "
+                                    "by its id with DELETE /api/auth/tokens/<id>/."))
+        api_token_revoke(user=request.user, token_id=request.auth.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(list=extend_schema(tags=["auth"]), destroy=extend_schema(tags=["auth"]))
+class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Your valid API tokens (never their secrets); DELETE one to revoke it. New tokens come
+    from POST /api/auth/token/ or the "API tokens" page."""
+
+    serializer_class = ApiTokenSerializer
+    queryset = ApiToken.objects.none()  # the schema's model; the list comes from the selector
+    pagination_class = None
+    filter_backends = []
+    lookup_value_regex = "[0-9]+"
+
+    def get_queryset(self):
+        return api_token_list_for_user(user=self.request.user)
+
+    def destroy(self, request, pk=None):
+        if not api_token_revoke(user=request.user, token_id=int(pk)):
+            raise NotFound
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,3 +1,5 @@
+import hashlib
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -36,3 +38,42 @@ class Center(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} · {self.name}"
+
+
+def api_token_digest(secret: str) -> str:
+    """What is stored of a token: its SHA-256. The secret is random (160 bits or more), so a
+    plain hash is as strong as a salted one and lets the token be found by its digest."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiTokenRevocation(models.TextChoices):
+    OWNER = "owner", _("revoked by its owner")
+    DEACTIVATED = "deactivated", _("account deactivated")
+
+
+class ApiToken(models.Model):
+    """A credential of a REST client. Only the digest of the secret is kept; the secret is
+    shown once, when the token is made. Which tokens are valid is decided in sites/selectors.py."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens",
+                             verbose_name=_("user"))
+    name = models.CharField(_("name"), max_length=100)
+    digest = models.CharField(_("SHA-256 of the secret"), max_length=64, unique=True, editable=False)
+    # The first characters of the secret, so that its owner recognises it in a list.
+    prefix = models.CharField(_("first characters"), max_length=8, editable=False)
+    # The user's password as it was when the token was made (a keyed hash of its hash):
+    # a password changed by any path (page, admin, reset, shell) ends the token.
+    password_fingerprint = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_reason = models.CharField(_("why revoked"), max_length=20, choices=ApiTokenRevocation.choices, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -19,12 +19,20 @@ from patients.signatures import (
     casebook_unsigned_reasons,
 )
 from patients.views.common import casebook_url
+from sites.auth import two_factor_required
+from sites.forms import OtpCodeForm
 from sites.roles import can_sign_casebook
 
 
 class SignForm(forms.Form):
     password = forms.CharField(label=gettext_lazy("Your password"), strip=False,
                                widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    otp_code = OtpCodeForm.base_fields["otp_code"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not two_factor_required():
+            del self.fields["otp_code"]
 
 
 @login_required
@@ -37,12 +45,10 @@ def casebook_sign_view(request, study_id: str):
             raise PermissionDenied
         if form.is_valid():
             try:
-                casebook_sign(user=request.user, patient=patient, password=form.cleaned_data["password"])
+                casebook_sign(user=request.user, patient=patient, password=form.cleaned_data["password"],
+                              otp_code=form.cleaned_data.get("otp_code", ""))
             except ValidationError as error:
-                if "password" in getattr(error, "error_dict", {}):
-                    form.add_error("password", error.error_dict["password"])
-                else:
-                    form.add_error(None, error)
+                form.add_error(None, error)  # a wrong password or code on its field, the rest above the form
             else:
                 messages.success(request, _("The casebook is signed."))
                 return redirect("data_management:sign", study_id=patient.study_id)

@@ -3,17 +3,17 @@
 import datetime as dt
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from analytics.models import Report, ReportStatus
+from sites.services import api_token_create
 from tests.analytics.cohort import small_cohort
 
 
 @pytest.fixture
 def api(statistician):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=statistician).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=statistician)[1]}")
     return client
 
 

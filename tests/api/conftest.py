@@ -1,10 +1,10 @@
 import datetime as dt
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from patients.registry import casebook
+from sites.services import api_token_create
 from tests.factories import (
     AdverseEventFactory,
     BaselineFactory,
@@ -42,8 +42,8 @@ def casebooks(patient, other_patient):
 
 def token_client(user) -> APIClient:
     client = APIClient()
-    token, _created = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _token, secret = api_token_create(user=user, name="tests")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
     return client
 
 
