@@ -5,7 +5,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from patients.data_management import casebook_sign
+from patients.signatures import casebook_sign
 from rest_framework.test import APIClient
 
 from patients.models import CasebookSignature
