@@ -26,6 +26,7 @@ from analytics.dataset import analysis_dataset_load, centers_resolve
 from analytics.models import CiMethod, Report, ReportStatus
 from analytics.parallel import InChild
 from analytics.report import report_results_start
+from sites.jobs import job_enqueue
 from sites.roles import Role, can_run_analyses
 
 logger = logging.getLogger(__name__)
@@ -91,8 +92,9 @@ def report_start(
 ) -> Report:
     """Create a queued report and, once the transaction commits, enqueue its one task.
 
-    Raises PermissionDenied for users who may not run analyses and ValidationError on
-    bad parameters. With ``enqueue=False`` the caller runs ``report_run`` itself.
+    Raises PermissionDenied for users who may not run analyses, ValidationError on bad
+    parameters, and QueueUnavailable (the report marked failed) when the broker cannot
+    take the task. With ``enqueue=False`` the caller runs ``report_run`` itself.
     """
     if not can_run_analyses(user):
         raise PermissionDenied(_("Only statisticians and administrators run analysis reports."))
@@ -113,11 +115,13 @@ def report_start(
 
 
 def report_enqueue(*, report_id: int) -> None:
-    """Send the report's task to the broker (or run it here when Celery is eager)."""
+    """Send the report's task to the broker (or run it here when Celery is eager); the
+    report is marked failed and QueueUnavailable raised when the broker cannot take it."""
     from analytics.tasks import report_run_task
 
-    result = report_run_task.apply_async(args=[report_id], queue=settings.ANALYTICS_REPORT_QUEUE)
-    Report.objects.filter(pk=report_id, task_id="").update(task_id=result.id or "")
+    task_id = job_enqueue(report_run_task, row=Report(pk=report_id), kwargs={"report_id": report_id},
+                          queue=settings.ANALYTICS_REPORT_QUEUE)
+    Report.objects.filter(pk=report_id, task_id="").update(task_id=task_id)
 
 
 def report_progress_set(*, report_id: int, progress: int, step: str) -> None:

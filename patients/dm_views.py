@@ -12,7 +12,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -255,13 +254,18 @@ def check_runs(request):
     _require_monitor(request)
     from outcomes.checks import check_run_start
     from outcomes.tasks import casebook_checks_run_task
+    from sites.jobs import QueueUnavailable, job_enqueue
 
     form = CheckRunForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         center = center_list_for_user(user=request.user).filter(code=form.cleaned_data["center"]).first()
         run = check_run_start(user=request.user, center=center, cutoff=form.cleaned_data["cutoff"])
-        transaction.on_commit(lambda: casebook_checks_run_task.delay(run_id=run.pk))
-        messages.success(request, _("The checks are running (run %(pk)s): new queries appear in the list.") % {"pk": run.pk})
+        try:
+            job_enqueue(casebook_checks_run_task, row=run, kwargs={"run_id": run.pk})
+        except QueueUnavailable as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, _("The checks are running (run %(pk)s): new queries appear in the list.") % {"pk": run.pk})
         return redirect("data_management:checks")
     runs = DataCheckRun.objects.select_related("started_by", "center")[:20]
     return render(request, "data_management/checks.html", {"form": form, "runs": runs})

@@ -68,3 +68,28 @@ def other_patient(other_center):
 @pytest.fixture
 def other_investigator(other_center):
     return UserFactory(username="inv-mi02", role=Role.INVESTIGATOR, centers=[other_center])
+
+
+@pytest.fixture
+def broker_down():
+    """Tasks leave this process for a broker that refuses connections (a port nothing
+    listens on), as when Redis is down; yields the broker URL."""
+    import socket
+
+    from inocd22.celery import app
+
+    with socket.socket() as probe:  # a free port: bound, then released unused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
+    pools = app._pool, app.amqp._producer_pool
+    app.conf.broker_url = f"redis://127.0.0.1:{port}/0"
+    app.conf.task_always_eager = False
+    app._pool = app.amqp._producer_pool = None
+    try:
+        yield app.conf.broker_url
+    finally:
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app.conf.update(saved)
+        app._pool, app.amqp._producer_pool = pools
