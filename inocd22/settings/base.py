@@ -192,6 +192,19 @@ LOGGING = {
 ANALYTICS_REPORT_QUEUE = env("ANALYTICS_REPORT_QUEUE", default="celery")
 ANALYTICS_REPORT_SOFT_TIME_LIMIT = env.int("ANALYTICS_REPORT_SOFT_TIME_LIMIT", default=30 * 60)
 ANALYTICS_REPORT_TIME_LIMIT = ANALYTICS_REPORT_SOFT_TIME_LIMIT + 60
+# A running report sets its heartbeat this often; with none for STALE_AFTER seconds its worker
+# is taken as dead and the reaper (analytics.jobs_reap, every minute) marks it failed, as it
+# does a report still queued after QUEUED_MAX seconds (its message was lost with the broker).
+ANALYTICS_REPORT_HEARTBEAT_SECONDS = env.float("ANALYTICS_REPORT_HEARTBEAT_SECONDS", default=15)
+ANALYTICS_REPORT_STALE_AFTER = env.float("ANALYTICS_REPORT_STALE_AFTER", default=120)
+ANALYTICS_REPORT_QUEUED_MAX = env.int("ANALYTICS_REPORT_QUEUED_MAX", default=24 * 3600)
+# A message a worker took but never acknowledged (the worker died) goes back to the queue after
+# the visibility timeout: longer than the longest job, or a running report would be started
+# twice. The restart sweep looks for such messages every CELERY_UNACKED_RESTORE_INTERVAL s.
+CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = env.int(
+    "CELERY_VISIBILITY_TIMEOUT", default=ANALYTICS_REPORT_TIME_LIMIT + 5 * 60)
+CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_interval"] = env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10)
+CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_throttle"] = 1
 # WeasyPrint and fontTools log every rendering step at INFO: keep the report logs readable.
 LOGGING["loggers"] = {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}}
 
@@ -214,7 +227,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "outcomes.tasks.casebook_checks_nightly",
         "schedule": crontab(hour=2, minute=30),
     },
+    "jobs-reap": {"task": "analytics.jobs_reap", "schedule": 60.0},
 }
+# A check run still running after this many seconds has lost its worker (the task's hard limit
+# is shorter): the reaper marks it failed.
+DATA_CHECKS_TIME_LIMIT = env.int("DATA_CHECKS_TIME_LIMIT", default=60 * 60)
+DATA_CHECKS_STALE_AFTER = DATA_CHECKS_TIME_LIMIT + 10 * 60
 
 # Issue 5: REST API errors as JSON (domain exceptions mapped to 400/403/409), schema error responses.
 REST_FRAMEWORK["EXCEPTION_HANDLER"] = "patients.api.api_exception_handler"
