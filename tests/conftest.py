@@ -71,25 +71,23 @@ def other_investigator(other_center):
 
 
 @pytest.fixture
-def broker_down():
-    """Tasks leave this process for a broker that refuses connections (a port nothing
-    listens on), as when Redis is down; yields the broker URL."""
+def broker_down(monkeypatch):
+    """Tasks leave this process for a broker that refuses connections, as when Redis is down:
+    a port held bound but not listening (so no other process can take it); yields its URL."""
     import socket
 
     from inocd22.celery import app
 
-    with socket.socket() as probe:  # a free port: bound, then released unused
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
-    pools = app._pool, app.amqp._producer_pool
-    app.conf.broker_url = f"redis://127.0.0.1:{port}/0"
-    app.conf.task_always_eager = False
-    app._pool = app.amqp._producer_pool = None
-    try:
-        yield app.conf.broker_url
-    finally:
-        if app._pool is not None:
-            app._pool.force_close_all()
-        app.conf.update(saved)
-        app._pool, app.amqp._producer_pool = pools
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        saved = {key: app.conf.get(key) for key in ("broker_url", "broker_write_url", "task_always_eager")}
+        pools = app._pool, app.amqp._producer_pool
+        app.conf.broker_url = app.conf.broker_write_url = f"redis://127.0.0.1:{held.getsockname()[1]}/0"
+        monkeypatch.setenv("CELERY_BROKER_URL", app.conf.broker_url)  # Celery reads it before its settings
+        app.conf.task_always_eager = False
+        app._pool = app.amqp._producer_pool = None
+        try:
+            yield app.conf.broker_url
+        finally:
+            app.conf.update(saved)
+            app._pool, app.amqp._producer_pool = pools
