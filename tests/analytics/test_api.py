@@ -63,7 +63,7 @@ def test_other_roles_get_403(db, role_fixture, request, statistician):
     assert APIClient().get("/api/reports/").status_code == 401
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_starting_a_report_with_the_broker_down_is_a_503_at_once_and_leaves_no_queued_report(
         broker_down, statistician, center):
     api = APIClient()

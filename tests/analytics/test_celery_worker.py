@@ -16,9 +16,9 @@ from analytics.services import jobs_reap, report_enqueue, report_start
 from tests.analytics.celery_worker import worker_database_url, worker_start, worker_stop
 from tests.analytics.cohort import small_cohort
 
-# Committed rows (the worker is another process); serialized rollback brings back the
-# role groups of the data migrations that the flush between transactional tests removes.
-pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+# Committed rows: the worker is another process. (The flush between transactional tests
+# makes the role groups again: sites.apps.)
+pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
 TIMEOUT = 120
 
 

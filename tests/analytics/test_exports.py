@@ -477,7 +477,7 @@ EXPORT_STEPS = {
 }
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("step", list(EXPORT_STEPS))
 def test_a_connection_dropped_during_an_export_fails_it_and_the_next_request_works(step, planted, statistician):
     """The export logs itself as failed (never a 500), and the same thread's connection serves
@@ -510,7 +510,7 @@ def test_a_connection_dropped_during_an_export_fails_it_and_the_next_request_wor
     assert sessions_idle_in_transaction() == 0
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_an_export_whose_client_goes_before_the_first_byte_is_logged_as_failed(planted, statistician):
     from rest_framework.test import APIClient
 

@@ -119,7 +119,7 @@ def test_administrators_see_reports_and_unknown_reports_are_404(client, administ
     assert client.get(reverse("analytics:report-detail", args=[done_report.pk + 1000])).status_code == 404
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_starting_a_report_on_the_page_with_the_broker_down_says_so_at_once(broker_down, client, statistician,
                                                                             center):
     client.force_login(statistician)
