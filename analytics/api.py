@@ -15,6 +15,7 @@ from analytics.models import CiMethod, Report, ReportStatus
 from analytics.selectors import report_list_for_user
 from analytics.services import report_start
 from analytics.views import report_urls
+from sites.jobs import QueueUnavailable
 from sites.roles import can_run_analyses
 
 
@@ -82,6 +83,8 @@ class ReportListCreate(ListAPIView):
         except DjangoValidationError as error:
             raise ValidationError({{"center_codes": "centers"}.get(field, field): messages
                                    for field, messages in error.message_dict.items()}) from error
+        except QueueUnavailable as error:
+            return Response({"detail": str(error)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         report.refresh_from_db()  # eager Celery may have run it already
         body = ReportSerializer(report, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})

@@ -52,6 +52,8 @@ class Report(models.Model):
     step = models.CharField(_("current step"), max_length=120, blank=True)
     error = models.TextField(_("error"), blank=True)
     task_id = models.CharField(_("task ID"), max_length=64, blank=True)
+    # Set every few seconds while a worker runs the report: a stale one means the worker died.
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
 
     results = models.JSONField(_("results"), null=True, blank=True)
     # SVG text of each figure, by figure name.

@@ -11,11 +11,20 @@ The child gets its arguments by fork, not pickling; it never touches the databas
 (the functions given here are pure computations) and leaves by ``os._exit``, so
 it closes none of the parent's connections. Only the result travels back, pickled.
 Where no child can be forked, the computation runs in the caller, at once.
+
+On Linux the child dies with its parent, even a parent killed by SIGKILL (a pool child
+that Celery or the out-of-memory killer ends): the kernel sends it SIGKILL then
+(``PR_SET_PDEATHSIG``), so no computation lives on, holding its memory, for a task that
+has been requeued.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import signal
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +42,8 @@ class InChild:
         try:
             context = billiard.get_context("fork")
             self._receiver, sender = context.Pipe(duplex=False)
-            self._process = context.Process(target=_child_run, args=(sender, function, args, kwargs), daemon=True)
+            self._process = context.Process(target=_child_run, args=(os.getpid(), sender, function, args, kwargs),
+                                            daemon=True)
             self._process.start()
             sender.close()  # the child holds the only writing end: EOF if it dies without answering
         except (OSError, ValueError) as error:  # no fork on this platform, or no resources for one
@@ -78,7 +88,28 @@ def _outcome_of(function: Callable[..., Any], args: tuple, kwargs: dict) -> tupl
         return False, error
 
 
-def _child_run(sender, function: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: ask the kernel for SIGKILL when the parent dies. Strictly, when the thread that
+    forked ends: create an ``InChild`` in the thread that will wait for its result."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            logger.warning("The child may outlive its parent: prctl failed (errno %s)", ctypes.get_errno())
+            return
+    except (OSError, AttributeError) as error:
+        logger.warning("The child may outlive its parent: %s", error)
+        return
+    if os.getppid() != parent_pid:  # the parent died before the request was made
+        os._exit(1)
+
+
+def _child_run(parent_pid: int, sender, function: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+    _die_with_parent(parent_pid)
     outcome = _outcome_of(function, args, kwargs)
     try:
         sender.send(outcome)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import platform
+import threading
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from importlib import metadata
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -18,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -26,6 +28,8 @@ from analytics.dataset import analysis_dataset_load, centers_resolve
 from analytics.models import CiMethod, Report, ReportStatus
 from analytics.parallel import InChild
 from analytics.report import report_results_start
+from patients.models import CheckRunStatus, DataCheckRun
+from sites.jobs import job_enqueue
 from sites.roles import Role, can_run_analyses
 
 logger = logging.getLogger(__name__)
@@ -91,8 +95,9 @@ def report_start(
 ) -> Report:
     """Create a queued report and, once the transaction commits, enqueue its one task.
 
-    Raises PermissionDenied for users who may not run analyses and ValidationError on
-    bad parameters. With ``enqueue=False`` the caller runs ``report_run`` itself.
+    Raises PermissionDenied for users who may not run analyses, ValidationError on bad
+    parameters, and QueueUnavailable (the report marked failed) when the broker cannot
+    take the task. With ``enqueue=False`` the caller runs ``report_run`` itself.
     """
     if not can_run_analyses(user):
         raise PermissionDenied(_("Only statisticians and administrators run analysis reports."))
@@ -113,11 +118,13 @@ def report_start(
 
 
 def report_enqueue(*, report_id: int) -> None:
-    """Send the report's task to the broker (or run it here when Celery is eager)."""
+    """Send the report's task to the broker (or run it here when Celery is eager); the
+    report is marked failed and QueueUnavailable raised when the broker cannot take it."""
     from analytics.tasks import report_run_task
 
-    result = report_run_task.apply_async(args=[report_id], queue=settings.ANALYTICS_REPORT_QUEUE)
-    Report.objects.filter(pk=report_id, task_id="").update(task_id=result.id or "")
+    task_id = job_enqueue(report_run_task, row=Report(pk=report_id), kwargs={"report_id": report_id},
+                          queue=settings.ANALYTICS_REPORT_QUEUE)
+    Report.objects.filter(pk=report_id, task_id="").update(task_id=task_id)
 
 
 def report_progress_set(*, report_id: int, progress: int, step: str) -> None:
@@ -149,18 +156,27 @@ def report_run(*, report_id: int) -> Report:
 
     Marks the report running, then succeeded with results, figures, dataset hash and
     software version, or failed with a readable error. Transient database errors
-    propagate so that the task retries them. A report that already succeeded is left
-    as it is (the task may be delivered twice).
+    propagate so that the task retries them. A report that already ended (succeeded,
+    failed, or failed by ``jobs_reap``) is left as it is: the task may be delivered twice.
+    While it runs, its heartbeat is set every few seconds.
     """
-    from analytics.figures import dataset_figures, figures_in_order, results_figures
-
     report = Report.objects.select_related("requested_by").get(pk=report_id)
-    if report.status == ReportStatus.SUCCEEDED:
+    if report.is_finished:  # a message delivered again, after the report ended or was reaped
         return report
     Report.objects.filter(pk=report_id).update(
         status=ReportStatus.RUNNING, started_at=timezone.now(), progress=5, step=_("Loading the analysis dataset"),
-        error="", finished_at=None,
+        error="", finished_at=None, heartbeat_at=timezone.now(),
     )
+    with _heartbeat(report_id=report_id):
+        _report_compute(report)
+    report.refresh_from_db()
+    return report
+
+
+def _report_compute(report: Report) -> None:
+    from analytics.figures import dataset_figures, figures_in_order, results_figures
+
+    report_id = report.pk
 
     def progress(percent: int, step: str) -> None:
         report_progress_set(report_id=report_id, progress=percent, step=step)
@@ -198,5 +214,57 @@ def report_run(*, report_id: int) -> Report:
     except Exception as error:  # anything else is the report's failure, told to the user
         logger.exception("Report %s failed", report_id)
         report_mark_failed(report_id=report_id, error=readable_error(error))
-    report.refresh_from_db()
-    return report
+
+
+@contextmanager
+def _heartbeat(*, report_id: int) -> Iterator[None]:
+    """While the block runs, a thread sets the report's heartbeat every
+    ANALYTICS_REPORT_HEARTBEAT_SECONDS on a connection of its own (the block may hold the
+    caller's in a long statement), so that ``jobs_reap`` can tell a report whose worker died."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.ANALYTICS_REPORT_HEARTBEAT_SECONDS):
+                try:
+                    Report.objects.filter(pk=report_id, status=ReportStatus.RUNNING).update(
+                        heartbeat_at=timezone.now())
+                except DatabaseError as error:  # the next beat reconnects
+                    logger.warning("Report %s: heartbeat not recorded (%s)", report_id, error)
+                    connection.close()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"report-{report_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def jobs_reap() -> dict[str, int]:
+    """Mark failed, with the reason, the background jobs whose worker died or whose task was
+    lost: reports running with no heartbeat for ANALYTICS_REPORT_STALE_AFTER seconds or still
+    queued after ANALYTICS_REPORT_QUEUED_MAX, and check runs still running after
+    DATA_CHECKS_STALE_AFTER (longer than their task may run). Returns how many of each.
+
+    Check runs are reaped here, beside reports, because analytics may import every app."""
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=settings.ANALYTICS_REPORT_STALE_AFTER)
+    died = Report.objects.filter(status=ReportStatus.RUNNING).filter(
+        models.Q(heartbeat_at__lt=stale) | models.Q(heartbeat_at__isnull=True, started_at__lt=stale))
+    reports = died.update(status=ReportStatus.FAILED, step=_("Failed"), finished_at=now, error=_(
+        "The worker running this report stopped (restarted or out of memory). Start the report again."))
+    lost = Report.objects.filter(status=ReportStatus.QUEUED,
+                                 requested_at__lt=now - dt.timedelta(seconds=settings.ANALYTICS_REPORT_QUEUED_MAX))
+    reports += lost.update(status=ReportStatus.FAILED, step=_("Failed"), finished_at=now, error=_(
+        "No worker took this report from the job queue. Start the report again."))
+    check_runs = DataCheckRun.objects.filter(
+        status=CheckRunStatus.RUNNING, started_at__lt=now - dt.timedelta(seconds=settings.DATA_CHECKS_STALE_AFTER),
+    ).update(status=CheckRunStatus.FAILED, finished_at=now, error=_(
+        "The worker running these checks stopped, or no worker took them. Run the checks again."))
+    if reports or check_runs:
+        logger.warning("Reaped %s reports and %s check runs whose worker died", reports, check_runs)
+    return {"reports": reports, "check_runs": check_runs}

@@ -6,7 +6,7 @@ from celery import Task, shared_task
 from django.conf import settings
 
 import analytics.figures  # noqa: F401 (matplotlib loads once, when the worker starts, not in a report's time)
-from analytics.services import TRANSIENT_DB_ERRORS, readable_error, report_mark_failed, report_run
+from analytics.services import TRANSIENT_DB_ERRORS, jobs_reap, readable_error, report_mark_failed, report_run
 
 
 class ReportTask(Task):
@@ -33,3 +33,9 @@ class ReportTask(Task):
 )
 def report_run_task(self, report_id: int) -> str:
     return report_run(report_id=report_id).status
+
+
+@shared_task(name="analytics.jobs_reap", ignore_result=True)
+def jobs_reap_task() -> dict[str, int]:
+    """Every minute (beat): fail the reports and check runs whose worker died."""
+    return jobs_reap()

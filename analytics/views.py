@@ -22,6 +22,7 @@ from analytics.pdf import report_pdf
 from analytics.report import report_tables
 from analytics.selectors import report_get_for_user, report_list_for_user
 from analytics.services import report_start
+from sites.jobs import QueueUnavailable
 from sites.roles import can_run_analyses
 
 
@@ -69,6 +70,9 @@ def report_new(request):
             for field, messages in error.message_dict.items():
                 target = {"center_codes": "centers"}.get(field, field)
                 form.add_error(target if target in form.fields else None, messages)
+        except QueueUnavailable as error:
+            form.add_error(None, str(error))
+            return render(request, "analytics/report_new.html", {"form": form}, status=503)
         else:
             return redirect("analytics:report-detail", report_id=report.pk)
     return render(request, "analytics/report_new.html", {"form": form})

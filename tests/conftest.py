@@ -68,3 +68,26 @@ def other_patient(other_center):
 @pytest.fixture
 def other_investigator(other_center):
     return UserFactory(username="inv-mi02", role=Role.INVESTIGATOR, centers=[other_center])
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    """Tasks leave this process for a broker that refuses connections, as when Redis is down:
+    a port held bound but not listening (so no other process can take it); yields its URL."""
+    import socket
+
+    from inocd22.celery import app
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        saved = {key: app.conf.get(key) for key in ("broker_url", "broker_write_url", "task_always_eager")}
+        pools = app._pool, app.amqp._producer_pool
+        app.conf.broker_url = app.conf.broker_write_url = f"redis://127.0.0.1:{held.getsockname()[1]}/0"
+        monkeypatch.setenv("CELERY_BROKER_URL", app.conf.broker_url)  # Celery reads it before its settings
+        app.conf.task_always_eager = False
+        app._pool = app.amqp._producer_pool = None
+        try:
+            yield app.conf.broker_url
+        finally:
+            app.conf.update(saved)
+            app._pool, app.amqp._producer_pool = pools

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from django.db import InterfaceError, OperationalError
 from django.http import StreamingHttpResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, viewsets
@@ -74,13 +78,27 @@ class DatasetExportView(APIView):
         parameters = ExportParametersSerializer(data=request.query_params)
         parameters.is_valid(raise_exception=True)
         options = ExportOptions(**parameters.validated_data)
-        log = export_log_start(user=request.user, options=options)
-        response = StreamingHttpResponse(export_stream(log=log, user=request.user, options=options),
-                                         content_type=CONTENT_TYPES[options.file_format])
+        try:
+            log = export_log_start(user=request.user, options=options)
+            stream = export_stream(log=log, user=request.user, options=options)
+            # The first block is made here, before the status is sent: a database that fails at
+            # the start is a 503 rather than a 200 with a truncated body, and the stream has
+            # started, so closing it (a client gone before the first byte) completes the log.
+            first = next(stream, b"")
+        except (OperationalError, InterfaceError):
+            return Response({"detail": _("The database is unavailable: try the export again in a moment.")},
+                            status=503)
+        response = StreamingHttpResponse(_resumed(first, stream), content_type=CONTENT_TYPES[options.file_format])
         response["Content-Disposition"] = f'attachment; filename="{log.filename}"'
         response["X-Export-Id"] = str(log.pk)
         response["Cache-Control"] = "no-store"
         return response
+
+
+def _resumed(first: bytes, stream: Iterator[bytes]) -> Iterator[bytes]:
+    """``first``, then the rest of ``stream``; closing this closes ``stream``."""
+    yield first
+    yield from stream
 
 
 CODE_ITEMS = inline_serializer("CodeListItem", fields={

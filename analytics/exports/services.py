@@ -4,6 +4,7 @@ hashing it, and complete the record (rows per table, size, SHA-256) after the la
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections import Counter
 from collections.abc import Iterator
 
@@ -52,9 +53,16 @@ class _Snapshot:
         outermost = not connection.in_atomic_block
         self._atomic = transaction.atomic()
         self._atomic.__enter__()
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            if outermost and connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        except BaseException:
+            # A with statement runs __exit__ only after __enter__ returned: leave the atomic
+            # block here, which drops a broken connection, or the connection stays marked as
+            # inside a transaction and every later query of this thread fails.
+            self._atomic.__exit__(*sys.exc_info())
+            raise
         return self
 
     def __exit__(self, *exc):

@@ -194,6 +194,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# A job's outcome lives in its row (status, progress, error): nothing reads the result
+# backend, and subscribing to it made a dead broker cost 20 s of reconnection per request.
+CELERY_TASK_IGNORE_RESULT = True
+# A broker that cannot be reached is said at once: a short connect timeout and one quick
+# retry, then the job's row is failed and the user told (sites/jobs.py).
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT}
 
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 SIMPLE_HISTORY_REVERT_DISABLED = True
@@ -215,6 +223,19 @@ LOGGING = {
 ANALYTICS_REPORT_QUEUE = env("ANALYTICS_REPORT_QUEUE", default="celery")
 ANALYTICS_REPORT_SOFT_TIME_LIMIT = env.int("ANALYTICS_REPORT_SOFT_TIME_LIMIT", default=30 * 60)
 ANALYTICS_REPORT_TIME_LIMIT = ANALYTICS_REPORT_SOFT_TIME_LIMIT + 60
+# A running report sets its heartbeat this often; with none for STALE_AFTER seconds its worker
+# is taken as dead and the reaper (analytics.jobs_reap, every minute) marks it failed, as it
+# does a report still queued after QUEUED_MAX seconds (its message was lost with the broker).
+ANALYTICS_REPORT_HEARTBEAT_SECONDS = env.float("ANALYTICS_REPORT_HEARTBEAT_SECONDS", default=15)
+ANALYTICS_REPORT_STALE_AFTER = env.float("ANALYTICS_REPORT_STALE_AFTER", default=120)
+ANALYTICS_REPORT_QUEUED_MAX = env.int("ANALYTICS_REPORT_QUEUED_MAX", default=24 * 3600)
+# A message a worker took but never acknowledged (the worker died) goes back to the queue after
+# the visibility timeout: longer than the longest job, or a running report would be started
+# twice. The restart sweep looks for such messages every CELERY_UNACKED_RESTORE_INTERVAL s.
+CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = env.int(
+    "CELERY_VISIBILITY_TIMEOUT", default=ANALYTICS_REPORT_TIME_LIMIT + 5 * 60)
+CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_interval"] = env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10)
+CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_throttle"] = 1
 
 # English pages show dates as typed, year first (inocd22/formats/en).
 FORMAT_MODULE_PATH = ["inocd22.formats"]
@@ -235,7 +256,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "patients.tasks.casebook_checks_nightly",
         "schedule": crontab(hour=2, minute=30),
     },
+    "jobs-reap": {"task": "analytics.jobs_reap", "schedule": 60.0},
 }
+# A check run still running after this many seconds has lost its worker (the task's hard limit
+# is shorter): the reaper marks it failed.
+DATA_CHECKS_TIME_LIMIT = env.int("DATA_CHECKS_TIME_LIMIT", default=60 * 60)
+DATA_CHECKS_STALE_AFTER = DATA_CHECKS_TIME_LIMIT + 10 * 60
 
 # REST API errors as JSON (domain exceptions mapped to 400/403/409), schema error responses.
 REST_FRAMEWORK["EXCEPTION_HANDLER"] = "patients.api.errors.api_exception_handler"

@@ -6,7 +6,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -15,6 +14,7 @@ from patients.checks import check_run_start
 from patients.models import DataCheckRun
 from patients.tasks import casebook_checks_run_task
 from patients.views.common import center_choices
+from sites.jobs import QueueUnavailable, job_enqueue
 from sites.roles import can_review_forms
 from sites.selectors import center_list_for_user
 
@@ -38,8 +38,12 @@ def check_runs(request):
     if request.method == "POST" and form.is_valid():
         center = center_list_for_user(user=request.user).filter(code=form.cleaned_data["center"]).first()
         run = check_run_start(user=request.user, center=center, cutoff=form.cleaned_data["cutoff"])
-        transaction.on_commit(lambda: casebook_checks_run_task.delay(run_id=run.pk))
-        messages.success(request, _("The checks are running (run %(pk)s): new queries appear in the list.") % {"pk": run.pk})
+        try:
+            job_enqueue(casebook_checks_run_task, row=run, kwargs={"run_id": run.pk})
+        except QueueUnavailable as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, _("The checks are running (run %(pk)s): new queries appear in the list.") % {"pk": run.pk})
         return redirect("data_management:checks")
     runs = DataCheckRun.objects.select_related("started_by", "center")[:20]
     return render(request, "data_management/checks.html", {"form": form, "runs": runs})

@@ -50,42 +50,66 @@ def worker_database_url() -> str:
     return ""
 
 
-@pytest.fixture
-def celery_worker(transactional_db, settings, tmp_path):
-    """Start a worker on a queue of its own; yield its log path; stop it afterwards."""
+def worker_start(settings, queue: str, log_path: Path, **env_overrides: str) -> subprocess.Popen:
+    """A worker on ``queue``, in a session of its own (so that a test can kill it and every
+    child at once), logging to ``log_path``; ready when this returns."""
     broker = settings.CELERY_BROKER_URL
-    if not broker:
-        _unavailable("CELERY_BROKER_URL is not set: no broker for a real Celery worker")
-    queue = f"inocd22-test-{uuid.uuid4().hex[:10]}"
-    settings.ANALYTICS_REPORT_QUEUE = queue
-    log_path = tmp_path / "worker.log"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "inocd22.settings.test",
         "DATABASE_URL": worker_database_url(),
         "CELERY_BROKER_URL": broker,
         "CELERY_RESULT_BACKEND": settings.CELERY_RESULT_BACKEND or broker,
+        **env_overrides,
     }
     command = [sys.executable, "-m", "celery", "-A", "inocd22", "worker", "--pool", "prefork", "--concurrency", "1",
                "--queues", queue,
                "--hostname", f"{queue}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
                "--without-heartbeat"]
-    with open(log_path, "wb") as log:
-        worker = subprocess.Popen(
-            command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path, "ab") as log:
+        worker = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        _wait_until_ready(worker, log_path)
+    except BaseException:
+        worker_stop(worker)
+        raise
+    return worker
+
+
+def worker_stop(worker: subprocess.Popen) -> None:
+    worker.terminate()
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+@pytest.fixture
+def worker_queue(transactional_db, settings):
+    """A queue of this test's own, where the reports go; tasks leave this process."""
+    if not settings.CELERY_BROKER_URL:
+        _unavailable("CELERY_BROKER_URL is not set: no broker for a real Celery worker")
+    queue = f"inocd22-test-{uuid.uuid4().hex[:10]}"
+    settings.ANALYTICS_REPORT_QUEUE = queue
     eager = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
     try:
-        _wait_until_ready(worker, log_path)
-        yield log_path
+        yield queue
     finally:
         celery_app.conf.task_always_eager = eager
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+
+
+@pytest.fixture
+def celery_worker(worker_queue, settings, tmp_path):
+    """Start a worker on a queue of its own; yield its log path; stop it afterwards."""
+    log_path = tmp_path / "worker.log"
+    worker = worker_start(settings, worker_queue, log_path)
+    try:
+        yield log_path
+    finally:
+        worker_stop(worker)
 
 
 def _wait_until_ready(worker: subprocess.Popen, log_path: Path) -> None:

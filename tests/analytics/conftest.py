@@ -1,1 +1,1 @@
-from tests.analytics.celery_worker import celery_worker  # noqa: F401  (fixture)
+from tests.analytics.celery_worker import celery_worker, worker_queue  # noqa: F401  (fixtures)

@@ -1,6 +1,7 @@
 """POST /api/reports/ → 202; GET /api/reports/<id>/ → status, progress, results."""
 
 import datetime as dt
+import time
 
 import pytest
 from rest_framework.test import APIClient
@@ -60,3 +61,17 @@ def test_other_roles_get_403(db, role_fixture, request, statistician):
     assert client.post("/api/reports/", {}, format="json").status_code == 403
     assert client.get(f"/api/reports/{report.pk}/").status_code == 403
     assert APIClient().get("/api/reports/").status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_starting_a_report_with_the_broker_down_is_a_503_at_once_and_leaves_no_queued_report(
+        broker_down, statistician, center):
+    api = APIClient()
+    api.force_authenticate(statistician)
+    started = time.monotonic()
+    response = api.post("/api/reports/", {"cutoff": "2024-01-01"}, format="json")
+    assert time.monotonic() - started < 5
+    assert response.status_code == 503
+    assert "job queue is unavailable" in response.json()["detail"]
+    report = Report.objects.get()
+    assert report.status == ReportStatus.FAILED and "job queue is unavailable" in report.error

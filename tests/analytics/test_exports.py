@@ -466,3 +466,58 @@ def test_dictionary_field_types(settings):
     assert shifted[("responses", "assessment_date")]["type"] == "date"
     assert entries[("io_cycles", "dose_day1")]["unit"] == "mg/m²"
     assert isinstance(models.Model, type)
+
+
+# --- A dropped database connection at each step of an export --------------------------------
+
+# Before the first byte a failure is a 503; after it the status has gone and the body stops.
+EXPORT_STEPS = {
+    "the snapshot is set up": ("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", 503),
+    "the first table is read": ('SELECT "patients_patient"."id" AS "pk"', 200),
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("step", list(EXPORT_STEPS))
+def test_a_connection_dropped_during_an_export_fails_it_and_the_next_request_works(step, planted, statistician):
+    """The export logs itself as failed (never a 500), and the same thread's connection serves
+    the next export: none is left marked as inside a transaction."""
+    from django.db import DatabaseError
+    from rest_framework.test import APIClient
+
+    from tests.analytics.faults import backend_terminated_before, require_postgresql, sessions_idle_in_transaction
+
+    require_postgresql()
+    fragment, status = EXPORT_STEPS[step]
+    api = APIClient()
+    api.force_authenticate(statistician)
+    with backend_terminated_before(fragment) as hit:
+        response = api.get("/api/exports/dataset/", {"file_format": "json"})
+        assert response.status_code == status
+        if status == 503:
+            assert "database is unavailable" in response.json()["detail"]
+        else:
+            with pytest.raises(DatabaseError):
+                b"".join(response.streaming_content)
+            response.close()
+    assert hit, f"no statement contained {fragment!r}"
+    assert ExportLog.objects.get().status == ExportStatus.FAILED
+    again = api.get("/api/exports/dataset/", {"file_format": "json"})
+    assert again.status_code == 200
+    assert json.loads(b"".join(again.streaming_content))["tables"]["patients"]
+    again.close()
+    assert ExportLog.objects.filter(status=ExportStatus.COMPLETED).count() == 1
+    assert sessions_idle_in_transaction() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_whose_client_goes_before_the_first_byte_is_logged_as_failed(planted, statistician):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(statistician)
+    response = api.get("/api/exports/dataset/", {"file_format": "json"})
+    assert response.status_code == 200
+    response.close()  # what the server does when the client has gone
+    log = ExportLog.objects.get()
+    assert log.status == ExportStatus.FAILED and log.finished_at is not None

@@ -64,3 +64,58 @@ def test_without_a_fork_the_caller_computes_it_and_says_so(monkeypatch, caplog):
     job = InChild(process_id_and_sum, [2, 3])
     assert job.result() == (os.getpid(), 5)
     assert "cannot fork" in caplog.text
+
+
+PARENT = """
+import os, sys, time
+from analytics.parallel import InChild
+
+def sleeper(path):
+    with open(path + ".tmp", "w") as handle:
+        handle.write(str(os.getpid()))
+    os.rename(path + ".tmp", path)
+    time.sleep(600)
+
+computing = InChild(sleeper, sys.argv[1])
+time.sleep(600)
+"""
+
+
+def running(pid: int) -> bool:
+    """Whether the process exists and is not a zombie waiting for its new parent to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_the_child_dies_with_its_parent_even_a_parent_killed_by_sigkill(tmp_path, settings):
+    """As when the pool child that runs a report is killed: its computation must not live on."""
+    import signal
+    import subprocess
+    import sys
+
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("the parent-death signal is Linux's")
+    pid_file = tmp_path / "child.pid"
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(pid_file)], cwd=settings.BASE_DIR)
+    try:
+        deadline = time.monotonic() + 30
+        while not pid_file.exists():
+            assert parent.poll() is None, "the parent process ended early"
+            assert time.monotonic() < deadline, "the child never started"
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        assert running(child)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while running(child):
+            assert time.monotonic() < deadline, f"the child {child} outlived its killed parent"
+            time.sleep(0.05)
+    finally:
+        parent.kill()
+        parent.wait()
+        if pid_file.exists() and running(int(pid_file.read_text())):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)

@@ -20,13 +20,13 @@ def test_starting_enqueues_one_task_after_commit(statistician, center, django_ca
     small_cohort(center)
     sent = []
     monkeypatch.setattr("analytics.tasks.report_run_task.apply_async",
-                        lambda args, queue: sent.append((args, queue)) or type("R", (), {"id": "t-1"})())
+                        lambda kwargs, queue: sent.append((kwargs, queue)) or type("R", (), {"id": "t-1"})())
     with django_capture_on_commit_callbacks() as callbacks:
         report = report_start(user=statistician, cutoff=CUTOFF, center_codes=["rm01"], ci_method="log")
         assert sent == []  # nothing leaves before the commit
     assert len(callbacks) == 1
     callbacks[0]()
-    assert sent == [([report.pk], "celery")]
+    assert sent == [({"report_id": report.pk}, "celery")]
     report.refresh_from_db()
     assert (report.status, report.progress, report.task_id) == (ReportStatus.QUEUED, 0, "t-1")
     assert (report.center_codes, report.ci_method, report.requested_by) == (["RM01"], "log", statistician)

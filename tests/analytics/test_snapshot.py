@@ -63,3 +63,34 @@ def test_parallel_reads_give_what_one_connection_gives(postgresql, center, other
 def test_inside_a_transaction_the_statements_read_what_it_wrote(center):
     # a test's data is not committed: other connections would not see it
     assert rows_in_one_snapshot({"a": COUNT, "b": COUNT}) == {"a": [(1,)], "b": [(1,)]}
+
+
+# Each step of a read in one snapshot, by a fragment of the SQL that step runs. With one
+# thread and two statements the first runs on the caller's connection, the second on the thread's.
+SNAPSHOT_STEPS = {
+    "the caller's transaction starts": "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    "the snapshot is exported": "pg_export_snapshot",
+    "the caller reads": "/* caller */",
+    "a thread imports the snapshot": "SET TRANSACTION SNAPSHOT",
+    "a thread reads": "/* thread */",
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("step", list(SNAPSHOT_STEPS))
+def test_a_connection_dropped_at_any_step_leaves_no_connection_broken(postgresql, monkeypatch, step):
+    from django.db import DatabaseError
+
+    from tests.analytics.faults import backend_terminated_before, sessions_idle_in_transaction
+
+    CenterFactory()
+    monkeypatch.setattr(snapshot, "THREADS", 1)
+    statements = {"caller": ("SELECT pg_sleep(0.3), 1 /* caller */", []),
+                  "thread": ("SELECT 2 /* thread */", [])}
+    with backend_terminated_before(SNAPSHOT_STEPS[step]) as hit, pytest.raises(DatabaseError):
+        rows_in_one_snapshot(statements)
+    assert hit
+    assert not connection.in_atomic_block
+    # the caller's thread goes on: the next query (a request's) opens a new connection if it must
+    assert rows_in_one_snapshot({"a": COUNT, "b": COUNT}) == {"a": [(1,)], "b": [(1,)]}
+    assert sessions_idle_in_transaction() == 0

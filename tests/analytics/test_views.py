@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import time
 
 import pytest
 from django.urls import reverse
@@ -116,3 +117,15 @@ def test_administrators_see_reports_and_unknown_reports_are_404(client, administ
     client.force_login(administrator)
     assert client.get(reverse("analytics:report-detail", args=[done_report.pk])).status_code == 200
     assert client.get(reverse("analytics:report-detail", args=[done_report.pk + 1000])).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_starting_a_report_on_the_page_with_the_broker_down_says_so_at_once(broker_down, client, statistician,
+                                                                            center):
+    client.force_login(statistician)
+    started = time.monotonic()
+    response = client.post(reverse("analytics:report-new"), {"cutoff": "2024-01-01", "ci_method": "log-log"})
+    assert time.monotonic() - started < 5
+    assert response.status_code == 503
+    assert "The job queue is unavailable" in response.content.decode()
+    assert Report.objects.get().status == ReportStatus.FAILED

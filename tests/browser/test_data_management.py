@@ -59,6 +59,8 @@ def test_query_correct_verify_lock_sign_unlock_and_void_from_the_casebook(
     monitor_page.get_by_label("Your question").fill("The chart says the last visit was on 2020-02-01.")
     screenshot(monitor_page, "dm-query-raise")
     monitor_page.get_by_role("button", name="Raise the query").click()
+    # The click returns before the server has answered: the page's message says the query is saved.
+    expect(messages(monitor_page)).to_contain_text(re.compile(r"Query \d+ raised\."))
     query = DataQuery.objects.get()
     assert (query.form, query.field_name, query.state) == ("follow_up", "last_contact_date", QueryState.OPEN)
     expect(messages(monitor_page)).to_contain_text(f"Query {query.pk} raised.")

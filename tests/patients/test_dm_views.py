@@ -486,3 +486,16 @@ def test_every_data_management_route_of_a_casebook_is_404_to_another_centers_sta
         assert client.post(address, post).status_code == 404, address
     assert DataQuery.objects.get(pk=query.pk).state == QueryState.OPEN
     assert DataQuery.objects.count() == 1 and not CasebookSignature.objects.exists()
+
+
+def test_a_check_run_with_the_broker_down_says_so_at_once_and_is_not_left_running(broker_down, client, monitor,
+                                                                                   casebook):
+    import time
+
+    logged_in(client, monitor)
+    started = time.monotonic()
+    response = client.post(url("checks"), {"center": "RM01", "cutoff": "2020-06-30"}, follow=True)
+    assert time.monotonic() - started < 5
+    assert "The job queue is unavailable" in response.content.decode()
+    run = DataCheckRun.objects.get()
+    assert run.status == "failed" and "job queue is unavailable" in run.error and run.finished_at
