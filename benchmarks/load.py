@@ -18,9 +18,10 @@ API token. Until `--seconds` have passed or it has made `--max-requests` request
 picks at random:
   - page: its center's patient list (searched), a casebook or a casebook's audit trail;
   - api: a patient, the IO cycles of a patient, its center's follow-up rows;
-  - save: reads a follow-up row of its center (an api read), then PATCHes its date of
-    last contact one day later with that `version` and a unique `reason`. The rows are
-    drawn from a few per center, so clients of one center collide: the loser gets 409.
+  - save: reads a row of its center (an api read), then PATCHes it with that `version`
+    and a unique `reason`: a living patient's follow-up, date of last contact one day
+    later, or an IO cycle, day 8 dose 0.5 <-> 0.45 mg/m2. The rows are drawn from a few
+    per form and center, so clients of one center collide: the loser gets 409.
 Every request goes to 127.0.0.1 only, with a timeout.
 
 Prints throughput, p50/p95/max latency per kind, errors (5xx, connection errors and
@@ -51,6 +52,7 @@ import time
 import urllib.parse
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from http.cookies import SimpleCookie
 from pathlib import Path
 
@@ -62,17 +64,33 @@ from benchmarks._registry import django_start, registry_seed  # noqa: E402 (afte
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/inocd22_bench_load"
 HOST = "127.0.0.1"  # loopback only: the benchmark never sends a request elsewhere
 REQUEST_TIMEOUT_S = 30
-START_TIMEOUT_S = 60
+START_TIMEOUT_S = 240  # a worker imports the whole project at its first request: slow on a busy machine
 KIND_WEIGHTS = {"page": 4, "api": 3, "save": 3}
+
+
+def _day_later(value: str) -> str:
+    return (dt.date.fromisoformat(value) + dt.timedelta(days=1)).isoformat()
+
+
+def _other_dose(value: str) -> str:
+    return "0.45" if Decimal(value) == Decimal("0.5") else "0.5"
+
+
+# The saves: form (API slug), the field changed, and its next value from the one read.
+SAVES = {
+    "follow-up": ("last_contact_date", _day_later),  # a living patient's last contact, a day later
+    "io-cycles": ("dose_day8", _other_dose),  # a cycle's day 8 dose, 0.5 ↔ 0.45 mg/m²
+}
 
 
 @dataclass
 class Ack:
     """A save the server acknowledged (2xx): what the database must hold."""
 
+    form: str
     row_id: int
     version: int
-    last_contact_date: str
+    value: str  # the field's value in the answer
     reason: str
 
 
@@ -93,7 +111,7 @@ class Center:
     username: str
     token: str
     study_ids: list[str]
-    follow_ups: list[int]  # the rows its clients save, few so that they collide
+    rows: dict[str, list[int]]  # by form, the rows its clients save: few, so that they collide
 
 
 class Client:
@@ -175,15 +193,16 @@ def client_run(number: int, client: Client, *, deadline: float, max_requests: in
                                f"/api/follow-up/?center={center.code}&limit=20"])
             timed("api", "GET", path, api=True)
         else:
-            row_id = rng.choice(center.follow_ups)
-            read = timed("api", "GET", f"/api/follow-up/{row_id}/", api=True)
+            form = rng.choice(list(SAVES))
+            field_name, next_value = SAVES[form]
+            row_id = rng.choice(center.rows[form])
+            read = timed("api", "GET", f"/api/{form}/{row_id}/", api=True)
             if read is None or read[0] != 200:
                 continue
             row = json.loads(read[1])
-            new_date = (dt.date.fromisoformat(row["last_contact_date"]) + dt.timedelta(days=1)).isoformat()
             reason = f"load {run_id} client {number} save {made}"
-            body = json.dumps({"last_contact_date": new_date, "version": row["version"], "reason": reason}).encode()
-            saved = timed("save", "PATCH", f"/api/follow-up/{row_id}/", body=body, api=True,
+            body = json.dumps({field_name: next_value(row[field_name]), "version": row["version"], "reason": reason})
+            saved = timed("save", "PATCH", f"/api/{form}/{row_id}/", body=body.encode(), api=True,
                           headers={"Content-Type": "application/json"})
             if saved is None:
                 continue
@@ -191,7 +210,7 @@ def client_run(number: int, client: Client, *, deadline: float, max_requests: in
                 tally.conflicts += 1
             elif 200 <= saved[0] < 300:
                 answer = json.loads(saved[1])
-                tally.acks.append(Ack(row_id, answer["version"], answer["last_contact_date"], reason))
+                tally.acks.append(Ack(form, row_id, answer["version"], str(answer[field_name]), reason))
 
 
 def main() -> None:
@@ -200,7 +219,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--centers", type=int, default=5, help="centers whose coordinators the clients are")
-    parser.add_argument("--rows-per-center", type=int, default=8, help="follow-up rows saved per center")
+    parser.add_argument("--rows-per-center", type=int, default=4, help="rows saved per form and center")
     parser.add_argument("--max-requests", type=int, default=100_000, help="per client")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (docker-compose: 3)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
@@ -217,12 +236,7 @@ def main() -> None:
     try:
         results, elapsed = _load_run(options, port, centers)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        _gunicorn_stop(server)
         _tokens_revoke(tokens)
     failed = _report(options, results, elapsed, log)
     sys.exit(1 if failed else 0)
@@ -239,6 +253,7 @@ def _centers_prepare(options) -> tuple[list[Center], list]:
     from patients.models import Patient
     from sites.models import Center as CenterModel
     from sites.services import api_token_create
+    from treatments.models import IOCycle
 
     codes = list(CenterModel.objects.annotate(n=Count("patients")).order_by("-n", "code")
                  .values_list("code", flat=True)[: options.centers])
@@ -249,11 +264,17 @@ def _centers_prepare(options) -> tuple[list[Center], list]:
         token, secret = api_token_create(user=user, name="benchmarks/load.py")
         tokens.append(token)
         study_ids = list(Patient.objects.filter(center__code=code).order_by("?").values_list("study_id", flat=True)[:200])
-        rows = list(FollowUp.objects.filter(patient__center__code=code, vital_status="alive", death_date=None,
-                                            last_contact_date__lt=year_ago, is_deleted=False)
-                    .order_by("pk").values_list("pk", flat=True)[: options.rows_per_center])
-        if not rows:
-            sys.exit(f"center {code} has no follow-up row of a living patient to save")
+        candidates = {
+            "follow-up": FollowUp.objects.filter(vital_status="alive", last_contact_date__lt=year_ago),
+            "io-cycles": IOCycle.objects.filter(dose_day8__isnull=False),
+        }
+        rows = {
+            form: list(queryset.filter(patient__center__code=code, is_deleted=False).order_by("pk")
+                       .values_list("pk", flat=True)[: options.rows_per_center])
+            for form, queryset in candidates.items()
+        }
+        if not all(rows.values()):
+            sys.exit(f"center {code} has no row to save in one of {list(rows)}")
         centers.append(Center(code, user.username, secret, study_ids, rows))
     return centers, tokens
 
@@ -306,9 +327,19 @@ def _gunicorn_start(options, port: int, secret_key: str) -> tuple[subprocess.Pop
         except OSError:
             pass
         if time.monotonic() > deadline:
-            server.kill()
+            _gunicorn_stop(server)
             sys.exit(f"gunicorn did not answer /healthz/ within {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
         time.sleep(0.2)  # polling the start-up, under the deadline above
+
+
+def _gunicorn_stop(server: subprocess.Popen) -> None:
+    """SIGTERM to the arbiter, which stops its workers (a SIGKILL would orphan them)."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def _load_run(options, port: int, centers: list[Center]) -> tuple[list[Tally], float]:
@@ -373,7 +404,9 @@ def _report(options, tallies: list[Tally], elapsed: float, log: Path) -> bool:
               f"{_percentile(values, 0.95) * 1000:8.1f} {values[-1] * 1000:8.1f}")
     print(f"statuses: {dict(sorted(statuses.items(), key=str))}")
     print(f"errors: {server_errors} 5xx, {connection_errors} connection errors, {unexpected} other unexpected statuses")
-    print(f"saves: {len(acks)} acknowledged, {conflicts} conflicts (409)")
+    by_form = Counter(ack.form for ack in acks)
+    print(f"saves: {len(acks)} acknowledged ({', '.join(f'{form} {n}' for form, n in sorted(by_form.items()))}), "
+          f"{conflicts} conflicts (409)")
     for error in errors[:5]:
         print(f"  {error}")
     lost = _lost_saves(acks)
@@ -386,29 +419,43 @@ def _report(options, tallies: list[Tally], elapsed: float, log: Path) -> bool:
 
 
 def _lost_saves(acks: list[Ack]) -> list[str]:
-    """Each acknowledged save without its history row (that version of the row, with its date
-    and reason), or acknowledged twice with one version (an update overwritten unseen)."""
+    """Each acknowledged save without its history row (that version of the row, with the value
+    and the reason), or acknowledged twice with one version (an update overwritten unseen)."""
     from outcomes.models import FollowUp
+    from treatments.models import IOCycle
 
-    history = {
-        reason: (row_id, version, date.isoformat())
-        for reason, row_id, version, date in FollowUp.history.filter(history_change_reason__in=[ack.reason for ack in acks])
-        .values_list("history_change_reason", "id", "version", "last_contact_date")
-    }
+    models = {"follow-up": FollowUp, "io-cycles": IOCycle}
     problems = []
-    for ack in acks:
-        held = history.get(ack.reason)
-        if held != (ack.row_id, ack.version, ack.last_contact_date):
-            problems.append(f"row {ack.row_id} version {ack.version} ({ack.reason!r}): history holds {held}")
-    versions = Counter((ack.row_id, ack.version) for ack in acks)
-    problems.extend(f"row {row_id} version {version} acknowledged {n} times"
-                    for (row_id, version), n in versions.items() if n > 1)
-    current = dict(FollowUp.objects.filter(pk__in={ack.row_id for ack in acks}).values_list("pk", "version"))
-    for row_id in {ack.row_id for ack in acks}:
-        newest = max(ack.version for ack in acks if ack.row_id == row_id)
-        if current.get(row_id, 0) < newest:
-            problems.append(f"row {row_id} is at version {current.get(row_id)} after version {newest} was acknowledged")
+    for form, model in models.items():
+        field_name = SAVES[form][0]
+        saved = [ack for ack in acks if ack.form == form]
+        history = {
+            reason: (row_id, version, value)
+            for reason, row_id, version, value in model.history.filter(
+                history_change_reason__in=[ack.reason for ack in saved])
+            .values_list("history_change_reason", "id", "version", field_name)
+        }
+        for ack in saved:
+            held = history.get(ack.reason)
+            if held is None or held[:2] != (ack.row_id, ack.version) or not _same_value(held[2], ack.value):
+                problems.append(f"{form} {ack.row_id} version {ack.version} ({ack.reason!r}): history holds {held}")
+        versions = Counter((ack.row_id, ack.version) for ack in saved)
+        problems.extend(f"{form} {row_id} version {version} acknowledged {n} times"
+                        for (row_id, version), n in versions.items() if n > 1)
+        current = dict(model.objects.filter(pk__in={ack.row_id for ack in saved}).values_list("pk", "version"))
+        for row_id in {ack.row_id for ack in saved}:
+            newest = max(ack.version for ack in saved if ack.row_id == row_id)
+            if current.get(row_id, 0) < newest:
+                problems.append(f"{form} {row_id} is at version {current.get(row_id)} after {newest} was acknowledged")
     return problems
+
+
+def _same_value(held, answered: str) -> bool:
+    if isinstance(held, Decimal):
+        return held == Decimal(answered)
+    if isinstance(held, dt.date):
+        return held.isoformat() == answered
+    return str(held) == answered
 
 
 if __name__ == "__main__":
