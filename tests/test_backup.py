@@ -22,8 +22,9 @@ from outcomes.models import FollowUp
 from patients.audit import audit_trail_rows
 from patients.services import crf_row_save
 
-# serialized_rollback: the roles' groups (a data migration) are back for the tests after this one.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# A transactional test: the data must be committed for pg_dump to see it. The flush after it makes
+# the roles' groups again (sites.apps), so no serialized rollback is needed.
+pytestmark = pytest.mark.django_db(transaction=True)
 PG_TIMEOUT_S = 120
 
 
