@@ -5,10 +5,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from patients.signatures import casebook_sign
 from rest_framework.test import APIClient
 
 from patients.models import CasebookSignature
+from patients.signatures import casebook_sign
 from sites.auth import credentials_confirm
 from tests.patients.casebooks import full_casebook
 from tests.test_settings import manage
