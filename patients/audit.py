@@ -205,8 +205,20 @@ AUDIT_COLUMNS = [
 ]
 
 
-def _local_day_start(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+def _local_day_start(day: dt.date) -> dt.datetime | None:
+    """The first instant of a local day; None (no bound) for a day at the ends of the
+    calendar, where no instant of it can be written in UTC."""
+    try:
+        start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+        start.astimezone(dt.UTC)
+    except OverflowError:
+        return None
+    return start
+
+
+def _local_day_end(day: dt.date) -> dt.datetime | None:
+    """The first instant after a local day; None (no bound) for the last day of the calendar."""
+    return None if day >= dt.date.max else _local_day_start(day + dt.timedelta(days=1))
 
 
 def audit_trail_rows(
@@ -230,7 +242,7 @@ def audit_trail_rows(
     entries = audit_entries(
         patients=patients, identifiers_shown=False, form=form, username=username,
         start=_local_day_start(date_from) if date_from else None,
-        end=_local_day_start(date_to + dt.timedelta(days=1)) if date_to else None,
+        end=_local_day_end(date_to) if date_to else None,
     )
     for entry in entries:
         study_id, center_code = labels.get(entry.patient_id, ("", ""))

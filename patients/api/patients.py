@@ -16,7 +16,7 @@ from patients.api.forms import (
     UpdatedSinceFilter,
     change_reason_pop,
 )
-from patients.models import FormState, FormStatus, Patient
+from patients.models import STUDY_ID_PATTERN, FormState, FormStatus, Patient
 from patients.registry import form_choices
 from patients.selectors import patient_list_for_user
 from patients.services import crf_row_save, patient_enroll
@@ -92,7 +92,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
     permission_classes = [IsAuthenticated, ClinicalWritePermission]
     filterset_class = PatientFilter
     lookup_field = "study_id"
-    lookup_value_regex = "[A-Z]{2}[0-9]{2}-[0-9]+"
+    lookup_value_regex = STUDY_ID_PATTERN
 
     def get_queryset(self):
         return patient_list_for_user(user=self.request.user).prefetch_related("form_states").order_by("pk")
