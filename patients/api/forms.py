@@ -47,16 +47,21 @@ class CrfRowSerializer(serializers.ModelSerializer):
     )
     reason = serializers.CharField(
         write_only=True, required=False, allow_blank=True, max_length=2000,
-        help_text=f"Reason for change, required once the form is complete (or the {REASON_HEADER} header).",
+        help_text=f"Reason for change, required once the form is complete (or the {REASON_HEADER} header). "
+                  "Give it once: a body with both `reason` and `change_reason` is refused (400).",
     )
     change_reason = serializers.CharField(
         write_only=True, required=False, allow_blank=True, max_length=2000,
-        help_text="Reason for change: the same as `reason`, and its name in forms that have a `reason` field.",
+        help_text="Reason for change: the same as `reason`, and its name in forms that have a `reason` field. "
+                  "Give it once: a body with both `reason` and `change_reason` is refused (400).",
     )
 
     def validate(self, attrs):
         if self.instance is not None and "version" not in attrs:
             raise ValidationError({"version": [_("Give the version of the row you are changing.")]})
+        if "reason" in attrs and "change_reason" in attrs and not _has_reason_field(self.Meta.model):
+            raise ValidationError({"change_reason": [
+                _("Give the reason for change once: as reason or as change_reason, not both.")]})
         return attrs
 
     def to_representation(self, instance):
@@ -140,7 +145,7 @@ def change_reason_pop(data: dict, *, request, model) -> str:
     removed from `data`. A form with its own `reason` field only takes `change_reason`."""
     reason = data.pop("change_reason", "")
     if not _has_reason_field(model):
-        reason = reason or data.pop("reason", "")
+        reason = data.pop("reason", "") or reason
     return reason or request.headers.get(REASON_HEADER, "")
 
 
