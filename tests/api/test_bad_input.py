@@ -26,3 +26,34 @@ def test_a_reason_for_change_given_twice_is_refused_on_the_field(coordinator, ap
     changed = client.patch(f"/api/{endpoint}/{key}/", {"version": 1, "reason": "a", "change_reason": "b"},
                            format="json")
     assert changed.status_code == 400 and "change_reason" in changed.json()
+
+
+def _json_endpoints(patient, rows) -> list[tuple[str, str]]:
+    """(method, URL) of every JSON endpoint that takes a body."""
+    return [
+        ("post", "/api/auth/token/"),
+        ("post", "/api/patients/"), ("patch", f"/api/patients/{patient.study_id}/"),
+        ("post", f"/api/patients/{patient.study_id}/form-status/"),
+        *[("post", f"/api/{endpoint}/") for endpoint in FORM_ENDPOINTS],
+        *[("patch", f"/api/{endpoint}/{row.pk}/") for endpoint, row in rows.items()],
+    ]
+
+
+@pytest.mark.parametrize("body", [
+    '{"sex": "\\ud800", "form": "\\ud800", "status": "\\ud800", "username": "\\ud800", "password": "x"}',
+    '{"\\udfff": 1, "version": 1}',
+    '{"a": ' * 1000 + "1" + "}" * 1000,
+    "[" * 100_000 + "]" * 100_000,
+], ids=["lone-surrogate-value", "lone-surrogate-key", "nested-1000", "nested-100000"])
+def test_unencodable_or_deeply_nested_json_is_a_400_on_every_endpoint(client, coordinator, api_as, casebooks, body):
+    from rest_framework.test import APIClient
+
+    patient, rows = casebooks["own"]
+    for authenticated in (False, True):
+        api = api_as(coordinator) if authenticated else APIClient()
+        for method, url in _json_endpoints(patient, rows):
+            response = getattr(api, method)(url, body, content_type="application/json")
+            expected = 400 if authenticated or url == "/api/auth/token/" else 401
+            assert (method, url, response.status_code) == (method, url, expected)
+            if expected == 400:
+                assert "detail" in response.json()
