@@ -15,7 +15,6 @@ def check_prior_line(line, dates: CasebookDates) -> None:
         found.add("line_number", _("Line %(number)s is already recorded.") % {"number": line.line_number})
     for field_name in ("start_date", "end_date"):
         value = getattr(line, field_name)
-        found.not_future(field_name, value, dates.today)
         if dates.diagnosis:
             found.not_before(field_name, value, Event(_("the date of diagnosis"), dates.diagnosis))
         if dates.c1d1:

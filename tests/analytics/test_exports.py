@@ -466,3 +466,19 @@ def test_dictionary_field_types(settings):
     assert shifted[("responses", "assessment_date")]["type"] == "date"
     assert entries[("io_cycles", "dose_day1")]["unit"] == "mg/m²"
     assert isinstance(models.Model, type)
+
+
+@pytest.mark.parametrize("file_format", FILE_FORMATS)
+def test_shifted_exports_survive_dates_at_the_ends_of_the_calendar(planted, statistician, file_format):
+    """Dates stored before the plausibility checks existed: shifted off the calendar, they are
+    missing, and the export is whole."""
+    from patients.models import Patient
+
+    patient, excluded = planted
+    Patient.objects.filter(pk=patient.pk).update(withdrawal_date=dt.date.min)
+    Patient.objects.filter(pk=excluded.pk).update(withdrawal_date=dt.date.max)
+    log, data = export_bytes(user=statistician, options=ExportOptions(file_format, "shifted", "codes"))
+    assert data and ExportLog.objects.get(pk=log.pk).status == ExportStatus.COMPLETED
+    if file_format == "json":
+        rows = json.loads(data)["tables"]["patients"]
+        assert {row["study_id"] for row in rows} == {patient.study_id, excluded.study_id}

@@ -57,3 +57,15 @@ def test_unencodable_or_deeply_nested_json_is_a_400_on_every_endpoint(client, co
             assert (method, url, response.status_code) == (method, url, expected)
             if expected == 400:
                 assert "detail" in response.json()
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "1899-12-31", "9999-12-31"])
+def test_an_implausible_date_is_refused_through_the_api(coordinator, api_as, casebooks, day):
+    client = api_as(coordinator)
+    patient, rows = casebooks["own"]
+    response = client.patch(f"/api/patients/{patient.study_id}/", {"version": 1, "withdrawal_date": day},
+                            format="json")
+    assert response.status_code == 400 and list(response.json()) == ["withdrawal_date"]
+    response = client.patch(f"/api/baseline/{rows['baseline'].pk}/", {"version": 1, "diagnosis_date": day},
+                            format="json")
+    assert response.status_code == 400 and list(response.json()) == ["diagnosis_date"]
