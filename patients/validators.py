@@ -10,6 +10,7 @@ and the API returns it under the field's name. They need no database.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -56,6 +57,22 @@ class CasebookDates:
         if self.last_contact:
             return Event(_("the date of last contact"), self.last_contact)
         return None
+
+
+# Characters that show nothing: spaces, controls, format characters (zero-width space, joiners,
+# direction marks, BOM), unassigned or private code points, and the "blank" letters of some scripts.
+_INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me"})
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def reason_text(text: str | None) -> str:
+    """A reason (for a change, an exclusion, a withdrawal, an answer) as recorded: trimmed,
+    and empty when nothing in it can be read, so that a reason of spaces or of invisible
+    characters ("\u200b") counts as no reason wherever one is asked."""
+    text = (text or "").strip()
+    if any(unicodedata.category(char) not in _INVISIBLE_CATEGORIES and char not in _BLANK_LETTERS for char in text):
+        return text
+    return ""
 
 
 def show(day: dt.date) -> str:
@@ -166,12 +183,12 @@ def check_patient(patient, dates: CasebookDates) -> None:
             _("Not eligible (%(unmet)s): record the patient as excluded, with the reason.")
             % {"unmet": "; ".join(patient.unmet_eligibility)},
         )
-    if patient.enrollment_status == EnrollmentStatus.EXCLUDED and not patient.exclusion_reason.strip():
+    if patient.enrollment_status == EnrollmentStatus.EXCLUDED and not reason_text(patient.exclusion_reason):
         found.add("exclusion_reason", _("Give the reason for exclusion."))
     if patient.enrollment_status == EnrollmentStatus.WITHDRAWN:
         if not patient.withdrawal_date:
             found.add("withdrawal_date", _("Give the date of withdrawal."))
-        if not patient.withdrawal_reason.strip():
+        if not reason_text(patient.withdrawal_reason):
             found.add("withdrawal_reason", _("Give the reason for withdrawal."))
     found.raise_if_any()
 

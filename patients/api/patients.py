@@ -10,6 +10,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from patients.api.forms import (
+    REASON_HEADER,
     ClinicalWritePermission,
     CrfRowSerializer,
     ScopedSlugField,
@@ -71,6 +72,10 @@ class FormStatusSerializer(serializers.Serializer):
     form = serializers.ChoiceField(choices=form_choices())
     status = serializers.ChoiceField(choices=[(TRANSITIONS_BY_ACTION[action].target, FormStatus(
         TRANSITIONS_BY_ACTION[action].target).label) for action in SITE_ACTIONS])
+    reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000,
+        help_text=f"Reason for reopening a complete form (in_progress), or the {REASON_HEADER} header.",
+    )
 
 
 class FormStateSerializer(serializers.ModelSerializer):
@@ -122,5 +127,6 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         parameters = FormStatusSerializer(data=request.data)
         parameters.is_valid(raise_exception=True)
         state = form_status_set(user=request.user, patient=patient, form=parameters.validated_data["form"],
-                                status=parameters.validated_data["status"])
+                                status=parameters.validated_data["status"],
+                                reason=parameters.validated_data.get("reason") or request.headers.get(REASON_HEADER, ""))
         return Response(FormStateSerializer(state).data)
