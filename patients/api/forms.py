@@ -16,7 +16,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
-from patients.clinical import is_direct_identifier
+from patients.clinical import mask_for
 from patients.models import Patient
 from patients.registry import Part
 from patients.selectors import form_rows_for_user, patient_list_for_user
@@ -67,10 +67,10 @@ class CrfRowSerializer(serializers.ModelSerializer):
     def to_representation(self, instance):
         data = super().to_representation(instance)
         request = self.context.get("request")
-        if request is None or not can_see_identifiers(request.user):
-            for model_field in type(instance)._meta.concrete_fields:
-                if is_direct_identifier(model_field):
-                    data.pop(model_field.name, None)
+        shown = request is not None and can_see_identifiers(request.user)
+        for model_field in type(instance)._meta.concrete_fields:
+            if mask_for(model_field, identifiers_shown=shown):
+                data.pop(model_field.name, None)
         return data
 
 

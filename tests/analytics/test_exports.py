@@ -23,11 +23,10 @@ from analytics.exports.variables import (
     Variable,
     allowlist_check,
     export_tables,
-    is_free_text,
     model_field_at,
 )
 from analytics.models import ExportLog, ExportStatus
-from patients.clinical import is_direct_identifier
+from patients.clinical import is_direct_identifier, is_free_text
 from tests.factories import (
     AdverseEventFactory,
     BaselineFactory,
