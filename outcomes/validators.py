@@ -65,8 +65,6 @@ def check_follow_up(follow_up, dates: CasebookDates) -> None:
     """Last contact after everything; death the last date; relapse after a response;
     grade 5 adverse events on the date of death."""
     found = Findings()
-    for field_name in ("relapse_date", "death_date", "last_contact_date"):
-        found.not_future(field_name, getattr(follow_up, field_name), dates.today)
     everything = [*dates.after_c1d1, *dates.prior_lines]
     if dates.c1d1:
         everything.append(Event(_("IO cycle 1 day 1"), dates.c1d1))

@@ -19,15 +19,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from patients.clinical import is_direct_identifier
+from patients.clinical import FREE_TEXT_MASK, mask_for
 from patients.display import show_value
 from patients.models import CasebookSignature, DataQuery, FormState, Patient
 from patients.registry import casebook
 from sites.roles import can_export_audit_trail, can_see_identifiers
 from sites.selectors import center_ids_for_user
 
-# Shown instead of a direct identifier's value to whoever may not see it, and in every file.
-IDENTIFIER_MASK = "[direct identifier]"
 # Columns that say which row a history record is, or that the database sets: not changes.
 AUDIT_SKIPPED_FIELDS = frozenset({
     "id", "version", "created_at", "updated_at", "changed_at", "is_deleted",
@@ -96,14 +94,14 @@ def _audited_fields(model: type[models.Model]) -> list[models.Field]:
 
 
 def _raw(model_field: models.Field, value, identifiers_shown: bool) -> str:
-    if is_direct_identifier(model_field) and not identifiers_shown:
-        return IDENTIFIER_MASK
+    if mask := mask_for(model_field, identifiers_shown=identifiers_shown):
+        return mask
     return "" if value is None else str(value)
 
 
 def _shown(model_field: models.Field, value, identifiers_shown: bool) -> str:
-    if is_direct_identifier(model_field) and not identifiers_shown:
-        return IDENTIFIER_MASK
+    if mask := mask_for(model_field, identifiers_shown=identifiers_shown):
+        return mask
     if model_field.is_relation:
         return "—" if value is None else str(value)
     return show_value(model_field, value)
@@ -118,7 +116,7 @@ def _change(model_field: models.Field, old, new, identifiers_shown: bool) -> Cha
     )
 
 
-def _entry(source: _Source, fields, record, previous, identifiers_shown: bool) -> AuditEntry:
+def _entry(source: _Source, fields, record, previous, identifiers_shown: bool, reasons_shown: bool) -> AuditEntry:
     if previous is None:
         action = "created"
         changes = [
@@ -146,7 +144,8 @@ def _entry(source: _Source, fields, record, previous, identifiers_shown: bool) -
         row=str(source.row_label(record)),
         action=action,
         who=record.history_user.get_username() if record.history_user else "",
-        reason=record.history_change_reason or "",
+        reason=(record.history_change_reason or "") if reasons_shown or not record.history_change_reason
+        else FREE_TEXT_MASK,
         changes=tuple(changes),
     )
 
@@ -155,14 +154,19 @@ def audit_entries(
     *,
     patients: QuerySet[Patient],
     identifiers_shown: bool,
+    reasons_shown: bool | None = None,
     form: str = "",
     username: str = "",
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
 ) -> Iterator[AuditEntry]:
     """Every recorded change of the casebooks of `patients`, oldest first per record, with
-    the old and new value of each field that changed. A direct identifier shows only that it
-    changed unless `identifiers_shown`. A generator: one database cursor per audited model."""
+    the old and new value of each field that changed. A direct identifier or free text shows
+    only that it changed unless `identifiers_shown` (`patients.clinical.mask_for`); the reasons
+    for change, free text too, are shown when `reasons_shown` (by default as identifiers are).
+    A generator: one database cursor per audited model."""
+    if reasons_shown is None:
+        reasons_shown = identifiers_shown
     for source in _sources():
         if form and source.form is not None and source.form != form:
             continue
@@ -179,7 +183,7 @@ def audit_entries(
             if (start is None or record.history_date >= start) and (
                 not username or (record.history_user and record.history_user.get_username() == username)
             ):
-                yield _entry(source, fields, record, previous, identifiers_shown)
+                yield _entry(source, fields, record, previous, identifiers_shown, reasons_shown)
             previous = record
 
 
@@ -205,8 +209,20 @@ AUDIT_COLUMNS = [
 ]
 
 
-def _local_day_start(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+def _local_day_start(day: dt.date) -> dt.datetime | None:
+    """The first instant of a local day; None (no bound) for a day at the ends of the
+    calendar, where no instant of it can be written in UTC."""
+    try:
+        start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+        start.astimezone(dt.UTC)
+    except OverflowError:
+        return None
+    return start
+
+
+def _local_day_end(day: dt.date) -> dt.datetime | None:
+    """The first instant after a local day; None (no bound) for the last day of the calendar."""
+    return None if day >= dt.date.max else _local_day_start(day + dt.timedelta(days=1))
 
 
 def audit_trail_rows(
@@ -219,7 +235,8 @@ def audit_trail_rows(
     date_to: dt.date | None = None,
 ) -> Iterator[list[str]]:
     """The audit trail of the casebooks the user may see, as CSV rows (a header first). A file
-    leaves the system: direct identifiers are always masked."""
+    leaves the system: direct identifiers and free-text values are always masked, as in the
+    exports; the reasons for change, which the file is for, stay for who may see them."""
     if not can_export_audit_trail(user):
         raise PermissionDenied(_("Only monitors export the audit trail."))
     patients = Patient.objects.filter(center__in=center_ids_for_user(user=user))
@@ -228,9 +245,10 @@ def audit_trail_rows(
     labels = {pk: (study_id, code) for pk, study_id, code in patients.values_list("pk", "study_id", "center__code")}
     yield [str(column) for column in AUDIT_COLUMNS]
     entries = audit_entries(
-        patients=patients, identifiers_shown=False, form=form, username=username,
+        patients=patients, identifiers_shown=False, reasons_shown=can_see_identifiers(user), form=form,
+        username=username,
         start=_local_day_start(date_from) if date_from else None,
-        end=_local_day_start(date_to + dt.timedelta(days=1)) if date_to else None,
+        end=_local_day_end(date_to) if date_to else None,
     )
     for entry in entries:
         study_id, center_code = labels.get(entry.patient_id, ("", ""))

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 
-from patients.audit import IDENTIFIER_MASK
-from patients.clinical import is_direct_identifier
+from patients.clinical import mask_for
 from patients.display import show_value
 from patients.models import FormState, FormStatus, Patient
 from patients.registry import CasebookForm, Part, casebook
@@ -74,6 +73,7 @@ def casebook_sections(patient: Patient, *, user, queried_fields: frozenset | set
     """The casebook's forms with their rows. `queried_fields`, (form, field name) pairs of
     open queries, keeps those questions of a single form on the page even when empty."""
     states = {state.form: state for state in patient.form_states.all()}
+    shown = can_see_identifiers(user)
     sections = []
     for form in casebook.forms():
         section = Section(form=form, state=states.get(form.key))
@@ -83,9 +83,13 @@ def casebook_sections(patient: Patient, *, user, queried_fields: frozenset | set
                     " ".join(name for name, on in (("num", column.numeric), ("nowrap", column.nowrap)) if on)
                     for column in part.columns
                 ]
+                masks = [
+                    column.field_name and mask_for(part.model._meta.get_field(column.field_name), identifiers_shown=shown)
+                    for column in part.columns
+                ]
                 rows = [
-                    (row, [(column.value(row, patient), css_class, column.field_name)
-                           for column, css_class in zip(part.columns, classes, strict=True)])
+                    (row, [(mask or column.value(row, patient), css_class, column.field_name)
+                           for column, css_class, mask in zip(part.columns, classes, masks, strict=True)])
                     for row in live_rows(patient, part)
                 ]
                 section.parts.append({"spec": part, "rows": rows})
@@ -109,8 +113,8 @@ def single_fields(part: Part, row, *, user, keep: frozenset[str] = frozenset()) 
         value = getattr(row, name)
         if value in (None, "") and (model_field.null or model_field.blank) and name not in keep:
             continue  # a question that did not apply
-        hidden = is_direct_identifier(model_field) and not shown
-        answers.append((name, model_field.verbose_name, IDENTIFIER_MASK if hidden else show_value(model_field, value)))
+        mask = mask_for(model_field, identifiers_shown=shown)
+        answers.append((name, model_field.verbose_name, mask or show_value(model_field, value)))
     return answers
 
 

@@ -25,6 +25,7 @@ from patients.models import CheckRunStatus, DataCheckRun, EnrollmentStatus, Pati
 from patients.queries import field_label, query_raise
 from patients.registry import casebook
 from patients.selectors import casebook_dates_get, patient_list_for_user
+from patients.validators import edit_check
 from sites.models import Center
 from sites.roles import Role, can_review_forms
 
@@ -68,7 +69,7 @@ def _edit_checks(patient: Patient) -> list[Problem]:
         rows = [patient] if part.is_patient else part.model.objects.filter(patient=patient, is_deleted=False)
         for row in rows:
             try:
-                part.check(row, casebook_dates_get(patient=patient, excluding=row))
+                edit_check(part, row, casebook_dates_get(patient=patient, excluding=row))
             except ValidationError as error:
                 for field_name, messages in error.message_dict.items():
                     field_name = "" if field_name == "__all__" else field_name

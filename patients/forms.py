@@ -17,6 +17,7 @@ from django.utils.formats import get_format
 from django.utils.translation import gettext_lazy as _
 
 from patients.models import BaselineDisease, EnrollmentStatus, Patient
+from patients.validators import reason_text
 from sites.models import Center
 
 YES_NO = ((True, _("Yes")), (False, _("No")))
@@ -123,7 +124,7 @@ class CRFForm(forms.ModelForm):
             if name in cleaned and not self.applies(name, cleaned):
                 model_field = self._meta.model._meta.get_field(name)
                 cleaned[name] = None if model_field.null else ("" if model_field.empty_strings_allowed else False)
-        if self.reason_required and not (cleaned.get("change_reason") or "").strip():
+        if self.reason_required and not reason_text(cleaned.get("change_reason")):
             self.add_error("change_reason", REASON_MISSING)
         return cleaned
 

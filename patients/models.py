@@ -32,6 +32,10 @@ class EnrollmentStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
+# A study ID as the enrollment makes it (`RM01-007`): the only shape a URL may name a casebook by.
+STUDY_ID_PATTERN = r"[A-Z]{2}[0-9]{2}-[0-9]+"
+
+
 class Patient(ClinicalRecord):
     """One patient of one center: the enrollment & eligibility form."""
 

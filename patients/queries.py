@@ -27,6 +27,7 @@ from patients.models import (
 )
 from patients.registry import casebook
 from patients.selectors import patient_list_for_user
+from patients.validators import reason_text
 from sites.models import Center
 from sites.roles import can_answer_queries, can_review_forms, can_see_queries
 from sites.selectors import center_ids_for_user
@@ -138,7 +139,7 @@ def query_answer(*, user, query: DataQuery, text: str) -> DataQuery:
         raise PermissionDenied(_("Only the site's staff answer queries."))
     query = _query_locked(query)
     require_visible(user=user, patient=query.patient)
-    if not text.strip():
+    if not reason_text(text):
         raise ValidationError({"text": _("Write the answer.")})
     if query.state == QueryState.CLOSED:
         raise ValidationError(_("This query is closed."))
@@ -179,7 +180,7 @@ def query_reopen(*, user, query: DataQuery, text: str) -> DataQuery:
     require_visible(user=user, patient=query.patient)
     if query.state != QueryState.CLOSED:
         raise ValidationError(_("Only a closed query can be re-opened."))
-    if not text.strip():
+    if not reason_text(text):
         raise ValidationError({"text": _("Say why the query is re-opened.")})
     now = timezone.now()
     query.state = QueryState.OPEN

@@ -13,7 +13,7 @@ from patients.clinical import ClinicalRecord
 from patients.models import CasebookSignature, FormState, FormStatus, Patient
 from patients.registry import casebook
 from patients.selectors import casebook_dates_get, patient_list_for_user
-from patients.validators import CasebookDates
+from patients.validators import CasebookDates, edit_check, reason_text
 from sites.models import Center
 from sites.roles import can_edit_clinical_data
 from sites.selectors import center_list_for_user
@@ -48,7 +48,7 @@ def _form_state_for_change(*, user, patient: Patient, form: str, reason: str, no
     )
     if state.status == FormStatus.LOCKED:
         raise FormLockedError(_("This form is locked: a monitor must unlock it first."))
-    if state.status in REASON_REQUIRED_STATES and not reason.strip():
+    if state.status in REASON_REQUIRED_STATES and not reason_text(reason):
         raise ValidationError({"reason": _("This form is complete: give the reason for the change.")})
     if state.status == FormStatus.VERIFIED:
         state.status = FormStatus.COMPLETE
@@ -68,7 +68,7 @@ def _signature_void_for_change(*, user, patient: Patient, reason: str, notices: 
         return
     signature.is_void = True
     signature.voided_at = timezone.now()
-    signature.void_reason = _("Data changed after signing: %(reason)s") % {"reason": reason.strip() or _("no reason given")}
+    signature.void_reason = _("Data changed after signing: %(reason)s") % {"reason": reason_text(reason) or _("no reason given")}
     signature._history_user = user
     signature._change_reason = signature.void_reason
     signature.save()
@@ -78,13 +78,13 @@ def _signature_void_for_change(*, user, patient: Patient, reason: str, notices: 
 def _validate(row: ClinicalRecord, *, patient: Patient) -> None:
     """Field checks, then the casebook's edit checks, then database constraints."""
     row.clean_fields()
-    casebook.part_for(row).check(row, casebook_dates_get(patient=patient, excluding=row))
+    edit_check(casebook.part_for(row), row, casebook_dates_get(patient=patient, excluding=row))
     row.validate_constraints()
 
 
 def _save_with_history(row: ClinicalRecord, *, user, reason: str) -> None:
     row._history_user = user
-    row._change_reason = reason.strip() or None
+    row._change_reason = reason_text(reason) or None
     row.save()
 
 
@@ -144,7 +144,7 @@ def patient_enroll(*, user, patient: Patient) -> Patient:
     if center is None:
         raise PermissionDenied(_("You may not enroll patients in this center."))
     patient.clean_fields(exclude=["study_id", "sequence"])
-    casebook.patient_part().check(patient, CasebookDates(today=timezone.localdate()))
+    edit_check(casebook.patient_part(), patient, CasebookDates(today=timezone.localdate()))
     Center.objects.filter(pk=center.pk).update(last_sequence=center.last_sequence + 1)
     patient.sequence = center.last_sequence + 1
     patient.study_id = study_id_for(center.code, patient.sequence)

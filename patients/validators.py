@@ -10,10 +10,12 @@ and the API returns it under the field's name. They need no database.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
@@ -57,6 +59,22 @@ class CasebookDates:
         return None
 
 
+# Characters that show nothing: spaces, controls, format characters (zero-width space, joiners,
+# direction marks, BOM), unassigned or private code points, and the "blank" letters of some scripts.
+_INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me"})
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def reason_text(text: str | None) -> str:
+    """A reason (for a change, an exclusion, a withdrawal, an answer) as recorded: trimmed,
+    and empty when nothing in it can be read, so that a reason of spaces or of invisible
+    characters ("\u200b") counts as no reason wherever one is asked."""
+    text = (text or "").strip()
+    if any(unicodedata.category(char) not in _INVISIBLE_CATEGORIES and char not in _BLANK_LETTERS for char in text):
+        return text
+    return ""
+
+
 def show(day: dt.date) -> str:
     return date_format(day, "SHORT_DATE_FORMAT")
 
@@ -69,10 +87,6 @@ class Findings:
 
     def add(self, field_name: str, message: str) -> None:
         self.errors[field_name].append(message)
-
-    def not_future(self, field_name: str, value: dt.date | None, today: dt.date) -> None:
-        if value and value > today:
-            self.add(field_name, _("This date is in the future."))
 
     def not_before(self, field_name: str, value: dt.date | None, bound: Event | None) -> None:
         if value and bound and bound.date and value < bound.date:
@@ -89,8 +103,7 @@ class Findings:
             )
 
     def within_record(self, field_name: str, value: dt.date | None, dates: CasebookDates) -> None:
-        """A date after C1D1: not in the future, not before C1D1, not after death or last contact."""
-        self.not_future(field_name, value, dates.today)
+        """A date after C1D1: not before C1D1, not after death or last contact."""
         if dates.c1d1:
             self.not_before(field_name, value, Event(_("IO cycle 1 day 1"), dates.c1d1))
         self.not_after(field_name, value, dates.end_of_record)
@@ -98,6 +111,38 @@ class Findings:
     def raise_if_any(self) -> None:
         if self.errors:
             raise ValidationError(dict(self.errors))
+
+
+# The first plausible date of any casebook: nothing before it, and nothing after today.
+PLAUSIBLE_SINCE = dt.date(1900, 1, 1)
+
+
+def date_field_names(model) -> list[str]:
+    """The calendar dates of a form's model (not its timestamps)."""
+    return [f.name for f in model._meta.concrete_fields
+            if isinstance(f, models.DateField) and not isinstance(f, models.DateTimeField)]
+
+
+def check_dates_plausible(row, field_names, dates: CasebookDates) -> None:
+    """Every date of the row is a plausible one: on or after 1900-01-01, and not in the future."""
+    found = Findings()
+    for field_name in field_names:
+        value = getattr(row, field_name, None)
+        if not isinstance(value, dt.date):
+            continue
+        if value < PLAUSIBLE_SINCE:
+            found.add(field_name, _("This date is not plausible: it is before %(date)s.") % {"date": show(PLAUSIBLE_SINCE)})
+        elif value > dates.today:
+            found.add(field_name, _("This date is in the future."))
+    found.raise_if_any()
+
+
+def edit_check(part, row, dates: CasebookDates) -> None:
+    """The edit check that every write path runs (forms, API, imports, the automatic checks):
+    the plausibility of every date of the row, then the form's own checks. A date out of the
+    plausible range makes the comparisons meaningless, so it is reported alone."""
+    check_dates_plausible(row, date_field_names(part.model), dates)
+    part.check(row, dates)
 
 
 def latest(events) -> Event | None:
@@ -111,8 +156,6 @@ def earliest(events) -> Event | None:
 def check_patient(patient, dates: CasebookDates) -> None:
     """Enrollment & eligibility: dates, the study window, age, and status against eligibility."""
     found = Findings()
-    found.not_future("date_of_birth", patient.date_of_birth, dates.today)
-    found.not_future("c1d1_date", patient.c1d1_date, dates.today)
     c1d1 = patient.c1d1_date
     if c1d1:
         if not STUDY_WINDOW[0] <= c1d1 <= STUDY_WINDOW[1]:
@@ -140,14 +183,13 @@ def check_patient(patient, dates: CasebookDates) -> None:
             _("Not eligible (%(unmet)s): record the patient as excluded, with the reason.")
             % {"unmet": "; ".join(patient.unmet_eligibility)},
         )
-    if patient.enrollment_status == EnrollmentStatus.EXCLUDED and not patient.exclusion_reason.strip():
+    if patient.enrollment_status == EnrollmentStatus.EXCLUDED and not reason_text(patient.exclusion_reason):
         found.add("exclusion_reason", _("Give the reason for exclusion."))
     if patient.enrollment_status == EnrollmentStatus.WITHDRAWN:
         if not patient.withdrawal_date:
             found.add("withdrawal_date", _("Give the date of withdrawal."))
-        if not patient.withdrawal_reason.strip():
+        if not reason_text(patient.withdrawal_reason):
             found.add("withdrawal_reason", _("Give the reason for withdrawal."))
-    found.not_future("withdrawal_date", patient.withdrawal_date, dates.today)
     found.raise_if_any()
 
 
@@ -155,7 +197,6 @@ def check_baseline(baseline, dates: CasebookDates) -> None:
     """Baseline: birth ≤ diagnosis ≤ prior lines ≤ C1D1; the prior HSCT in the same span."""
     found = Findings()
     diagnosis = baseline.diagnosis_date
-    found.not_future("diagnosis_date", diagnosis, dates.today)
     if dates.date_of_birth:
         found.not_before("diagnosis_date", diagnosis, Event(_("the date of birth"), dates.date_of_birth))
     found.not_after("diagnosis_date", diagnosis, earliest(dates.prior_lines))

@@ -22,6 +22,7 @@ from patients.models import UNRESOLVED_QUERY_STATES, DataQuery, FormState, FormS
 from patients.registry import casebook
 from patients.selectors import patient_list_for_user
 from patients.services import FormLockedError, require_may_edit
+from patients.validators import reason_text
 from sites.roles import can_edit_clinical_data, can_review_forms
 
 
@@ -42,7 +43,9 @@ class Transition:
 TRANSITIONS = (
     Transition("complete", FormStatus.IN_PROGRESS, FormStatus.COMPLETE, gettext_lazy("Mark complete"),
                can_edit_clinical_data),
-    Transition("reopen", FormStatus.COMPLETE, FormStatus.IN_PROGRESS, gettext_lazy("Reopen"), can_edit_clinical_data),
+    # Reopening lets the data change without a reason for each change: it asks for one itself.
+    Transition("reopen", FormStatus.COMPLETE, FormStatus.IN_PROGRESS, gettext_lazy("Reopen"), can_edit_clinical_data,
+               needs_reason=True),
     Transition("verify", FormStatus.COMPLETE, FormStatus.VERIFIED, gettext_lazy("Verify"), can_review_forms,
                needs_closed_queries=True),
     Transition("lock", FormStatus.VERIFIED, FormStatus.LOCKED, gettext_lazy("Lock"), can_review_forms,
@@ -128,21 +131,23 @@ def form_unlock(*, user, patient: Patient, form: str, reason: str) -> FormState:
     """Unlock a locked form, with the reason. It goes back to verified: its data did not
     change, and the first change sends it back to complete."""
     _require_reviewer(user=user, patient=patient)
-    if not reason.strip():
+    if not reason_text(reason):
         raise ValidationError({"reason": _("Give the reason for unlocking the form.")})
     state = _state_for_transition(patient=patient, form=form)
     if state.status != TRANSITIONS_BY_ACTION["unlock"].source:
         raise ValidationError(_("This form is not locked."))
     return _save(state, user=user, status=TRANSITIONS_BY_ACTION["unlock"].target,
-                 reason=_("Unlocked: %(reason)s") % {"reason": reason.strip()})
+                 reason=_("Unlocked: %(reason)s") % {"reason": reason_text(reason)})
 
 
 FORM_TRANSITION_SERVICES = {"verify": form_verify, "lock": form_lock, "unlock": form_unlock}
 
 
 @transaction.atomic
-def form_status_set(*, user, patient: Patient, form: str, status: str) -> FormState:
-    """Mark a form in progress or complete (site staff). Verification and locking are the monitors'."""
+def form_status_set(*, user, patient: Patient, form: str, status: str, reason: str = "") -> FormState:
+    """Mark a form in progress or complete (site staff). Verification and locking are the monitors'.
+    Reopening a complete form needs a `reason`, recorded in the state's history: its data then
+    changes without a reason per change."""
     require_may_edit(user=user, patient=patient)
     if not casebook.has_form(form):
         raise ValidationError({"form": _("Unknown form.")})
@@ -159,7 +164,12 @@ def form_status_set(*, user, patient: Patient, form: str, status: str) -> FormSt
         # A repeating form may be complete with no row ("no adverse event"); a single form
         # (baseline, HSCT, follow-up) left unanswered may not.
         raise ValidationError({"status": _("Fill in this form before marking it complete.")})
-    return _save(state, user=user, status=status, reason=None)
+    recorded = None
+    if state.status == FormStatus.COMPLETE and status == FormStatus.IN_PROGRESS:
+        if not reason_text(reason):
+            raise ValidationError({"reason": _("Give the reason for reopening the form.")})
+        recorded = _("Reopened: %(reason)s") % {"reason": reason_text(reason)}
+    return _save(state, user=user, status=status, reason=recorded)
 
 
 def _single_form_filled(*, patient: Patient, form: str) -> bool:

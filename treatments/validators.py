@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
-from patients.validators import CasebookDates, Event, Findings, earliest, show
+from patients.validators import CasebookDates, Event, Findings, earliest, reason_text, show
 from treatments.models import MAX_DOSE_PER_DAY, EndOfTreatmentReason
 
 
@@ -15,7 +15,6 @@ def check_prior_line(line, dates: CasebookDates) -> None:
         found.add("line_number", _("Line %(number)s is already recorded.") % {"number": line.line_number})
     for field_name in ("start_date", "end_date"):
         value = getattr(line, field_name)
-        found.not_future(field_name, value, dates.today)
         if dates.diagnosis:
             found.not_before(field_name, value, Event(_("the date of diagnosis"), dates.diagnosis))
         if dates.c1d1:
@@ -47,14 +46,14 @@ def check_io_cycle(cycle, dates: CasebookDates) -> None:
         dose = getattr(cycle, day)
         if dose is not None and not 0 <= dose <= MAX_DOSE_PER_DAY:
             found.add(day, _("The dose per day must be between 0 and %(max)s mg/m².") % {"max": MAX_DOSE_PER_DAY})
-    if (cycle.delayed or cycle.dose_reduced) and not cycle.modification_reason.strip():
+    if (cycle.delayed or cycle.dose_reduced) and not reason_text(cycle.modification_reason):
         found.add("modification_reason", _("Say why the cycle was delayed or reduced."))
     found.raise_if_any()
 
 
 def check_end_of_treatment(end, dates: CasebookDates) -> None:
     found = Findings()
-    if end.reason == EndOfTreatmentReason.OTHER and not end.reason_other.strip():
+    if end.reason == EndOfTreatmentReason.OTHER and not reason_text(end.reason_other):
         found.add("reason_other", _("Describe the other reason."))
     if end.reason == EndOfTreatmentReason.HSCT and dates.hsct_date is None and dates.last_contact:
         found.add("reason", _("No HSCT after IO is recorded on the HSCT form."))

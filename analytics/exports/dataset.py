@@ -155,9 +155,19 @@ def table_rows(table: Table, *, user, options: ExportOptions, chunk_size: int = 
             last_key, shift = row[1], dt.timedelta(days=date_shift_days(row[1]))
         values = list(row[1:])
         for number in dates:
-            if values[number] is not None:
-                values[number] += shift
+            values[number] = date_shifted(values[number], shift)
         yield row[0], tuple(values)
+
+
+def date_shifted(value: dt.date | None, shift: dt.timedelta) -> dt.date | None:
+    """A date moved by the patient's offset; missing when the result is off the calendar (a
+    date stored before the plausibility checks existed), rather than failing the export."""
+    if value is None:
+        return None
+    try:
+        return value + shift
+    except OverflowError:
+        return None
 
 
 def csv_copy_available(options: ExportOptions) -> bool:

@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from analytics.exports.sql import WholeYearsBetween
 from outcomes.ctcae import TERMS_BY_CODE, OrganClass
-from patients.clinical import is_direct_identifier
+from patients.clinical import is_direct_identifier, is_free_text
 from patients.models import Patient
 from patients.registry import casebook
 from treatments.models import DOSE_UNIT, IOCycle
@@ -179,11 +179,6 @@ PATIENT_KEY = Variable("study_id", KEY, _("study ID (pseudonymous patient key)")
 
 # Fields read only to derive an exported value, never exported themselves.
 DERIVATION_ONLY_INPUTS = frozenset({(Patient, "date_of_birth")})
-
-
-def is_free_text(model_field: models.Field) -> bool:
-    """Free text: a character field without a code list (names, regimens, reasons, 'other' text)."""
-    return isinstance(model_field, models.CharField | models.TextField) and not model_field.choices
 
 
 def model_field_at(model: type[models.Model], path: str) -> tuple[type[models.Model], models.Field]:

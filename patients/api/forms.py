@@ -16,7 +16,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
-from patients.clinical import is_direct_identifier
+from patients.clinical import mask_for
 from patients.models import Patient
 from patients.registry import Part
 from patients.selectors import form_rows_for_user, patient_list_for_user
@@ -47,25 +47,30 @@ class CrfRowSerializer(serializers.ModelSerializer):
     )
     reason = serializers.CharField(
         write_only=True, required=False, allow_blank=True, max_length=2000,
-        help_text=f"Reason for change, required once the form is complete (or the {REASON_HEADER} header).",
+        help_text=f"Reason for change, required once the form is complete (or the {REASON_HEADER} header). "
+                  "Give it once: a body with both `reason` and `change_reason` is refused (400).",
     )
     change_reason = serializers.CharField(
         write_only=True, required=False, allow_blank=True, max_length=2000,
-        help_text="Reason for change: the same as `reason`, and its name in forms that have a `reason` field.",
+        help_text="Reason for change: the same as `reason`, and its name in forms that have a `reason` field. "
+                  "Give it once: a body with both `reason` and `change_reason` is refused (400).",
     )
 
     def validate(self, attrs):
         if self.instance is not None and "version" not in attrs:
             raise ValidationError({"version": [_("Give the version of the row you are changing.")]})
+        if "reason" in attrs and "change_reason" in attrs and not _has_reason_field(self.Meta.model):
+            raise ValidationError({"change_reason": [
+                _("Give the reason for change once: as reason or as change_reason, not both.")]})
         return attrs
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
         request = self.context.get("request")
-        if request is None or not can_see_identifiers(request.user):
-            for model_field in type(instance)._meta.concrete_fields:
-                if is_direct_identifier(model_field):
-                    data.pop(model_field.name, None)
+        shown = request is not None and can_see_identifiers(request.user)
+        for model_field in type(instance)._meta.concrete_fields:
+            if mask_for(model_field, identifiers_shown=shown):
+                data.pop(model_field.name, None)
         return data
 
 
@@ -140,7 +145,7 @@ def change_reason_pop(data: dict, *, request, model) -> str:
     removed from `data`. A form with its own `reason` field only takes `change_reason`."""
     reason = data.pop("change_reason", "")
     if not _has_reason_field(model):
-        reason = reason or data.pop("reason", "")
+        reason = data.pop("reason", "") or reason
     return reason or request.headers.get(REASON_HEADER, "")
 
 

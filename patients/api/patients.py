@@ -10,13 +10,14 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from patients.api.forms import (
+    REASON_HEADER,
     ClinicalWritePermission,
     CrfRowSerializer,
     ScopedSlugField,
     UpdatedSinceFilter,
     change_reason_pop,
 )
-from patients.models import FormState, FormStatus, Patient
+from patients.models import STUDY_ID_PATTERN, FormState, FormStatus, Patient
 from patients.registry import form_choices
 from patients.selectors import patient_list_for_user
 from patients.services import crf_row_save, patient_enroll
@@ -71,6 +72,10 @@ class FormStatusSerializer(serializers.Serializer):
     form = serializers.ChoiceField(choices=form_choices())
     status = serializers.ChoiceField(choices=[(TRANSITIONS_BY_ACTION[action].target, FormStatus(
         TRANSITIONS_BY_ACTION[action].target).label) for action in SITE_ACTIONS])
+    reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000,
+        help_text=f"Reason for reopening a complete form (in_progress), or the {REASON_HEADER} header.",
+    )
 
 
 class FormStateSerializer(serializers.ModelSerializer):
@@ -92,7 +97,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
     permission_classes = [IsAuthenticated, ClinicalWritePermission]
     filterset_class = PatientFilter
     lookup_field = "study_id"
-    lookup_value_regex = "[A-Z]{2}[0-9]{2}-[0-9]+"
+    lookup_value_regex = STUDY_ID_PATTERN
 
     def get_queryset(self):
         return patient_list_for_user(user=self.request.user).prefetch_related("form_states").order_by("pk")
@@ -122,5 +127,6 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         parameters = FormStatusSerializer(data=request.data)
         parameters.is_valid(raise_exception=True)
         state = form_status_set(user=request.user, patient=patient, form=parameters.validated_data["form"],
-                                status=parameters.validated_data["status"])
+                                status=parameters.validated_data["status"],
+                                reason=parameters.validated_data.get("reason") or request.headers.get(REASON_HEADER, ""))
         return Response(FormStateSerializer(state).data)

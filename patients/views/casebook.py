@@ -252,7 +252,8 @@ def form_status_view(request, study_id: str, form: str):
         return HttpResponseNotAllowed(["POST"])
     status = request.POST.get("status", "")
     try:
-        state = form_status_set(user=request.user, patient=patient, form=form, status=status)
+        state = form_status_set(user=request.user, patient=patient, form=form, status=status,
+                                reason=request.POST.get("reason", ""))
     except PermissionDenied as error:
         messages.error(request, str(error.args[0]) if error.args else _("You may not change this casebook."))
     except ValidationError as error:

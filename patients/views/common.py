@@ -11,9 +11,11 @@ from sites.selectors import center_list_for_user
 
 
 def next_or(request, fallback: str) -> str:
-    """The page to go back to: the request's `next` when it is a path of this site, else `fallback`."""
+    """The page to go back to: the request's `next` when it is a path of this site, else
+    `fallback`. Only an absolute path is taken: anything else (`foo`) would be read by
+    `redirect` as the name of a URL pattern."""
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return target
     return fallback
 

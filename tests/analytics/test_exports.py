@@ -23,11 +23,10 @@ from analytics.exports.variables import (
     Variable,
     allowlist_check,
     export_tables,
-    is_free_text,
     model_field_at,
 )
 from analytics.models import ExportLog, ExportStatus
-from patients.clinical import is_direct_identifier
+from patients.clinical import is_direct_identifier, is_free_text
 from tests.factories import (
     AdverseEventFactory,
     BaselineFactory,
@@ -521,3 +520,19 @@ def test_an_export_whose_client_goes_before_the_first_byte_is_logged_as_failed(p
     response.close()  # what the server does when the client has gone
     log = ExportLog.objects.get()
     assert log.status == ExportStatus.FAILED and log.finished_at is not None
+
+
+@pytest.mark.parametrize("file_format", FILE_FORMATS)
+def test_shifted_exports_survive_dates_at_the_ends_of_the_calendar(planted, statistician, file_format):
+    """Dates stored before the plausibility checks existed: shifted off the calendar, they are
+    missing, and the export is whole."""
+    from patients.models import Patient
+
+    patient, excluded = planted
+    Patient.objects.filter(pk=patient.pk).update(withdrawal_date=dt.date.min)
+    Patient.objects.filter(pk=excluded.pk).update(withdrawal_date=dt.date.max)
+    log, data = export_bytes(user=statistician, options=ExportOptions(file_format, "shifted", "codes"))
+    assert data and ExportLog.objects.get(pk=log.pk).status == ExportStatus.COMPLETED
+    if file_format == "json":
+        rows = json.loads(data)["tables"]["patients"]
+        assert {row["study_id"] for row in rows} == {patient.study_id, excluded.study_id}

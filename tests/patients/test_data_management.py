@@ -431,3 +431,64 @@ def test_the_audit_trail_lists_every_change_with_old_and_new_values_and_reasons(
     assert audit(monitor, date_to=today - dt.timedelta(days=1)) == []
     with pytest.raises(PermissionDenied):
         list(audit_trail_rows(user=coordinator))
+
+
+# --- A reason that says something, wherever one is asked --------------------------------------
+
+INVISIBLE_REASONS = ["", "   ", "\u200b", "\u200b\u200d\ufeff", "\u3164", " \t\u2060 "]
+
+
+@pytest.mark.parametrize("reason", INVISIBLE_REASONS)
+def test_a_reason_of_spaces_or_invisible_characters_is_no_reason(coordinator, monitor, casebook, reason):
+    follow_up = FollowUp.objects.get(patient=casebook)
+    follow_up.last_contact_date = dt.date(2020, 2, 1)
+    with pytest.raises(ValidationError) as refused:
+        crf_row_save(user=coordinator, row=follow_up, reason=reason, expected_version=1)
+    assert "reason" in refused.value.message_dict
+    with pytest.raises(ValidationError) as refused:
+        form_status_set(user=coordinator, patient=casebook, form="follow_up", status=FormStatus.IN_PROGRESS,
+                        reason=reason)
+    assert "reason" in refused.value.message_dict
+    form_verify(user=monitor, patient=casebook, form="baseline")
+    form_lock(user=monitor, patient=casebook, form="baseline")
+    with pytest.raises(ValidationError):
+        form_unlock(user=monitor, patient=casebook, form="baseline", reason=reason)
+    assert (state_of(casebook, "follow_up"), state_of(casebook, "baseline")) == (FormStatus.COMPLETE,
+                                                                                 FormStatus.LOCKED)
+
+
+def test_reopening_a_complete_form_asks_for_the_reason_and_records_it(coordinator, casebook):
+    with pytest.raises(ValidationError) as refused:
+        form_status_set(user=coordinator, patient=casebook, form="follow_up", status=FormStatus.IN_PROGRESS)
+    assert "reason" in refused.value.message_dict and state_of(casebook, "follow_up") == FormStatus.COMPLETE
+    form_status_set(user=coordinator, patient=casebook, form="follow_up", status=FormStatus.IN_PROGRESS,
+                    reason=" Last contact to be checked ")
+    state = FormState.objects.get(patient=casebook, form="follow_up")
+    assert state.status == FormStatus.IN_PROGRESS
+    assert state.history.first().history_change_reason == "Reopened: Last contact to be checked"
+
+
+def test_the_casebook_reopen_button_and_the_api_ask_for_the_reason(client, coordinator, casebook):
+    from django.urls import reverse
+    from rest_framework.test import APIClient
+
+    client.force_login(coordinator)
+    status_url = reverse("casebook:status", args=[casebook.study_id, "follow_up"])
+    page = client.get(reverse("casebook:detail", args=[casebook.study_id])).content.decode()
+    assert 'id="reopen-reason-follow_up"' in page
+    client.post(status_url, {"status": "in_progress", "reason": "\u200b"})
+    assert state_of(casebook, "follow_up") == FormStatus.COMPLETE
+    client.post(status_url, {"status": "in_progress", "reason": "Relapse date missing"})
+    assert state_of(casebook, "follow_up") == FormStatus.IN_PROGRESS
+    client.post(status_url, {"status": "complete"})
+
+    api = APIClient()
+    api.force_authenticate(coordinator)
+    form_status = f"/api/patients/{casebook.study_id}/form-status/"
+    refused = api.post(form_status, {"form": "follow_up", "status": "in_progress"}, format="json")
+    assert refused.status_code == 400 and "reason" in refused.json()
+    assert api.post(form_status, {"form": "follow_up", "status": "in_progress", "reason": "Recheck"},
+                    format="json").status_code == 200
+    history = FormState.objects.get(patient=casebook, form="follow_up").history.order_by("-history_id")
+    assert [h.history_change_reason for h in history[:3]] == ["Reopened: Recheck", None,
+                                                               "Reopened: Relapse date missing"]

@@ -499,3 +499,41 @@ def test_a_check_run_with_the_broker_down_says_so_at_once_and_is_not_left_runnin
     assert "The job queue is unavailable" in response.content.decode()
     run = DataCheckRun.objects.get()
     assert run.status == "failed" and "job queue is unavailable" in run.error and run.finished_at
+
+
+# --- Bad input: a 4xx or a safe redirect, never a 500 ----------------------------------------
+
+
+@pytest.mark.parametrize("target", ["foo", "casebook:detail", "https://evil.example/", "//evil.example/"])
+def test_a_next_that_is_not_a_path_of_the_site_falls_back_to_the_casebook(client, monitor, casebook, target):
+    logged_in(client, monitor)
+    back = reverse("casebook:detail", args=[casebook.study_id])
+    for action in ("verify", "lock", "unlock"):
+        response = client.post(url("form-transition", casebook.study_id, "baseline", action),
+                               {"reason": "please", "next": target})
+        assert (response.status_code, response["Location"]) == (302, f"{back}#form-baseline")
+    response = client.post(f"{url('query-raise', casebook.study_id)}?next={target}",
+                           {"form": "baseline", "question": "Ph status?", "next": target})
+    assert (response.status_code, response["Location"]) == (302, f"{back}#form-baseline")
+    assert DataQuery.objects.filter(question="Ph status?").exists()
+
+
+def test_a_study_id_that_no_enrollment_could_make_names_no_page(client, monitor, casebook):
+    from django.urls import Resolver404, resolve
+
+    logged_in(client, monitor)
+    for path in ("/patients/\x00/", "/data-management/casebooks/\x00/sign/", f"/patients/{casebook.study_id}\x00/"):
+        with pytest.raises(Resolver404):
+            resolve(path)
+    for path in ("/patients/%00/", "/data-management/casebooks/%00/sign/", "/patients/%00/forms/baseline/"):
+        assert client.get(path).status_code == 404
+    assert client.get(f"/patients/{casebook.study_id}/").status_code == 200
+
+
+@pytest.mark.parametrize("bounds", [{"date_to": "9999-12-31"}, {"date_from": "0001-01-01"},
+                                    {"date_from": "0001-01-01", "date_to": "9999-12-31"}])
+def test_the_audit_csv_takes_the_ends_of_the_calendar_as_no_bound(client, monitor, casebook, bounds):
+    logged_in(client, monitor)
+    everything = b"".join(client.get(url("audit-csv")).streaming_content)
+    response = client.get(url("audit-csv"), bounds)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == everything

@@ -144,3 +144,33 @@ def test_an_unanswered_single_form_cannot_be_marked_complete(coordinator, patien
     assert form_status_set(user=coordinator, patient=patient, form="baseline", status="complete").status == "complete"
     # A repeating form may be complete with no row: "no adverse event" is an answer.
     assert form_status_set(user=coordinator, patient=patient, form="adverse_events", status="complete").status == "complete"
+
+
+# --- Plausible dates, on every write path ----------------------------------------------------
+
+
+@pytest.mark.parametrize("day", [dt.date(1, 1, 1), dt.date(1899, 12, 31), dt.date(9999, 12, 31)])
+def test_an_implausible_date_is_refused_on_its_field_by_every_write(coordinator, center, day):
+    with pytest.raises(ValidationError) as refused:
+        patient_enroll(user=coordinator, patient=new_patient(center, date_of_birth=day))
+    assert list(refused.value.message_dict) == ["date_of_birth"]
+    patient = patient_enroll(user=coordinator, patient=new_patient(center))
+    patient.withdrawal_date = day  # an enrolled patient: no other rule looks at this date
+    with pytest.raises(ValidationError) as refused:
+        crf_row_save(user=coordinator, row=patient, expected_version=1)
+    assert list(refused.value.message_dict) == ["withdrawal_date"]
+    baseline = factories.BaselineFactory.build(patient=patient, diagnosis_date=day)
+    with pytest.raises(ValidationError) as refused:
+        crf_row_save(user=coordinator, row=baseline)
+    assert list(refused.value.message_dict) == ["diagnosis_date"]
+    assert "1900" in refused.value.message_dict["diagnosis_date"][0] or day.year == 9999
+
+
+def test_the_first_plausible_day_and_today_are_accepted(coordinator, center):
+    from django.utils import timezone
+
+    patient = patient_enroll(user=coordinator, patient=new_patient(center, date_of_birth=dt.date(1900, 1, 1)))
+    patient.enrollment_status, patient.withdrawal_reason = "withdrawn", "Moved abroad"
+    patient.withdrawal_date = timezone.localdate()
+    crf_row_save(user=coordinator, row=patient, expected_version=1)
+    assert Patient.objects.get(pk=patient.pk).withdrawal_date == timezone.localdate()

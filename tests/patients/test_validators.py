@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 from outcomes.models import AdverseEvent, FollowUp, ResponseAssessment, VodSosEvent
 from outcomes.validators import check_adverse_event, check_follow_up, check_response, check_vod
 from patients.models import BaselineDisease, Patient
-from patients.validators import CasebookDates, Event, check_baseline, check_patient
+from patients.registry import casebook
+from patients.validators import CasebookDates, Event, check_baseline, check_patient, edit_check
 from treatments.models import AlloHsct, IOCycle, PriorTherapyLine
 from treatments.validators import check_hsct, check_io_cycle, check_prior_line
 
@@ -57,9 +58,16 @@ def test_an_ineligible_patient_must_be_excluded_with_a_reason():
                   CasebookDates(today=TODAY))
 
 
-def test_date_of_birth_in_the_future():
-    found = errors_of(check_patient, patient(date_of_birth=dt.date(2027, 1, 1)), CasebookDates(today=TODAY))
-    assert "future" in found["date_of_birth"][0]
+def any_form(row, dates: CasebookDates) -> None:
+    """The edit check every write path runs for the row's form: plausible dates, then the form's."""
+    edit_check(casebook.part_for(row), row, dates)
+
+
+@pytest.mark.parametrize("day", [dt.date(2027, 1, 1), dt.date(1899, 12, 31), dt.date(1, 1, 1)])
+def test_date_of_birth_implausible(day):
+    found = errors_of(any_form, patient(date_of_birth=day), CasebookDates(today=TODAY))
+    assert found == {"date_of_birth": ["This date is in the future." if day > TODAY
+                                       else "This date is not plausible: it is before 1900-01-01."]}
 
 
 def test_c1d1_must_equal_cycle_1_and_precede_later_events():
@@ -160,7 +168,7 @@ def test_response_before_c1d1():
 
 def test_response_in_the_future():
     book = CasebookDates(today=TODAY, c1d1=C1D1)
-    assert "future" in errors_of(check_response, response(assessment_date=dt.date(2027, 1, 1)), book)["assessment_date"][0]
+    assert "future" in errors_of(any_form, response(assessment_date=dt.date(2027, 1, 1)), book)["assessment_date"][0]
 
 
 def test_response_after_death():
@@ -260,4 +268,4 @@ def test_relapse_needs_a_prior_response():
 
 def test_follow_up_in_the_future():
     alive = follow_up(vital_status="alive", death_date=None, death_cause="", last_contact_date=dt.date(2027, 1, 1))
-    assert "future" in errors_of(check_follow_up, alive, BOOK)["last_contact_date"][0]
+    assert "future" in errors_of(any_form, alive, BOOK)["last_contact_date"][0]
