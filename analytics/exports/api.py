@@ -18,9 +18,9 @@ from rest_framework.views import APIView
 from analytics.exports.dataset import DATE_MODES, FILE_FORMATS, VALUE_MODES, ExportOptions
 from analytics.exports.dictionary import dictionary_entries
 from analytics.exports.formats import CONTENT_TYPES
-from analytics.exports.services import can_export_datasets, export_log_list_for_user, export_log_start, export_stream
+from analytics.exports.services import export_log_list_for_user, export_log_start, export_stream
 from analytics.models import ExportLog
-from sites.roles import Role, has_role
+from sites.roles import can_export_datasets, can_read_export_log, has_any_role
 
 
 class ExportParametersSerializer(serializers.Serializer):
@@ -116,7 +116,7 @@ class HasStudyRole(BasePermission):
     message = "You have no role in the study."
 
     def has_permission(self, request, view):
-        return has_role(request.user, *Role)
+        return has_any_role(request.user)
 
 
 class DictionaryView(APIView):
@@ -148,7 +148,7 @@ class IsAdministrator(BasePermission):
     message = "Only administrators read the export log."
 
     def has_permission(self, request, view):
-        return has_role(request.user, Role.ADMINISTRATOR)
+        return can_read_export_log(request.user)
 
 
 @extend_schema(tags=["exports"])

@@ -18,12 +18,7 @@ from analytics.exports.dictionary import dictionary_entries
 from analytics.exports.formats import FILE_EXTENSIONS, WRITERS, ExportSource
 from analytics.exports.variables import export_tables
 from analytics.models import ExportLog, ExportStatus
-from sites.roles import Role, can_run_analyses, has_role
-
-
-def can_export_datasets(user) -> bool:
-    """Statisticians and administrators export de-identified datasets."""
-    return can_run_analyses(user)
+from sites.roles import can_export_datasets, can_read_export_log
 
 
 def export_log_start(*, user, options: ExportOptions) -> ExportLog:
@@ -39,7 +34,7 @@ def export_log_start(*, user, options: ExportOptions) -> ExportLog:
 
 def export_log_list_for_user(*, user):
     """The export log, for administrators only."""
-    if not has_role(user, Role.ADMINISTRATOR):
+    if not can_read_export_log(user):
         return ExportLog.objects.none()
     return ExportLog.objects.select_related("user")
 

@@ -6,7 +6,8 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from analytics.exports.dataset import DATE_MODES, FILE_FORMATS, VALUE_MODES
-from analytics.exports.services import can_export_datasets, export_log_list_for_user
+from analytics.exports.services import export_log_list_for_user
+from sites.roles import can_export_datasets
 
 FORMAT_LABELS = {
     "csv": _("CSV (zip: one file per form and the data dictionary)"),
