@@ -29,14 +29,22 @@ from django.utils.translation import gettext as _
 
 from analytics.exports.sql import DaysBetween
 from analytics.snapshot import Statement, rows_in_one_snapshot
-from outcomes.ctcae import TERMS_BY_CODE
-from outcomes.models import REMISSIONS, RESPONSE_RANK, AdverseEvent, FollowUp, ResponseAssessment, VodSosEvent
+from outcomes.models import (
+    REMISSIONS,
+    RESPONSE_RANK,
+    AdverseEvent,
+    CtcaeTerm,
+    FollowUp,
+    ResponseAssessment,
+    VodSosEvent,
+)
 from patients.models import ADULT_AGE_YEARS, DAYS_PER_YEAR, STUDY_WINDOW, BaselineDisease, EnrollmentStatus
 from patients.selectors import form_rows_for_user, patient_list_for_user
 from sites.selectors import center_list_for_user
 from treatments.models import AlloHsct, IOCycle, PriorTherapyLine
 
 REMISSION_CODES = tuple(sorted(str(code) for code in REMISSIONS))
+TERM_SEPARATOR = "|"  # between a MedDRA code and the specified term of an "Other, specify" event
 NOT_ASSESSED = "not assessed"  # the best response of a patient with no assessment before HSCT
 
 
@@ -139,7 +147,7 @@ COLUMNS = {
     "io_cycles": ("patient_id", "n_cycles", "last_cycle_day"),
     "hsct": ("patient_id", "hsct_day"),
     "responses": ("patient_id", "n_responses", "best_rank", "first_remission_day", "mrd_negative"),
-    "adverse_events": ("patient_id", "term", "worst_grade", "grade5_day"),
+    "adverse_events": ("patient_id", "code", "other_specify", "worst_grade", "grade5_day"),
     "vod_events": ("patient_id", "day", "setting", "severity", "outcome", "defibrotide"),
 }
 
@@ -189,9 +197,10 @@ def _statements(*, user, codes: list[str], cutoff: dt.date) -> dict[str, Stateme
         "io_cycles": rows(IOCycle).filter(start_date__lte=cutoff).values("patient_id").annotate(
             n=Count("pk"), last_day=Max(days("start_date"))).values_list("patient_id", "n", "last_day"),
         "hsct": hsct,
-        "adverse_events": rows(AdverseEvent).filter(onset_date__lte=cutoff).values("patient_id", "term").annotate(
+        "adverse_events": rows(AdverseEvent).filter(onset_date__lte=cutoff)
+        .values("patient_id", "ctcae_term", "other_specify").annotate(
             worst_grade=Max("grade"), grade5_day=Min(Case(When(grade=5, then=days("onset_date"))))
-        ).values_list("patient_id", "term", "worst_grade", "grade5_day"),
+        ).values_list("patient_id", "ctcae_term", "other_specify", "worst_grade", "grade5_day"),
         "vod_events": rows(VodSosEvent).filter(diagnosis_date__lte=cutoff).values_list(
             "patient_id", days("diagnosis_date"), "setting", "severity", "outcome", "defibrotide"),
     }
@@ -327,7 +336,10 @@ def build_dataset(frames: dict[str, pd.DataFrame], *, cutoff: dt.date, center_co
     events = frames["adverse_events"]
     events = events[events["patient_id"].isin(rows.index)]
     # By patient row, then term: an order that does not depend on the database's.
-    term_codes, distinct_terms = pd.factorize(events["term"].to_numpy(dtype=object), sort=True)
+    # A term is its MedDRA code, and for an "Other, specify" term the specified term too.
+    event_terms = (events["code"].astype(str) + TERM_SEPARATOR + events["other_specify"].fillna("").astype(str)) \
+        .str.removesuffix(TERM_SEPARATOR)
+    term_codes, distinct_terms = pd.factorize(event_terms.to_numpy(dtype=object), sort=True)
     event_rows = events["patient_id"].map(rows).to_numpy()
     order = np.lexsort((term_codes, event_rows))
     term_codes = term_codes[order]
@@ -337,13 +349,14 @@ def build_dataset(frames: dict[str, pd.DataFrame], *, cutoff: dt.date, center_co
         "worst_grade": events["worst_grade"].to_numpy()[order],
         "grade5_day": pd.to_numeric(events["grade5_day"], errors="coerce").to_numpy(dtype=float)[order],
     })
-    # one lookup per distinct term, not per row (the labels are lazy translations)
-    known = [TERMS_BY_CODE.get(code) for code in distinct_terms]
-    events["label"] = np.array([str(term.label) if term else code for term, code in zip(known, distinct_terms,
-                                                                                         strict=True)],
+    # one lookup per distinct term, not per row
+    codes = [key.split(TERM_SEPARATOR, 1) for key in distinct_terms]
+    ctcae = CtcaeTerm.objects.in_bulk({code for code, *_specified in codes})
+    known = [ctcae.get(code) for code, *_specified in codes]
+    events["label"] = np.array([f"{term.term}: {specified[0]}" if term and specified else (term.term if term else code)
+                                for term, (code, *specified) in zip(known, codes, strict=True)],
                                dtype=object)[term_codes]
-    events["organ_class"] = np.array([str(term.organ_class.label) if term else "" for term in known],
-                                     dtype=object)[term_codes]
+    events["organ_class"] = np.array([term.soc if term else "" for term in known], dtype=object)[term_codes]
     events["haematologic"] = np.array([bool(term and term.haematologic) for term in known], dtype=bool)[term_codes]
 
     patients["c1d1_date"] = patients["c1d1_date"].dt.date

@@ -13,8 +13,9 @@ class ResponseAssessmentAdmin(ReadOnlyClinicalAdmin):
 
 @admin.register(AdverseEvent)
 class AdverseEventAdmin(ReadOnlyClinicalAdmin):
-    list_display = ["patient", "term", "grade", "onset_date", "resolution_date", "serious", "is_deleted"]
-    list_filter = ["grade", "term"]
+    list_display = ["patient", "ctcae_term", "grade", "onset_date", "resolution_date", "serious", "is_deleted"]
+    list_filter = ["grade", "ctcae_term__soc"]
+    raw_id_fields = ["ctcae_term"]
     search_fields = ["patient__study_id"]
 
 

@@ -57,6 +57,7 @@ casebook.register(CasebookForm(
     parts=(Part(
         ResponseAssessment, slug="responses", repeating=True, form_class=ResponseForm, check=check_response,
         row_label_field="assessment_date", dates=response_dates,
+        codable=("marrow_blasts_pct",),
         columns=(
             field_column(ResponseAssessment, "assessment_date"),
             day_column("assessment_date"),
@@ -80,10 +81,11 @@ casebook.register(CasebookForm(
     why=_("A patient may have none: the site marks the form complete to say so."),
     parts=(Part(
         AdverseEvent, slug="adverse-events", repeating=True, form_class=AdverseEventForm, check=check_adverse_event,
-        row_label_field="term", dates=adverse_event_dates,
+        row_label_field="ctcae_term", dates=adverse_event_dates,
+        codable=("resolution_date", "serious", "relation"),
         columns=(
-            field_column(AdverseEvent, "term"),
-            derived_column(_("System organ class"), lambda row: str(row.organ_class.label)),
+            derived_column(_("CTCAE v5 term"), lambda row: row.term_label, field_name="ctcae_term"),
+            derived_column(_("System organ class"), lambda row: row.organ_class),
             derived_column(_("Haematologic"), lambda row: show_value(None, row.is_haematologic)),
             field_column(AdverseEvent, "grade", numeric=True),
             field_column(AdverseEvent, "onset_date"),
@@ -94,7 +96,7 @@ casebook.register(CasebookForm(
         ),
         add_label=_("Add an adverse event"),
         export_table="adverse_events",
-        export=("term", "organ_class", "haematologic", "grade", "onset_date", "resolution_date", "serious", "relation"),
+        export=("ctcae_term", "term", "other_specify", "organ_class", "haematologic", "grade", "onset_date", "resolution_date", "serious", "relation"),
         export_order_by=("patient_id", "onset_date", "pk"),
     ),),
 ))
@@ -108,6 +110,7 @@ casebook.register(CasebookForm(
     parts=(Part(
         VodSosEvent, slug="vod-sos", repeating=True, form_class=VodForm, check=check_vod,
         row_label_field="diagnosis_date", dates=vod_dates,
+        codable=("criteria", "severity", "defibrotide"),
         columns=(
             field_column(VodSosEvent, "diagnosis_date"),
             day_column("diagnosis_date"),
@@ -133,6 +136,7 @@ casebook.register(CasebookForm(
     parts=(Part(
         FollowUp, slug="follow-up", repeating=False, form_class=FollowUpForm, check=check_follow_up,
         dates=follow_up_dates,
+        codable=("relapsed", "relapse_date", "death_cause"),
         export_table="follow_up",
         export=("relapsed", "relapse_date", "vital_status", "death_date", "death_cause", "last_contact_date"),
     ),),

@@ -4,6 +4,8 @@ timelines so that the analysis reproduces the published INO-CD22 figures."""
 
 from __future__ import annotations
 
+import functools
+import json
 import random
 import string
 from collections.abc import Iterable, Iterator
@@ -14,13 +16,12 @@ from itertools import islice
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from outcomes.ctcae import TERMS
 from outcomes.demo_cohort import PatientTimeline, design_cohort
-from outcomes.models import AdverseEvent, FollowUp, ResponseAssessment, VodSosEvent
+from outcomes.models import AdverseEvent, CtcaeTerm, FollowUp, ResponseAssessment, VodSosEvent
 from patients.models import BaselineDisease, FormState, FormStatus, Patient
 from patients.registry import casebook
 from patients.services import study_id_for
@@ -38,7 +39,6 @@ DEMO_CENTERS = [
     ("AN01", "Ancona"), ("PI01", "Pisa"), ("CT01", "Catania"), ("RC01", "Reggio Calabria"), ("PC01", "Piacenza"),
     ("BS01", "Brescia"), ("UD01", "Udine"), ("PE01", "Pescara"), ("MO01", "Modena"),
 ]
-TERM_CODES = {term.label: term.code for term in TERMS}
 BATCH_PATIENTS = 2000
 
 
@@ -155,12 +155,12 @@ def bulk_insert_with_history(model, objs: list) -> None:
                     setattr(obj, field.attname, now)
         fields = model._meta.concrete_fields
         _copy(cursor, model._meta.db_table, [f.column for f in fields],
-              ([getattr(obj, f.attname) for f in fields] for obj in objs))
+              ([_copied(f, getattr(obj, f.attname)) for f in fields] for obj in objs))
         history = model.history.model
         extra = {"history_date": now, "history_change_reason": DEMO_REASON, "history_type": "+", "history_user_id": None}
         history_fields = [f for f in history._meta.concrete_fields if f.attname != "history_id"]
         _copy(cursor, history._meta.db_table, [f.column for f in history_fields],
-              ([extra[f.attname] if f.attname in extra else getattr(obj, f.attname) for f in history_fields]
+              ([extra[f.attname] if f.attname in extra else _copied(f, getattr(obj, f.attname)) for f in history_fields]
                for obj in objs))
         # Fresh statistics: planning the first queries on estimates of an empty table chose
         # nested loops and on-disk sorts over 300 000 rows (autovacuum comes only later).
@@ -168,11 +168,22 @@ def bulk_insert_with_history(model, objs: list) -> None:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
 
 
+def _copied(field, value):
+    """A value as COPY takes it: JSON columns (missing-data codes) as their JSON text."""
+    return json.dumps(value) if isinstance(field, models.JSONField) else value
+
+
 def _copy(cursor, table: str, columns: list[str], rows) -> None:
     quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
     with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
+
+
+@functools.cache
+def meddra_codes() -> dict[str, str]:
+    """The MedDRA code of each CTCAE v5.0 term (reference data, loaded by a migration)."""
+    return dict(CtcaeTerm.objects.values_list("term", "meddra_code"))
 
 
 def casebook_rows(t: PatientTimeline, patient: Patient) -> Iterator:
@@ -223,7 +234,7 @@ def casebook_rows(t: PatientTimeline, patient: Patient) -> Iterator:
         )
     for event in t.adverse_events:
         yield AdverseEvent(
-            patient=patient, term=TERM_CODES[event.term], grade=event.grade, onset_date=event.onset,
+            patient=patient, ctcae_term_id=meddra_codes()[event.term], grade=event.grade, onset_date=event.onset,
             resolution_date=event.resolution, serious=event.serious, relation=event.related_to_io,
         )
     if t.vod:

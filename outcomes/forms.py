@@ -32,7 +32,7 @@ class ResponseForm(CRFForm):
 class AdverseEventForm(CRFForm):
     class Meta(CRFForm.Meta):
         model = AdverseEvent
-        fields = ["term", "grade", "onset_date", "resolution_date", "serious", "relation"]
+        fields = ["ctcae_term", "other_specify", "grade", "onset_date", "resolution_date", "serious", "relation"]
         widgets = {"grade": forms.RadioSelect(choices=[(grade, str(grade)) for grade in range(1, 6)])}
 
     def __init__(self, *args, **kwargs):

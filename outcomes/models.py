@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from outcomes.ctcae import TERM_CHOICES, TERMS_BY_CODE
-from patients.clinical import ClinicalRecord
+from outcomes.ctcae import GRADES, NOT_APPLICABLE_GRADE, SPECIFIED_TERM_MAX_LENGTH
+from patients.clinical import ClinicalRecord, specified_term
 from patients.models import Patient, percent_field
 from treatments.models import ResponseCategory
 
@@ -71,13 +71,56 @@ class Relation(models.TextChoices):
     UNRELATED = "unrelated", _("Not related")
 
 
+class CtcaeTerm(models.Model):
+    """A CTCAE v5.0 adverse-event term (reference data, loaded by a migration, never edited)."""
+
+    meddra_code = models.CharField(_("MedDRA code"), max_length=8, primary_key=True)
+    soc = models.CharField(_("system organ class"), max_length=80, db_index=True)
+    term = models.CharField(_("CTCAE v5 term"), max_length=100, unique=True)
+    grade_1 = models.TextField(_("grade 1"))
+    grade_2 = models.TextField(_("grade 2"))
+    grade_3 = models.TextField(_("grade 3"))
+    grade_4 = models.TextField(_("grade 4"))
+    grade_5 = models.TextField(_("grade 5"))
+    definition = models.TextField(_("definition"), blank=True)
+    haematologic = models.BooleanField(_("haematologic"))
+    other_specify = models.BooleanField(_("'Other, specify' term"))
+
+    class Meta:
+        ordering = ["term"]
+        verbose_name = _("CTCAE v5 term")
+        verbose_name_plural = _("CTCAE v5 terms")
+
+    def __str__(self) -> str:
+        return self.term
+
+    def grade_description(self, grade: int) -> str:
+        return getattr(self, f"grade_{grade}")
+
+    @property
+    def grades(self) -> list[int]:
+        """The grades CTCAE defines for this term (some have no grade 1, or no grade 5)."""
+        return [grade for grade in GRADES if self.grade_description(grade) != NOT_APPLICABLE_GRADE]
+
+
 class AdverseEvent(ClinicalRecord):
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="adverse_events")
-    term = models.CharField(_("CTCAE v5 term"), max_length=40, choices=TERM_CHOICES)
+    ctcae_term = models.ForeignKey(
+        CtcaeTerm, verbose_name=_("CTCAE v5 term"), on_delete=models.PROTECT, related_name="+",
+        help_text=_("Type a few letters of the term; its MedDRA code is stored."),
+    )
+    other_specify = specified_term(models.CharField(
+        _("Specified term"), max_length=SPECIFIED_TERM_MAX_LENGTH, blank=True,
+        validators=[RegexValidator(
+            r"^[^\W\d_]+(?:[ \-'/,().]+[^\W\d_]*)*$",
+            _("A term is a few words: letters, spaces and - ' / , ( ) only, no digits."),
+        )],
+        help_text=_("For an 'Other, specify' term only: the event's name in a few words, not a narrative."),
+    ))
     grade = models.PositiveSmallIntegerField(_("Grade"), validators=[MinValueValidator(1), MaxValueValidator(5)])
     onset_date = models.DateField(_("Onset date"))
     resolution_date = models.DateField(_("Resolution date"), null=True, blank=True)
-    serious = models.BooleanField(_("Serious?"), default=False)
+    serious = models.BooleanField(_("Serious?"), null=True)
     relation = models.CharField(_("Relation to IO"), max_length=10, choices=Relation.choices)
 
     class Meta:
@@ -93,16 +136,24 @@ class AdverseEvent(ClinicalRecord):
         ]
 
     def __str__(self) -> str:
-        return f"{self.patient_id} {self.term} G{self.grade}"
+        return f"{self.patient_id} {self.term_label} G{self.grade}"
 
     @property
-    def organ_class(self):
-        return TERMS_BY_CODE[self.term].organ_class
+    def term_label(self) -> str:
+        """The term as reported: the CTCAE term, or for 'Other, specify' the specified term."""
+        term = self.ctcae_term
+        if term.other_specify and self.other_specify:
+            return f"{term.term}: {self.other_specify}"
+        return term.term
+
+    @property
+    def organ_class(self) -> str:
+        return self.ctcae_term.soc
 
     @property
     def is_haematologic(self) -> bool:
         """Derived from the term's class, never typed."""
-        return TERMS_BY_CODE[self.term].haematologic
+        return self.ctcae_term.haematologic
 
 
 class VodCriteria(models.TextChoices):
@@ -134,7 +185,7 @@ class VodSosEvent(ClinicalRecord):
     criteria = models.CharField(_("Diagnostic criteria"), max_length=20, choices=VodCriteria.choices)
     severity = models.CharField(_("EBMT severity"), max_length=12, choices=VodSeverity.choices)
     setting = models.CharField(_("Setting"), max_length=12, choices=VodSetting.choices)
-    defibrotide = models.BooleanField(_("Defibrotide given?"), default=False)
+    defibrotide = models.BooleanField(_("Defibrotide given?"), null=True)
     outcome = models.CharField(_("Outcome"), max_length=10, choices=VodOutcome.choices)
 
     class Meta:
@@ -162,7 +213,7 @@ class DeathCause(models.TextChoices):
 
 class FollowUp(ClinicalRecord):
     patient = models.OneToOneField(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="follow_up")
-    relapsed = models.BooleanField(_("Relapse after response?"), default=False)
+    relapsed = models.BooleanField(_("Relapse after response?"), null=True)
     relapse_date = models.DateField(_("Date of relapse"), null=True, blank=True)
     vital_status = models.CharField(_("Vital status"), max_length=8, choices=VitalStatus.choices)
     death_date = models.DateField(_("Date of death"), null=True, blank=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 
 from outcomes.models import REMISSION_BLAST_LIMIT, REMISSIONS, MrdStatus, VitalStatus, VodSetting
-from patients.validators import CasebookDates, Event, Findings, latest, show
+from patients.clinical import is_answered
+from patients.validators import CasebookDates, Event, Findings, latest, reason_text, show
 
 
 def check_response(assessment, dates: CasebookDates) -> None:
@@ -14,9 +15,9 @@ def check_response(assessment, dates: CasebookDates) -> None:
     found.within_record("assessment_date", assessment.assessment_date, dates)
     if assessment.response in REMISSIONS:
         blasts = assessment.marrow_blasts_pct
-        if blasts is None:
+        if not is_answered(assessment, "marrow_blasts_pct"):
             found.add("marrow_blasts_pct", _("Give the marrow blasts: CR and CRi need them below 5%."))
-        elif blasts >= REMISSION_BLAST_LIMIT:
+        elif blasts is not None and blasts >= REMISSION_BLAST_LIMIT:
             found.add("marrow_blasts_pct", _("CR and CRi need marrow blasts below 5%% (%(blasts)s%% entered).") % {"blasts": blasts})
     done = assessment.mrd_status != MrdStatus.NOT_DONE
     if done and not assessment.mrd_method:
@@ -27,8 +28,19 @@ def check_response(assessment, dates: CasebookDates) -> None:
 
 
 def check_adverse_event(event, dates: CasebookDates) -> None:
-    """C1D1 ≤ onset ≤ resolution ≤ death/last contact; grade 5 ⇔ death on the resolution date."""
+    """The grade is one CTCAE v5.0 defines for the term; an "Other, specify" term has its
+    specified term, and no other term has one; C1D1 ≤ onset ≤ resolution ≤ death/last
+    contact; grade 5 ⇔ death on the resolution date."""
     found = Findings()
+    term = event.ctcae_term if event.ctcae_term_id else None
+    if term is not None:
+        if event.grade and event.grade not in term.grades:
+            found.add("grade", _("%(term)s has no grade %(grade)s in CTCAE v5.0: its grades are %(grades)s.") % {
+                "term": term.term, "grade": event.grade, "grades": ", ".join(str(grade) for grade in term.grades)})
+        if term.other_specify and not reason_text(event.other_specify):
+            found.add("other_specify", _("Name the event: an 'Other, specify' term needs the specified term."))
+        if not term.other_specify and event.other_specify:
+            found.add("other_specify", _("Only for an 'Other, specify' term."))
     found.within_record("onset_date", event.onset_date, dates)
     found.within_record("resolution_date", event.resolution_date, dates)
     if event.onset_date and event.resolution_date and event.resolution_date < event.onset_date:
@@ -73,7 +85,7 @@ def check_follow_up(follow_up, dates: CasebookDates) -> None:
     if dead:
         if not follow_up.death_date:
             found.add("death_date", _("Give the date of death."))
-        if not follow_up.death_cause:
+        if not is_answered(follow_up, "death_cause"):
             found.add("death_cause", _("Give the cause of death."))
         if follow_up.death_date and follow_up.last_contact_date != follow_up.death_date:
             found.add("last_contact_date", _("For a patient who died, the last contact is the date of death."))
@@ -93,7 +105,7 @@ def check_follow_up(follow_up, dates: CasebookDates) -> None:
             found.add("vital_status", _("A grade 5 adverse event is recorded: the patient died."))
     found.not_before("last_contact_date", follow_up.last_contact_date, last_event)
     if follow_up.relapsed:
-        if not follow_up.relapse_date:
+        if not is_answered(follow_up, "relapse_date"):
             found.add("relapse_date", _("Give the date of relapse."))
         elif not dates.first_response_date:
             found.add("relapsed", _("No CR or CRi is recorded: a relapse follows a response."))

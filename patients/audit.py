@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from patients.clinical import FREE_TEXT_MASK, mask_for
+from patients.clinical import FREE_TEXT_MASK, MissingCode, mask_for
 from patients.display import show_value
 from patients.models import CasebookSignature, DataQuery, FormState, Patient
 from patients.registry import casebook
@@ -30,6 +30,7 @@ from sites.selectors import center_ids_for_user
 AUDIT_SKIPPED_FIELDS = frozenset({
     "id", "version", "created_at", "updated_at", "changed_at", "is_deleted",
     "patient", "study_id", "sequence", "center", "form", "changed_by",
+    "missing_codes",  # shown as the answer of each coded question instead
 })
 ACTIONS = {
     "created": gettext_lazy("Created"),
@@ -93,6 +94,16 @@ def _audited_fields(model: type[models.Model]) -> list[models.Field]:
     return [f for f in model._meta.concrete_fields if f.name not in AUDIT_SKIPPED_FIELDS]
 
 
+class _Coded(str):
+    """A question's answer that is a missing-data code, not a value."""
+
+
+def _answer(record, model_field: models.Field):
+    """What a history row records as the answer to a question: its value, or its code."""
+    code = (getattr(record, "missing_codes", None) or {}).get(model_field.name)
+    return _Coded(code) if code else getattr(record, model_field.attname)
+
+
 def _raw(model_field: models.Field, value, identifiers_shown: bool) -> str:
     if mask := mask_for(model_field, identifiers_shown=identifiers_shown):
         return mask
@@ -102,6 +113,8 @@ def _raw(model_field: models.Field, value, identifiers_shown: bool) -> str:
 def _shown(model_field: models.Field, value, identifiers_shown: bool) -> str:
     if mask := mask_for(model_field, identifiers_shown=identifiers_shown):
         return mask
+    if isinstance(value, _Coded):
+        return str(MissingCode(value).label) if value in MissingCode.values else str(value)
     if model_field.is_relation:
         return "—" if value is None else str(value)
     return show_value(model_field, value)
@@ -120,16 +133,16 @@ def _entry(source: _Source, fields, record, previous, identifiers_shown: bool, r
     if previous is None:
         action = "created"
         changes = [
-            _change(f, None, getattr(record, f.attname), identifiers_shown)
-            for f in fields if getattr(record, f.attname) not in (None, "")
+            _change(f, None, _answer(record, f), identifiers_shown)
+            for f in fields if _answer(record, f) not in (None, "")
         ]
     else:
         action = "changed"
         if getattr(record, "is_deleted", False) != getattr(previous, "is_deleted", False):
             action = "deleted" if record.is_deleted else "restored"
         changes = [
-            _change(f, getattr(previous, f.attname), getattr(record, f.attname), identifiers_shown)
-            for f in fields if getattr(previous, f.attname) != getattr(record, f.attname)
+            _change(f, _answer(previous, f), _answer(record, f), identifiers_shown)
+            for f in fields if _answer(previous, f) != _answer(record, f) or type(_answer(previous, f)) is not type(_answer(record, f))
         ]
     if record.history_type == "-":
         action = "deleted"

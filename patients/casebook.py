@@ -35,6 +35,8 @@ casebook.register(CasebookForm(
     parts=(Part(
         BaselineDisease, slug="baseline", repeating=False, form_class=BaselineForm, check=check_baseline,
         dates=baseline_dates,
+        codable=("ph_status", "cd22_expression_pct", "marrow_blasts_pct", "extramedullary_disease", "cns_disease",
+                 "ecog", "prior_allo_hsct", "prior_allo_hsct_date"),
         export_table="baseline",
         export=("diagnosis_date", "ph_status", "cd22_expression_pct", "disease_status", "marrow_blasts_pct",
                 "extramedullary_disease", "cns_disease", "ecog", "prior_allo_hsct", "prior_allo_hsct_date"),

@@ -18,10 +18,42 @@ def is_direct_identifier(field: models.Field) -> bool:
     return getattr(field, "direct_identifier", False)
 
 
+def specified_term(field: models.Field) -> models.Field:
+    """Mark a typed field as a term, not free text: the name of an event a terminology
+    lacks (an "Other, specify" adverse event), a few words with no digits, validated as
+    such. It is exported like a coded value."""
+    field.specified_term = True
+    return field
+
+
 def is_free_text(field: models.Field) -> bool:
     """Free text: a character field a user types without a code list (regimens, reasons,
     'other' text). Anything can be typed there, a hospital ID included."""
-    return isinstance(field, models.CharField | models.TextField) and not field.choices and field.editable
+    return (isinstance(field, models.CharField | models.TextField) and not field.choices and field.editable
+            and not getattr(field, "specified_term", False))
+
+
+class MissingCode(models.TextChoices):
+    """Why a question has no value, chosen instead of one where the source record lacks it.
+    A coded question counts as answered; its value stays empty (NULL)."""
+
+    UNKNOWN = "UNK", _("Unknown (not in the source)")
+    NOT_DONE = "ND", _("Not done")
+    NOT_APPLICABLE = "NA", _("Not applicable")
+
+
+def is_empty(value) -> bool:
+    return value is None or value == ""
+
+
+def missing_code(row, field_name: str) -> str | None:
+    """The missing-data code of the row's question, or None when it has none."""
+    return (getattr(row, "missing_codes", None) or {}).get(field_name)
+
+
+def is_answered(row, field_name: str) -> bool:
+    """A question is answered by a value or by a missing-data code."""
+    return not is_empty(getattr(row, field_name, None)) or missing_code(row, field_name) is not None
 
 
 # Shown instead of a value to whoever may not see it, and in every file.
@@ -46,10 +78,13 @@ def mask_for(field: models.Field, *, identifiers_shown: bool) -> str | None:
 class ClinicalRecord(models.Model):
     """Base of every clinical model. Writes go through the CRF services, which bump
     `version` (optimistic locking) and record who changed what and why. Which form a
-    model belongs to, and its edit check, is declared in the casebook registry."""
+    model belongs to, its edit check, and which of its questions take a missing-data code
+    instead of a value, is declared in the casebook registry."""
 
     version = models.PositiveIntegerField(_("version"), default=1, editable=False)
     is_deleted = models.BooleanField(_("deleted"), default=False, editable=False)
+    # {question: MissingCode} for the questions answered with a code instead of a value
+    missing_codes = models.JSONField(_("missing-data codes"), default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

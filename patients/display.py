@@ -60,6 +60,8 @@ def day_column(date_field: str) -> Column:
     return Column(gettext_lazy("Days from C1D1"), value, numeric=True, derived=True, nowrap=True)
 
 
-def derived_column(label, value, *, numeric: bool = False) -> Column:
-    """A column computed from the row, never typed."""
-    return Column(label, lambda row, patient: value(row), numeric=numeric, derived=True)
+def derived_column(label, value, *, numeric: bool = False, field_name: str = "") -> Column:
+    """A column computed from the row, never typed; or, with `field_name`, a question shown
+    in a way of its own (a term with its specification)."""
+    return Column(label, lambda row, patient: value(row), numeric=numeric, derived=not field_name,
+                  field_name=field_name)

@@ -153,15 +153,15 @@ class BaselineDisease(ClinicalRecord):
     patient = models.OneToOneField(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="baseline")
     diagnosis_date = models.DateField(_("Date of B-ALL diagnosis"))
     ph_status = models.CharField(_("Philadelphia chromosome"), max_length=8, choices=PhStatus.choices)
-    cd22_expression_pct = percent_field(_("CD22 expression (% of blasts)"))
+    cd22_expression_pct = percent_field(_("CD22 expression (% of blasts)"), null=True)
     disease_status = models.CharField(_("Disease status at IO start"), max_length=32, choices=DiseaseStatus.choices)
-    marrow_blasts_pct = percent_field(_("Bone marrow blasts at IO start (%)"))
-    extramedullary_disease = models.BooleanField(_("Extramedullary disease?"), default=False)
-    cns_disease = models.BooleanField(_("CNS disease?"), default=False)
+    marrow_blasts_pct = percent_field(_("Bone marrow blasts at IO start (%)"), null=True)
+    extramedullary_disease = models.BooleanField(_("Extramedullary disease?"), null=True)
+    cns_disease = models.BooleanField(_("CNS disease?"), null=True)
     ecog = models.PositiveSmallIntegerField(
-        _("ECOG performance status"), validators=[MinValueValidator(0), MaxValueValidator(4)]
+        _("ECOG performance status"), null=True, validators=[MinValueValidator(0), MaxValueValidator(4)]
     )
-    prior_allo_hsct = models.BooleanField(_("Allogeneic HSCT before IO?"), default=False)
+    prior_allo_hsct = models.BooleanField(_("Allogeneic HSCT before IO?"), null=True)
     prior_allo_hsct_date = models.DateField(_("Date of the allogeneic HSCT before IO"), null=True, blank=True)
 
     class Meta:

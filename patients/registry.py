@@ -55,6 +55,10 @@ class Part:
     - `row_label_field`: the question that tells one row from the others ("IO cycle 2").
     - `export_table` and `export`: the de-identified export's table name and its allowlist
       of variables, in order (model fields, or derived variables the exports define).
+    - `codable`: the questions a source record can lack, answered with a missing-data code
+      (`patients.clinical.MissingCode`: unknown, not done, not applicable) instead of a value.
+      Every other question takes no code: a value is the only answer (C1D1, dates that
+      order the casebook, eligibility).
     - `dates(rows)`: what the part's live rows of one patient add to the `CasebookDates`
       that edit checks compare against (a dict of its fields).
     """
@@ -72,6 +76,7 @@ class Part:
     row_label_field: str = ""
     export_order_by: tuple[str, ...] = ("patient_id",)
     dates: Callable | None = None
+    codable: tuple[str, ...] = ()
     form: CasebookForm | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -101,6 +106,18 @@ class Part:
             f for f in self.model._meta.concrete_fields
             if f.name not in BOOKKEEPING_FIELDS and f.editable
         ]
+
+    @property
+    def reference_fields(self) -> list[str]:
+        """The part's links to reference data (a CTCAE term): fetched with its rows."""
+        return [f.name for f in self.model._meta.concrete_fields if f.is_relation and f.name != "patient"
+                and f.name != "center"]
+
+    def accepts_code(self, field_name: str) -> bool:
+        return field_name in self.codable
+
+    def codable_fields(self) -> list[models.Field]:
+        return [self.model._meta.get_field(name) for name in self.codable]
 
     def row_label(self, row) -> str:
         """A row as a person names it: "IO cycle 2", "response assessment 2017-04-20", or the
@@ -156,6 +173,17 @@ class CasebookForm:
         return str(self.label)
 
 
+def _check_codable(part: Part) -> None:
+    """A coded question stores no value: its column must hold an empty one."""
+    questions = {f.name: f for f in part.question_fields()}
+    for name in part.codable:
+        model_field = questions.get(name)
+        if model_field is None:
+            raise ValueError(f"{part.model.__name__}.{name} is not a question: it cannot take a missing-data code.")
+        if not model_field.null and not model_field.empty_strings_allowed:
+            raise ValueError(f"{part.model.__name__}.{name} takes a missing-data code: its column must be nullable.")
+
+
 class CasebookRegistry:
     """The forms of the casebook, in casebook order, and lookups by key, slug and model."""
 
@@ -170,6 +198,8 @@ class CasebookRegistry:
         for part in form.parts:
             if part.slug in slugs or part.model in {p.model for p in self.parts()}:
                 raise ValueError(f"{part.model.__name__} ({part.slug}) is registered twice.")
+        for part in form.parts:
+            _check_codable(part)
         self._forms[form.key] = form
         return form
 

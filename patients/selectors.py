@@ -39,7 +39,8 @@ def casebook_get_for_user(*, user, study_id: str) -> Patient:
     parts = [part for part in casebook.parts() if not part.is_patient]
     singles = [part.related_name for part in parts if not part.repeating]
     repeating = [
-        Prefetch(part.related_name, queryset=part.model.objects.filter(is_deleted=False))
+        Prefetch(part.related_name,
+                 queryset=part.model.objects.filter(is_deleted=False).select_related(*part.reference_fields))
         for part in parts if part.repeating
     ]
     patients = patient_list_for_user(user=user).select_related(*singles).prefetch_related(*repeating, "form_states")
@@ -53,7 +54,7 @@ def form_rows_for_user(*, user, model: type[Model]) -> QuerySet:
     """The live rows of one form model that the user may see."""
     return model.objects.filter(
         patient__center__in=center_ids_for_user(user=user), patient__is_deleted=False, is_deleted=False
-    ).select_related("patient")
+    ).select_related("patient", *casebook.part_for(model).reference_fields)
 
 
 def casebook_dates_get(*, patient: Patient, excluding: Model | None = None) -> CasebookDates:

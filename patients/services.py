@@ -4,6 +4,8 @@ saves the row and its history entry (who, when, old and new row, reason)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -13,7 +15,7 @@ from patients.clinical import ClinicalRecord
 from patients.models import CasebookSignature, FormState, FormStatus, Patient
 from patients.registry import casebook
 from patients.selectors import casebook_dates_get, patient_list_for_user
-from patients.validators import CasebookDates, edit_check, reason_text
+from patients.validators import CasebookDates, check_missing_codes, edit_check, reason_text
 from sites.models import Center
 from sites.roles import can_edit_clinical_data
 from sites.selectors import center_list_for_user
@@ -75,10 +77,45 @@ def _signature_void_for_change(*, user, patient: Patient, reason: str, notices: 
     notices.append(_("The investigator's signature of this casebook is void: the casebook must be signed again."))
 
 
+def row_problems(row: ClinicalRecord, *, patient: Patient, invalid: Iterable[str] = ()) -> dict[str, list[str]]:
+    """Every problem of a row at once, per field: its missing-data codes, its fields (a
+    question answered by a code needs no value), and the casebook's edit checks, which see
+    a field that failed its own check as empty. `invalid` names fields the caller could not
+    even read (a typo in a number): they are treated as failed. Saves nothing."""
+    part = casebook.part_for(row)
+    problems: dict[str, list[str]] = {}
+
+    def collect(check, *, skip=frozenset()) -> None:
+        try:
+            check()
+        except ValidationError as error:
+            for name, messages in error.message_dict.items():
+                if name not in skip:
+                    problems.setdefault(name, []).extend(messages)
+
+    row.missing_codes = {name: code for name, code in (row.missing_codes or {}).items() if code} \
+        if isinstance(row.missing_codes, dict) else row.missing_codes
+    collect(lambda: check_missing_codes(part, row))
+    coded = list(row.missing_codes) if isinstance(row.missing_codes, dict) else []
+    collect(lambda: row.clean_fields(exclude=coded + list(invalid)))
+    failed = set(problems) | set(invalid)
+    # the edit checks see what could be read and passed its own checks
+    saved = {name: getattr(row, name) for name in failed if hasattr(row, name)}
+    for name in saved:
+        setattr(row, name, None)
+    try:
+        collect(lambda: edit_check(part, row, casebook_dates_get(patient=patient, excluding=row)), skip=failed)
+    finally:
+        for name, value in saved.items():
+            setattr(row, name, value)
+    return problems
+
+
 def _validate(row: ClinicalRecord, *, patient: Patient) -> None:
-    """Field checks, then the casebook's edit checks, then database constraints."""
-    row.clean_fields()
-    edit_check(casebook.part_for(row), row, casebook_dates_get(patient=patient, excluding=row))
+    """Every field and edit-check problem together, then database constraints."""
+    problems = row_problems(row, patient=patient)
+    if problems:
+        raise ValidationError(problems)
     row.validate_constraints()
 
 

@@ -19,6 +19,7 @@ from django.db import models
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from patients.clinical import MissingCode, is_answered, is_empty
 from patients.models import ADULT_AGE_YEARS, STUDY_WINDOW, EnrollmentStatus
 
 
@@ -137,6 +138,25 @@ def check_dates_plausible(row, field_names, dates: CasebookDates) -> None:
     found.raise_if_any()
 
 
+def check_missing_codes(part, row) -> None:
+    """A missing-data code answers only a question of the part that takes one (the
+    registry's `Part.codable`), is one of `MissingCode`, and comes instead of a value."""
+    codes = row.missing_codes
+    if not isinstance(codes, dict):
+        raise ValidationError({"missing_codes": _("Missing-data codes are given per question.")})
+    found = Findings()
+    for field_name, code in codes.items():
+        if not part.accepts_code(field_name):
+            found.add(field_name if field_name in {f.name for f in part.question_fields()} else "missing_codes",
+                      _("%(field)s takes no missing-data code: give a value.") % {"field": field_name})
+        elif code not in MissingCode.values:
+            found.add(field_name, _("Not a missing-data code: %(code)s (the codes are %(codes)s).")
+                      % {"code": code, "codes": ", ".join(MissingCode.values)})
+        elif not is_empty(getattr(row, field_name)):
+            found.add(field_name, _("Give a value or a missing-data code, not both."))
+    found.raise_if_any()
+
+
 def edit_check(part, row, dates: CasebookDates) -> None:
     """The edit check that every write path runs (forms, API, imports, the automatic checks):
     the plausibility of every date of the row, then the form's own checks. A date out of the
@@ -202,7 +222,7 @@ def check_baseline(baseline, dates: CasebookDates) -> None:
     found.not_after("diagnosis_date", diagnosis, earliest(dates.prior_lines))
     if dates.c1d1:
         found.not_after("diagnosis_date", diagnosis, Event(_("IO cycle 1 day 1"), dates.c1d1))
-    if baseline.prior_allo_hsct and not baseline.prior_allo_hsct_date:
+    if baseline.prior_allo_hsct and not is_answered(baseline, "prior_allo_hsct_date"):
         found.add("prior_allo_hsct_date", _("Give the date of the allogeneic HSCT."))
     if baseline.prior_allo_hsct_date:
         if not baseline.prior_allo_hsct:

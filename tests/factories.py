@@ -74,7 +74,10 @@ class BaselineFactory(factory.django.DjangoModelFactory):
     cd22_expression_pct = Decimal("85")
     disease_status = "first_relapse"
     marrow_blasts_pct = Decimal("60")
+    extramedullary_disease = False
+    cns_disease = False
     ecog = 1
+    prior_allo_hsct = False
 
 
 class PriorLineFactory(factory.django.DjangoModelFactory):
@@ -100,6 +103,8 @@ class IOCycleFactory(factory.django.DjangoModelFactory):
     dose_day1 = Decimal("0.8")
     dose_day8 = Decimal("0.5")
     dose_day15 = Decimal("0.5")
+    delayed = False
+    dose_reduced = False
 
 
 class EndOfTreatmentFactory(factory.django.DjangoModelFactory):
@@ -141,10 +146,11 @@ class AdverseEventFactory(factory.django.DjangoModelFactory):
         model = AdverseEvent
 
     patient = factory.SubFactory(PatientFactory)
-    term = "alt_increased"
+    ctcae_term_id = "10001551"  # Alanine aminotransferase increased
     grade = 3
     onset_date = dt.date(2017, 3, 10)
     resolution_date = dt.date(2017, 3, 20)
+    serious = False
     relation = "related"
 
 
@@ -166,5 +172,6 @@ class FollowUpFactory(factory.django.DjangoModelFactory):
         model = FollowUp
 
     patient = factory.SubFactory(PatientFactory)
+    relapsed = False
     vital_status = "alive"
     last_contact_date = dt.date(2020, 1, 15)

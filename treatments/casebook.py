@@ -40,6 +40,7 @@ casebook.register(CasebookForm(
     parts=(Part(
         PriorTherapyLine, slug="prior-lines", repeating=True, form_class=PriorLineForm, check=check_prior_line,
         row_label_field="line_number", dates=prior_line_dates,
+        codable=("end_date", "best_response"),
         columns=(
             field_column(PriorTherapyLine, "line_number", numeric=True),
             field_column(PriorTherapyLine, "category"),
@@ -65,6 +66,7 @@ casebook.register(CasebookForm(
         Part(
             IOCycle, slug="io-cycles", repeating=True, form_class=IOCycleForm, check=check_io_cycle,
             row_label_field="cycle_number", dates=io_cycle_dates,
+            codable=("dose_day8", "dose_day15", "delayed", "dose_reduced"),
             columns=(
                 field_column(IOCycle, "cycle_number", numeric=True),
                 field_column(IOCycle, "start_date"),
@@ -99,6 +101,7 @@ casebook.register(CasebookForm(
     why=_("Whether the patient proceeded to HSCT is asked of everyone: 'no' is an answer the analysis needs."),
     parts=(Part(
         AlloHsct, slug="hsct", repeating=False, form_class=HsctForm, check=check_hsct, dates=hsct_dates,
+        codable=("performed", "donor", "conditioning", "tbi", "status_at_hsct"),
         export_table="hsct",
         export=("performed", "hsct_date", "donor", "conditioning", "tbi", "status_at_hsct", "io_cycles_before"),
     ),),

@@ -64,13 +64,14 @@ class PriorTherapyLine(ClinicalRecord):
         return f"{self.patient_id} line {self.line_number}"
 
 
-def dose_field(verbose_name) -> models.DecimalField:
+def dose_field(verbose_name, **kwargs) -> models.DecimalField:
     field = models.DecimalField(
         verbose_name,
         max_digits=4,
         decimal_places=2,
         validators=[MinValueValidator(0), MaxValueValidator(MAX_DOSE_PER_DAY)],
         help_text=_("mg/m², 0 to 1.0"),
+        **kwargs,
     )
     field.unit = DOSE_UNIT  # the unit the data dictionary gives
     return field
@@ -83,10 +84,10 @@ class IOCycle(ClinicalRecord):
     )
     start_date = models.DateField(_("Cycle start date (day 1)"))
     dose_day1 = dose_field(_("Dose on day 1 (mg/m²)"))
-    dose_day8 = dose_field(_("Dose on day 8 (mg/m²)"))
-    dose_day15 = dose_field(_("Dose on day 15 (mg/m²)"))
-    delayed = models.BooleanField(_("Cycle delayed?"), default=False)
-    dose_reduced = models.BooleanField(_("Dose reduced?"), default=False)
+    dose_day8 = dose_field(_("Dose on day 8 (mg/m²)"), null=True)
+    dose_day15 = dose_field(_("Dose on day 15 (mg/m²)"), null=True)
+    delayed = models.BooleanField(_("Cycle delayed?"), null=True)
+    dose_reduced = models.BooleanField(_("Dose reduced?"), null=True)
     modification_reason = models.CharField(_("Reason for delay or reduction"), max_length=200, blank=True)
 
     class Meta:
@@ -170,7 +171,7 @@ class AlloHsct(ClinicalRecord):
     """Allogeneic HSCT after IO: whether it happened, and its details when it did."""
 
     patient = models.OneToOneField(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="hsct")
-    performed = models.BooleanField(_("Did the patient receive an allogeneic HSCT after IO?"))
+    performed = models.BooleanField(_("Did the patient receive an allogeneic HSCT after IO?"), null=True)
     hsct_date = models.DateField(_("Date of HSCT"), null=True, blank=True)
     donor = models.CharField(_("Donor"), max_length=20, choices=Donor.choices, blank=True)
     conditioning = models.CharField(_("Conditioning"), max_length=4, choices=Conditioning.choices, blank=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
+from patients.clinical import is_answered
 from patients.validators import CasebookDates, Event, Findings, earliest, reason_text, show
 from treatments.models import MAX_DOSE_PER_DAY, EndOfTreatmentReason
 
@@ -71,11 +72,9 @@ def check_hsct(hsct, dates: CasebookDates) -> None:
         found.within_record("hsct_date", hsct.hsct_date, dates)
         first_vod = earliest(Event(_("a VOD/SOS after HSCT"), day) for day in dates.after_hsct_vod_dates)
         found.not_after("hsct_date", hsct.hsct_date, first_vod)
-        for field_name in ("donor", "conditioning", "status_at_hsct"):
-            if not getattr(hsct, field_name):
+        for field_name in ("donor", "conditioning", "status_at_hsct", "tbi"):
+            if not is_answered(hsct, field_name):
                 found.add(field_name, _("This field is required when an HSCT was performed."))
-        if hsct.tbi is None:
-            found.add("tbi", _("This field is required when an HSCT was performed."))
         if hsct.io_cycles_before and dates.cycles and hsct.io_cycles_before > len(dates.cycles):
             found.add("io_cycles_before", _("More than the %(n)s IO cycles recorded.") % {"n": len(dates.cycles)})
     else:

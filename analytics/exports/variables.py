@@ -19,13 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import models
-from django.db.models import BooleanField, Case, CharField, DecimalField, ExpressionWrapper, IntegerField, Value, When
+from django.db.models import BooleanField, Case, DecimalField, ExpressionWrapper, IntegerField, Value, When
 from django.db.models.expressions import Expression
-from django.db.models.lookups import Exact, GreaterThan, In, LessThan
+from django.db.models.lookups import GreaterThan, LessThan
 from django.utils.translation import gettext_lazy as _
 
 from analytics.exports.sql import WholeYearsBetween
-from outcomes.ctcae import TERMS_BY_CODE, OrganClass
 from patients.clinical import is_direct_identifier, is_free_text
 from patients.models import Patient
 from patients.registry import casebook
@@ -113,19 +112,6 @@ def total_dose(day1: Expression, day8: Expression, day15: Expression) -> Express
                              output_field=DecimalField(max_digits=dose.max_digits + 1, decimal_places=dose.decimal_places))
 
 
-def organ_class_of(term: Expression) -> Expression:
-    """The term's CTCAE organ class code (NULL for a term outside the list)."""
-    return Case(*(When(Exact(term, code), then=Value(ctcae.organ_class.value)) for code, ctcae in TERMS_BY_CODE.items()),
-                default=None, output_field=CharField())
-
-
-def haematologic_of(term: Expression) -> Expression:
-    haematologic = [code for code, ctcae in TERMS_BY_CODE.items() if ctcae.haematologic]
-    other = [code for code, ctcae in TERMS_BY_CODE.items() if not ctcae.haematologic]
-    return Case(When(In(term, haematologic), then=Value(True)), When(In(term, other), then=Value(False)),
-                default=None, output_field=BooleanField())
-
-
 # Variables computed from the form's fields, named in the registry's export lists.
 DERIVED_VARIABLES = {
     "center": Variable("center", CODE, _("center code"), ("center__code",)),
@@ -139,11 +125,20 @@ DERIVED_VARIABLES = {
     "total_dose": Variable("total_dose", DECIMAL, _("Total dose of the cycle (mg/m²)"),
                            ("dose_day1", "dose_day8", "dose_day15"), unit=DOSE_UNIT, derive=total_dose,
                            note=_("Derived: day 1 + day 8 + day 15.")),
-    "organ_class": Variable("organ_class", CODE, _("CTCAE system organ class"), ("term",),
-                            choices=tuple((str(code), label) for code, label in OrganClass.choices),
-                            derive=organ_class_of, note=_("Derived from the term.")),
-    "haematologic": Variable("haematologic", BOOLEAN, _("Haematologic adverse event?"), ("term",), choices=YES_NO,
-                             derive=haematologic_of, note=_("Derived from the term's class.")),
+    "ctcae_term": Variable("ctcae_term", CODE, _("MedDRA code of the CTCAE v5.0 term"), ("ctcae_term",),
+                           note=_("The term's 8-digit MedDRA code, as printed in CTCAE v5.0.")),
+    "term": Variable("term", CODE, _("CTCAE v5.0 term"), ("ctcae_term__term",), derive=lambda term: term,
+                     note=_("From the MedDRA code.")),
+    "other_specify": Variable("other_specify", CODE, _("Specified term of an 'Other, specify' event"),
+                              ("other_specify",),
+                              note=_("A term of a few words (letters only, no digits), not a narrative: the name of "
+                                     "an event CTCAE v5.0 has no term for. Empty for every other term.")),
+    "organ_class": Variable("organ_class", CODE, _("CTCAE system organ class"), ("ctcae_term__soc",),
+                            derive=lambda soc: soc, note=_("The term's MedDRA system organ class.")),
+    "haematologic": Variable("haematologic", BOOLEAN, _("Haematologic adverse event?"), ("ctcae_term__haematologic",),
+                             choices=YES_NO, derive=lambda haematologic: haematologic,
+                             note=_("Derived from the term's class: blood and lymphatic system disorders, and "
+                                    "blood-count investigations.")),
 }
 # What the data dictionary says of a plain field beyond its question.
 FIELD_NOTES = {"c1d1_date": _("The index date: day 0 when dates are days from C1D1.")}
@@ -190,7 +185,8 @@ def model_field_at(model: type[models.Model], path: str) -> tuple[type[models.Mo
 
 
 # Short codes kept although their field has no choices: the center's code (e.g. RM01).
-CODE_PATHS = frozenset({"center__code"})
+# and the CTCAE reference data (terms and classes: a terminology, never typed by a user).
+CODE_PATHS = frozenset({"center__code", "ctcae_term__term", "ctcae_term__soc"})
 
 
 def allowlist_check(tables) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from outcomes.ctcae import LEGACY_TERMS
 from tests.factories import (
     AdverseEventFactory,
     BaselineFactory,
@@ -58,7 +59,9 @@ def casebook(
     if hsct_day is not None:
         HsctFactory(patient=patient, hsct_date=days(hsct_day, c1d1))
     for term, grade, day in adverse_events:
-        AdverseEventFactory(patient=patient, term=term, grade=grade, onset_date=days(day, c1d1),
+        code, specified = LEGACY_TERMS[term]
+        AdverseEventFactory(patient=patient, ctcae_term_id=code, other_specify=specified, grade=grade,
+                            onset_date=days(day, c1d1),
                             resolution_date=None if grade == 5 else days(day + 5, c1d1))
     for day, setting in vods:
         VodFactory(patient=patient, diagnosis_date=days(day, c1d1), setting=setting)

@@ -27,7 +27,7 @@ def test_one_row_per_patient_with_event_times_in_days(statistician, center):
     assert (row["hsct_day"], row["relapse_day"], row["death_day"], row["os_days"], row["os_event"]) == (
         90, 300, 400, 400, 1)
     assert (row["vod_day"], row["vod_setting"]) == (110, "after_hsct")
-    assert dataset.adverse_events[["row", "term", "worst_grade"]].values.tolist() == [[1, "alt_increased", 3]]
+    assert dataset.adverse_events[["row", "term", "worst_grade"]].values.tolist() == [[1, "10001551", 3]]
 
 
 def test_no_direct_identifier_in_any_table(statistician, center):

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from outcomes.models import AdverseEvent, FollowUp, ResponseAssessment, VodSosEvent
+from outcomes.models import AdverseEvent, CtcaeTerm, FollowUp, ResponseAssessment, VodSosEvent
 from outcomes.validators import check_adverse_event, check_follow_up, check_response, check_vod
 from patients.models import BaselineDisease, Patient
 from patients.registry import casebook
@@ -194,7 +194,10 @@ def test_hsct_after_a_vod_recorded_as_after_hsct():
 
 
 def event(**changes) -> AdverseEvent:
-    values = dict(term="lung_infection", grade=3, onset_date=dt.date(2017, 4, 1), resolution_date=dt.date(2017, 4, 20),
+    lung_infection = CtcaeTerm(meddra_code="10061229", term="Lung infection", soc="Infections and infestations",
+                               grade_1="-", grade_2="Moderate", grade_3="Severe", grade_4="Life-threatening",
+                               grade_5="Death", haematologic=False, other_specify=False)
+    values = dict(ctcae_term=lung_infection, grade=3, onset_date=dt.date(2017, 4, 1), resolution_date=dt.date(2017, 4, 20),
                   relation="possibly")
     return AdverseEvent(**{**values, **changes})
 

@@ -63,8 +63,8 @@ FORMS = {
     ),
     "adverse-events": (
         AdverseEvent,
-        {"term": "alt_increased", "grade": "3", "onset_date": "2017-03-10", "resolution_date": "2017-03-20",
-         "relation": "related"},
+        {"ctcae_term": "10001551", "grade": "3", "onset_date": "2017-03-10", "resolution_date": "2017-03-20",
+         "serious": "False", "relation": "related"},
         {"grade": "5"},
         "grade",
     ),
