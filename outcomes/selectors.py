@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from outcomes.models import RESPONSE_RANK
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+
+from outcomes.models import RESPONSE_RANK, CtcaeTerm
 from patients.models import Patient
 from treatments.models import AlloHsct, ResponseCategory
 
@@ -33,3 +35,25 @@ def best_response_label(patient: Patient) -> str:
     best = best_response_from([(row.assessment_date, row.response) for row in patient.responses.all()],
                               hsct_date=hsct_date)
     return str(ResponseCategory(best).label) if best else ""
+
+
+CTCAE_SEARCH_LIMIT = 20
+
+
+def ctcae_term_search(query: str, *, limit: int = CTCAE_SEARCH_LIMIT) -> QuerySet:
+    """CTCAE v5.0 terms matching what a user typed: every word found in the term or its
+    class ("febr", "liver fail"), or a MedDRA code's first digits. Terms starting with the
+    query come first, then alphabetical. Reference data: no access rule applies."""
+    query = " ".join(query.split())[:100]
+    if not query:
+        return CtcaeTerm.objects.none()
+    if query.isdigit():
+        matches = CtcaeTerm.objects.filter(meddra_code__startswith=query)
+    else:
+        words = Q()
+        for word in query.split():
+            words &= Q(term__icontains=word) | Q(soc__icontains=word)
+        matches = CtcaeTerm.objects.filter(words)
+    first = Case(When(term__istartswith=query, then=Value(0)), When(term__icontains=query, then=Value(1)),
+                 default=Value(2), output_field=IntegerField())
+    return matches.annotate(first=first).order_by("first", "term")[:limit]
