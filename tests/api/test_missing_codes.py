@@ -197,3 +197,25 @@ def test_statisticians_see_codes_and_specified_terms_but_no_free_text(api, api_a
     seen = api_as(statistician).get(f"/api/adverse-events/{created.json()['id']}/").json()
     assert seen["other_specify"] == "Procalcitonin increased" and seen["ctcae_term_name"] == other["term"]
     assert seen["missing_codes"] == {"serious": "UNK"} and seen["serious"] is None
+
+
+def test_every_problem_of_a_row_in_one_400(api, patient):
+    """The fields DRF cannot read, and the service's problems of the rest of the row, together."""
+    response = api.post("/api/baseline/", {
+        "patient": patient.study_id, **BASELINE, "ecog": "x", "marrow_blasts_pct": None,
+        "missing_codes": {"cd22_expression_pct": "UNK", "cns_disease": "XX"}}, format="json")
+    assert response.status_code == 400
+    assert {"ecog", "marrow_blasts_pct", "cns_disease"} <= set(response.json())
+    assert "cd22_expression_pct" not in response.json()
+
+
+def test_the_schema_documents_codes_and_ctcae_terms(api):
+    document = api.get("/api/schema/?format=json").json()
+    assert {"/api/ctcae-terms/", "/api/ctcae-terms/{meddra_code}/"} <= set(document["paths"])
+    schemas = document["components"]["schemas"]
+    codes = schemas["BaselineDisease"]["properties"]["missing_codes"]
+    assert codes["additionalProperties"]["enum"] == ["UNK", "ND", "NA"]
+    assert "PATCH without it" in codes["description"] and "cd22_expression_pct" in codes["description"]
+    assert schemas["BaselineDisease"]["properties"]["cd22_expression_pct"]["nullable"] is True
+    assert {"ctcae_term_name", "soc"} <= set(schemas["AdverseEvent"]["properties"])
+    assert {"grades", "meddra_code", "soc", "haematologic", "other_specify"} <= set(schemas["CtcaeTerm"]["properties"])
