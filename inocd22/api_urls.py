@@ -8,12 +8,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from analytics.exports.api import DatasetExportView, DictionaryView, ExportLogViewSet
+from outcomes.api import SERIALIZER_MIXINS, CtcaeTermViewSet
 from patients.api.router import casebook_routes
 from sites.api import ApiTokenViewSet, CenterViewSet, TokenRevokeView, TokenView
 
 router = DefaultRouter()
 router.register("centers", CenterViewSet, basename="api-center")
-casebook_routes(router)
+casebook_routes(router, serializer_mixins=SERIALIZER_MIXINS)
+router.register("ctcae-terms", CtcaeTermViewSet, basename="api-ctcae-term")
 router.register("auth/tokens", ApiTokenViewSet, basename="api-token-list")
 router.register("exports/logs", ExportLogViewSet, basename="api-export-log")
 
