@@ -100,7 +100,7 @@ def test_deleted_rows_are_not_read(statistician, center):
 def test_the_number_of_queries_does_not_grow_with_the_patients(statistician, center, django_assert_num_queries):
     casebook(center)
     statistician = type(statistician).objects.get(pk=statistician.pk)
-    with django_assert_num_queries(12) as few:  # centers (twice), roles, and the nine statements
+    with django_assert_num_queries(13) as few:  # centers (twice), roles, and the ten statements
         analysis_dataset_load(user=statistician, cutoff=CUTOFF)
     small_cohort(center)
     fresh_user = type(statistician).objects.get(pk=statistician.pk)  # roles are cached per user object
