@@ -426,9 +426,10 @@ def missing_code_table(coded: pd.DataFrame, rows: pd.Series) -> pd.DataFrame:
     with translation.override("en"):  # the labels are a record, in one language
         for patient_id, slug, codes in coded[coded["patient_id"].isin(rows.index)].itertuples(index=False):
             part = parts[position[slug]]
+            questions = [f.name for f in part.model._meta.concrete_fields]
             for name, code in (json.loads(codes) if isinstance(codes, str) else codes).items():
                 label = str(part.model._meta.get_field(name).verbose_name)
-                records.append(((position[slug], name, int(rows[patient_id]), code),
+                records.append(((position[slug], questions.index(name), int(rows[patient_id]), code),
                                 (int(rows[patient_id]), str(part.title), name, label, part.repeating, code)))
     records.sort(key=lambda record: record[0])
     return pd.DataFrame([record for _key, record in records], columns=list(MISSING_CODE_COLUMNS))
