@@ -428,6 +428,8 @@ def missing_code_table(coded: pd.DataFrame, rows: pd.Series) -> pd.DataFrame:
             part = parts[position[slug]]
             questions = [f.name for f in part.model._meta.concrete_fields]
             for name, code in (json.loads(codes) if isinstance(codes, str) else codes).items():
+                if not part.accepts_code(name):  # the write path refuses it: not a coded answer
+                    continue
                 label = str(part.model._meta.get_field(name).verbose_name)
                 records.append(((position[slug], questions.index(name), int(rows[patient_id]), code),
                                 (int(rows[patient_id]), str(part.title), name, label, part.repeating, code)))
