@@ -21,7 +21,7 @@ from outcomes.models import (
     VodSosEvent,
 )
 from patients.checks import Problem
-from patients.clinical import MissingCode, is_answered, missing_code
+from patients.clinical import is_answered, missing_code
 from patients.models import Patient
 from patients.registry import casebook
 from patients.validators import show
@@ -127,10 +127,8 @@ def _coded_where_a_value_is_needed(patient: Patient, hsct, follow_up) -> list[Pr
         if code:
             problems.append(Problem(
                 "coded-value-needed", _form_of(type(row)),
-                _("Answered %(code)s (%(label)s), but the analysis needs Yes or No: %(why)s. Look for the answer in "
-                  "the source documents.") % {"code": code, "why": why,
-                                                         "label": MissingCode(code).label if code in MissingCode.values
-                                                         else code},
+                _("Answered with the code %(code)s, but the analysis needs Yes or No: %(why)s. Look for the "
+                  "answer in the source documents.") % {"code": code, "why": why},
                 row, field_name))
     return problems
 

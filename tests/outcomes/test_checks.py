@@ -208,7 +208,9 @@ def test_hsct_performed_coded_unknown_is_queried_for_every_patient(center):
                                                missing_codes={"performed": "UNK"})
     problem = problem_on(patient, hsct, "performed")
     assert problem.check == "coded-value-needed"  # rather than "IO ended for an HSCT, but no HSCT is recorded"
-    assert problem.message.startswith("Answered UNK (Unknown (not in the source)), but the analysis needs Yes or No")
+    assert problem.message == ("Answered with the code UNK, but the analysis needs Yes or No: whether an allogeneic "
+                               "HSCT followed IO is part of the HSCT rate and of overall survival by HSCT. Look for "
+                               "the answer in the source documents.")
     assert problem.key(patient) == f"coded-value-needed:{patient.pk}:treatments.allohsct:{hsct.pk}:performed"
 
 
