@@ -1,6 +1,6 @@
 """The analysis dataset: clinical rows, read through the user's selectors, as pandas tables.
 
-Nine statements whatever the number of patients, each built on a selector: the database
+Ten statements whatever the number of patients, each built on a selector: the database
 reduces every form to one row per patient (counts, first and last days, the best response
 before HSCT), the VOD/SOS events, and each patient's worst grade per adverse event term,
 with days from C1D1 computed in SQL; pandas only merges them and applies the rules of the
@@ -8,6 +8,12 @@ population. On PostgreSQL the statements are read at once from one snapshot
 (``analytics.snapshot``). Everything dated after the data cut-off is ignored and
 follow-up is censored at it. Times are days from IO cycle 1 day 1 (C1D1), the index date
 of every time-to-event endpoint.
+
+A question answered with a missing-data code (unknown, not done, not applicable) holds
+no value: its column is NULL, read as missing data (NaN, or NA in a yes/no column), never
+as "no" or zero. The codes themselves are read too, from the same selectors, one row per
+coded question of an analysed patient (``missing_codes``): the report counts them per
+variable, and they enter the dataset's hash.
 
 The tables hold no direct identifier: the date of birth is read only to derive the age
 at C1D1 and is dropped. Patients are numbered 1..N in study-ID order (``row``); the
@@ -18,13 +24,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from django.core.exceptions import ValidationError
-from django.db.models import Case, Count, Max, Min, When
+from django.db.models import Case, Count, Max, Min, Value, When
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from analytics.exports.sql import DaysBetween
@@ -33,12 +41,12 @@ from outcomes.models import (
     REMISSIONS,
     RESPONSE_RANK,
     AdverseEvent,
-    CtcaeTerm,
     FollowUp,
     ResponseAssessment,
     VodSosEvent,
 )
 from patients.models import ADULT_AGE_YEARS, DAYS_PER_YEAR, STUDY_WINDOW, BaselineDisease, EnrollmentStatus
+from patients.registry import casebook
 from patients.selectors import form_rows_for_user, patient_list_for_user
 from sites.selectors import center_list_for_user
 from treatments.models import AlloHsct, IOCycle, PriorTherapyLine
@@ -59,6 +67,8 @@ class AnalysisDataset:
     vod_events: pd.DataFrame
     flow: dict  # CONSORT-style counts: screened, excluded by reason, analysed
     missing_data: list[dict] = field(default_factory=list)
+    # one row per coded question of an analysed patient's row (see MISSING_CODE_COLUMNS)
+    missing_codes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(MISSING_CODE_COLUMNS)))
 
     @property
     def n_patients(self) -> int:
@@ -68,7 +78,7 @@ class AnalysisDataset:
         """Hash of a canonical serialisation: the same data gives the same hash."""
         digest = hashlib.sha256()
         digest.update(f"cutoff={self.cutoff.isoformat()};centers={','.join(self.center_codes)}\n".encode())
-        for name in ("patients", "adverse_events", "vod_events"):
+        for name in ("patients", "adverse_events", "vod_events", "missing_codes"):
             digest.update(f"[{name}]\n".encode())
             digest.update(canonical_bytes(getattr(self, name)))
         digest.update(repr(sorted_items(self.flow)).encode())
@@ -130,7 +140,7 @@ def analysis_dataset_load(*, user, cutoff: dt.date, center_codes: Sequence[str] 
     return build_dataset(frames, cutoff=cutoff, center_codes=tuple(codes))
 
 
-# --- Queries: nine statements, whatever the number of patients ----------------------
+# --- Queries: ten statements, whatever the number of patients -----------------------
 
 PATIENT_COLUMNS = (
     "pk", "study_id", "center__code", "sex", "date_of_birth", "has_rr_b_all", "is_cd22_positive",
@@ -147,9 +157,18 @@ COLUMNS = {
     "io_cycles": ("patient_id", "n_cycles", "last_cycle_day"),
     "hsct": ("patient_id", "hsct_day"),
     "responses": ("patient_id", "n_responses", "best_rank", "first_remission_day", "mrd_negative"),
-    "adverse_events": ("patient_id", "code", "other_specify", "worst_grade", "grade5_day"),
+    "adverse_events": ("patient_id", "code", "other_specify", "term", "soc", "haematologic", "worst_grade",
+                       "grade5_day"),
     "vod_events": ("patient_id", "day", "setting", "severity", "outcome", "defibrotide"),
+    "missing_codes": ("patient_id", "part", "codes"),
 }
+# The date that puts a row of a repeating form before or after the data cut-off.
+ROW_DATES = {IOCycle: "start_date", ResponseAssessment: "assessment_date", AdverseEvent: "onset_date",
+             VodSosEvent: "diagnosis_date"}
+# The analysis table of missing-data codes: the patient's row number, the form and the
+# question (its export name and its label), whether the form repeats (the codes then count
+# rows, else patients), and the code.
+MISSING_CODE_COLUMNS = ("row", "form", "variable", "label", "repeating", "code")
 
 # Responses reduced per patient: how many by the cut-off, and among those before the
 # allo-HSCT (the rule of outcomes.selectors.best_response_from) the best rank, the first
@@ -182,6 +201,9 @@ def _statements(*, user, codes: list[str], cutoff: dt.date) -> dict[str, Stateme
     def flag(**condition) -> Max:
         return Max(Case(When(**condition, then=1), default=0))
 
+    def analysed(model):  # the rows the analysis reads: up to the cut-off for a dated repeating form
+        return rows(model).filter(**{f"{ROW_DATES[model]}__lte": cutoff}) if model in ROW_DATES else rows(model)
+
     hsct = rows(AlloHsct).filter(performed=True, hsct_date__isnull=False, hsct_date__lte=cutoff) \
         .values_list("patient_id", days("hsct_date"))
     querysets = {
@@ -194,19 +216,25 @@ def _statements(*, user, codes: list[str], cutoff: dt.date) -> dict[str, Stateme
             n=Count("pk"), blinatumomab=flag(category="blinatumomab"),
             induction_chemo=flag(category="induction_chemo")).values_list("patient_id", "n", "blinatumomab",
                                                                          "induction_chemo"),
-        "io_cycles": rows(IOCycle).filter(start_date__lte=cutoff).values("patient_id").annotate(
+        "io_cycles": analysed(IOCycle).values("patient_id").annotate(
             n=Count("pk"), last_day=Max(days("start_date"))).values_list("patient_id", "n", "last_day"),
         "hsct": hsct,
-        "adverse_events": rows(AdverseEvent).filter(onset_date__lte=cutoff)
-        .values("patient_id", "ctcae_term", "other_specify").annotate(
+        # the term's name, class and haematologic flag come with it: one row per patient and term
+        "adverse_events": analysed(AdverseEvent)
+        .values("patient_id", "ctcae_term", "other_specify", "ctcae_term__term", "ctcae_term__soc",
+                "ctcae_term__haematologic").annotate(
             worst_grade=Max("grade"), grade5_day=Min(Case(When(grade=5, then=days("onset_date"))))
-        ).values_list("patient_id", "ctcae_term", "other_specify", "worst_grade", "grade5_day"),
-        "vod_events": rows(VodSosEvent).filter(diagnosis_date__lte=cutoff).values_list(
+        ).values_list("patient_id", "ctcae_term", "other_specify", "ctcae_term__term", "ctcae_term__soc",
+                      "ctcae_term__haematologic", "worst_grade", "grade5_day"),
+        "vod_events": analysed(VodSosEvent).values_list(
             "patient_id", days("diagnosis_date"), "setting", "severity", "outcome", "defibrotide"),
+        "missing_codes": _coded_rows([analysed(part.model).exclude(missing_codes={}).annotate(part=Value(part.slug))
+                                      .values_list("patient_id", "part", "missing_codes")
+                                      for part in casebook.parts() if part.codable]),
     }
     statements = {name: queryset.query.sql_with_params() for name, queryset in querysets.items()}
 
-    responses = rows(ResponseAssessment).filter(assessment_date__lte=cutoff).values_list(
+    responses = analysed(ResponseAssessment).values_list(
         "patient_id", "response", "mrd_status", days("assessment_date"))
     (r_sql, r_params), (h_sql, h_params) = responses.query.sql_with_params(), hsct.query.sql_with_params()
     ranks = list(RESPONSE_RANK)
@@ -219,13 +247,19 @@ def _statements(*, user, codes: list[str], cutoff: dt.date) -> dict[str, Stateme
     return statements
 
 
+def _coded_rows(querysets: list):
+    """The rows that hold a missing-data code, of every form that takes one, in one statement."""
+    first, *others = querysets
+    return first.union(*others, all=True) if others else first
+
+
 def _query_frames(*, user, codes: list[str], cutoff: dt.date) -> dict[str, pd.DataFrame]:
     """One frame per statement of ``_statements``, all read from one snapshot, at once
     on PostgreSQL (``rows_in_one_snapshot``): 100 000 rows per form rather than 1.4
     million rows in all at 100 000 patients."""
     statements = _statements(user=user, codes=codes, cutoff=cutoff)
     order = ("responses", "adverse_events", "patients", "follow_up", "baseline", "prior_lines", "io_cycles",
-             "hsct", "vod_events")  # the longest first, so that the short ones fill in around them
+             "hsct", "vod_events", "missing_codes")  # the longest first, so that the short ones fill in around them
     return rows_in_one_snapshot({name: statements[name] for name in order},
                                 then=lambda name, rows: pd.DataFrame(rows, columns=list(COLUMNS[name])))
 
@@ -301,9 +335,13 @@ def build_dataset(frames: dict[str, pd.DataFrame], *, cutoff: dt.date, center_co
 
     for column in ("marrow_blasts_pct", "ecog", "last_cycle_day", "hsct_day", "first_remission_day"):
         patients[column] = day_column(column)
-    for column in ("extramedullary_disease", "cns_disease", "prior_allo_hsct", "prior_blinatumomab",
-                   "prior_induction_chemo", "mrd_negative"):
+    # Yes/no questions that take a code: NA (unknown, not done) stays NA, never "no".
+    for column in ("extramedullary_disease", "cns_disease", "prior_allo_hsct"):
+        patients[column] = patients[column].astype("boolean")
+    for column in ("prior_blinatumomab", "prior_induction_chemo", "mrd_negative"):  # counts and flags, never NULL
         patients[column] = patients[column].astype(bool)
+    for column in ("ph_status", "disease_status"):  # a coded choice is empty: missing
+        patients[column] = patients[column].replace("", None)
     for column in ("prior_lines", "n_cycles"):
         patients[column] = patients[column].astype(int)
 
@@ -337,28 +375,25 @@ def build_dataset(frames: dict[str, pd.DataFrame], *, cutoff: dt.date, center_co
     events = events[events["patient_id"].isin(rows.index)]
     # By patient row, then term: an order that does not depend on the database's.
     # A term is its MedDRA code, and for an "Other, specify" term the specified term too.
-    event_terms = (events["code"].astype(str) + TERM_SEPARATOR + events["other_specify"].fillna("").astype(str)) \
-        .str.removesuffix(TERM_SEPARATOR)
+    specified = events["other_specify"].fillna("").astype(str)
+    event_terms = (events["code"].astype(str) + TERM_SEPARATOR + specified).str.removesuffix(TERM_SEPARATOR)
     term_codes, distinct_terms = pd.factorize(event_terms.to_numpy(dtype=object), sort=True)
     event_rows = events["patient_id"].map(rows).to_numpy()
     order = np.lexsort((term_codes, event_rows))
     term_codes = term_codes[order]
+    # the term's name, class and flag were read with the events
+    names = events["term"].to_numpy(dtype=object)[order]
+    specified = specified.to_numpy(dtype=object)[order]
     events = pd.DataFrame({
         "row": event_rows[order],
         "term": distinct_terms[term_codes],
+        "label": np.array([f"{name}: {text}" if text else name for name, text in zip(names, specified, strict=True)],
+                          dtype=object),
+        "organ_class": events["soc"].to_numpy(dtype=object)[order],
+        "haematologic": events["haematologic"].to_numpy(dtype=bool)[order],
         "worst_grade": events["worst_grade"].to_numpy()[order],
         "grade5_day": pd.to_numeric(events["grade5_day"], errors="coerce").to_numpy(dtype=float)[order],
     })
-    # one lookup per distinct term, not per row
-    codes = [key.split(TERM_SEPARATOR, 1) for key in distinct_terms]
-    ctcae = CtcaeTerm.objects.in_bulk({code for code, *_specified in codes})
-    known = [ctcae.get(code) for code, *_specified in codes]
-    events["label"] = np.array([f"{term.term}: {specified[0]}" if term and specified else (term.term if term else code)
-                                for term, (code, *specified) in zip(known, codes, strict=True)],
-                               dtype=object)[term_codes]
-    events["organ_class"] = np.array([term.soc if term else "" for term in known], dtype=object)[term_codes]
-    events["haematologic"] = np.array([bool(term and term.haematologic) for term in known], dtype=bool)[term_codes]
-
     patients["c1d1_date"] = patients["c1d1_date"].dt.date
     patients = patients.drop(columns=["pk", "has_rr_b_all", "is_cd22_positive", "received_io", "enrollment_status",
                                       "has_baseline", "has_follow_up", "n_responses", "best_rank"])
@@ -367,6 +402,7 @@ def build_dataset(frames: dict[str, pd.DataFrame], *, cutoff: dt.date, center_co
     # VOD/SOS events by patient row, in an order that does not depend on the database's
     vod_columns = ["row", "day", "setting", "severity", "outcome", "defibrotide"]
     vods = vods.assign(row=vods["patient_id"].map(rows))[vod_columns]
+    vods["defibrotide"] = vods["defibrotide"].astype("boolean")  # a coded answer is NA
     vods = vods.sort_values(vod_columns, kind="mergesort").reset_index(drop=True)
     return AnalysisDataset(
         cutoff=cutoff,
@@ -376,4 +412,26 @@ def build_dataset(frames: dict[str, pd.DataFrame], *, cutoff: dt.date, center_co
         vod_events=vods,
         flow=flow,
         missing_data=missing_data,
+        missing_codes=missing_code_table(frames["missing_codes"], rows),
     )
+
+
+def missing_code_table(coded: pd.DataFrame, rows: pd.Series) -> pd.DataFrame:
+    """One row per coded question of an analysed patient (``rows``: patient key → row
+    number), the table ``MISSING_CODE_COLUMNS`` describes, in casebook order of the
+    questions, then by patient row: an order that does not depend on the database's."""
+    parts = list(casebook.parts())
+    position = {part.slug: index for index, part in enumerate(parts)}
+    records = []
+    with translation.override("en"):  # the labels are a record, in one language
+        for patient_id, slug, codes in coded[coded["patient_id"].isin(rows.index)].itertuples(index=False):
+            part = parts[position[slug]]
+            questions = [f.name for f in part.model._meta.concrete_fields]
+            for name, code in (json.loads(codes) if isinstance(codes, str) else codes).items():
+                if not part.accepts_code(name):  # the write path refuses it: not a coded answer
+                    continue
+                label = str(part.model._meta.get_field(name).verbose_name)
+                records.append(((position[slug], questions.index(name), int(rows[patient_id]), code),
+                                (int(rows[patient_id]), str(part.title), name, label, part.repeating, code)))
+    records.sort(key=lambda record: record[0])
+    return pd.DataFrame([record for _key, record in records], columns=list(MISSING_CODE_COLUMNS))

@@ -22,6 +22,7 @@ from analytics import stats
 from analytics.dataset import NOT_ASSESSED, AnalysisDataset
 from analytics.parallel import InChild
 from outcomes.models import RESPONSE_RANK, VodSetting
+from patients.clinical import MissingCode
 from patients.models import DiseaseStatus
 from treatments.models import ResponseCategory
 
@@ -62,6 +63,14 @@ class Curves:
 def count_pct(n: int, total: int) -> dict:
     """n (%) without an interval, for descriptive tables."""
     return {"n": int(n), "total": int(total), "pct": None if total == 0 else float(100 * n / total)}
+
+
+def count_known(values: pd.Series) -> dict:
+    """n (%) of a yes/no answer among the patients whose answer is known: a question
+    answered with a missing-data code (NA here) is neither yes nor no. ``missing`` says
+    how many it leaves out."""
+    known = values.notna()
+    return {**count_pct(int(values[known].astype(bool).sum()), int(known.sum())), "missing": int((~known).sum())}
 
 
 def _months(days) -> np.ndarray:
@@ -182,6 +191,7 @@ def report_results_start(
             "time_unit": "months (days / (365.25 / 12))",
             "flow": dataset.flow,
             "missing_data": dataset.missing_data,
+            "missing_codes": _missing_codes(dataset),
         }
         os_months = _months(patients["os_days"])
         os_events = patients["os_event"].to_numpy(dtype=int)
@@ -249,20 +259,22 @@ def _results_add(results: dict, curves: Curves, dataset: AnalysisDataset, os_mon
 def _baseline(patients: pd.DataFrame) -> dict:
     total = len(patients)
     lines = patients["prior_lines"]
+    ph = patients["ph_status"]
+    ecog = patients["ecog"]
     return {
         "age_years": stats.median_quartiles(patients["age_years"]),
         "female": count_pct((patients["sex"] == "F").sum(), total),
-        "ph_positive": count_pct((patients["ph_status"] == "positive").sum(), total),
+        "ph_positive": count_known((ph == "positive").where(ph.notna())),
         "prior_lines": stats.median_quartiles(lines),
         "prior_lines_3_or_more": count_pct((lines >= 3).sum(), total),
         "prior_induction_chemo": count_pct(patients["prior_induction_chemo"].sum(), total),
         "prior_blinatumomab": count_pct(patients["prior_blinatumomab"].sum(), total),
-        "prior_allo_hsct": count_pct(patients["prior_allo_hsct"].sum(), total),
+        "prior_allo_hsct": count_known(patients["prior_allo_hsct"]),
         "disease_status": [{"status": label, **count_pct((patients["disease_status"] == code).sum(), total)}
                            for code, label in DISEASE_STATUS_LABELS.items()],
-        "ecog_2_or_more": count_pct((patients["ecog"] >= 2).sum(), total),
+        "ecog_2_or_more": count_known((ecog >= 2).where(ecog.notna())),
         "marrow_blasts": stats.median_quartiles(patients["marrow_blasts_pct"]),
-        "extramedullary_disease": count_pct(patients["extramedullary_disease"].astype(bool).sum(), total),
+        "extramedullary_disease": count_known(patients["extramedullary_disease"]),
     }
 
 
@@ -340,7 +352,7 @@ def _vod(dataset: AnalysisDataset, curves: Curves) -> dict:
                                                                            int(has_vod.sum()))}
                      for severity in ("mild", "moderate", "severe", "very_severe")],
         "fatal": count_pct((vods["outcome"] == "fatal").sum(), int(has_vod.sum())),
-        "defibrotide": count_pct(vods["defibrotide"].astype(bool).sum(), int(has_vod.sum())),
+        "defibrotide": count_known(vods["defibrotide"]),
     }
 
 
@@ -374,6 +386,22 @@ def _safety(dataset: AnalysisDataset) -> dict:
                                                       strict=True)],
         "method": "Worst grade per patient and term (CTCAE v5); percentages of all analysed patients.",
     }
+
+
+def _missing_codes(dataset: AnalysisDataset) -> list[dict]:
+    """Per question, how many of the analysed patients (a form with one row per patient) or
+    of their rows (a repeating form) answer it with each missing-data code, in casebook order."""
+    summary = []
+    table = dataset.missing_codes
+    for (form, variable, label, repeating), rows in table.groupby(["form", "variable", "label", "repeating"],
+                                                                   sort=False):
+        counts = rows["code"].value_counts()
+        summary.append({
+            "form": form, "variable": variable, "label": label, "counted_in": "rows" if repeating else "patients",
+            **{code: int(counts.get(code, 0)) for code in MissingCode.values},
+            "patients": int(rows["row"].nunique()),
+        })
+    return summary
 
 
 def _subgroups(patients: pd.DataFrame, os_months, os_events, *, ci_method: str, curves: Curves) -> list[dict]:
@@ -430,6 +458,9 @@ def fmt_p(value) -> str:
 
 
 def n_pct(entry: dict) -> str:
+    """n (%); where a missing-data code left patients out, n/known (%) and how many."""
+    if entry.get("missing"):
+        return f"{entry['n']}/{entry['total']} ({fmt(entry['pct'])}%); {entry['missing']} missing"
     return f"{entry['n']} ({fmt(entry['pct'])}%)"
 
 
@@ -520,6 +551,8 @@ def report_tables(results: dict) -> list[Table]:
     flow_rows.append(("Analysed", str(flow["analysed"])))
     missing_rows = [(entry["study_id"], entry["center"], ", ".join(entry["missing"]), entry["action"])
                     for entry in results["missing_data"]]
+    code_rows = [(entry["form"], entry["label"], entry["counted_in"], *(str(entry[code]) for code in MissingCode.values),
+                  str(entry["patients"])) for entry in results.get("missing_codes", [])]
     return [
         Table("flow", "Patient flow", ("Step", "n"), flow_rows),
         Table("baseline", f"Baseline characteristics (N = {n})", ("Characteristic", "Value"), baseline_rows),
@@ -537,4 +570,7 @@ def report_tables(results: dict) -> list[Table]:
               "Cox HR vs reference)", ("Subgroup", "Group", "n", "Deaths", "Median OS (95% CI)", "HR (95% CI)",
                                        "Log-rank p"), subgroup_rows),
         Table("missing_data", "Patients with missing data", ("Study ID", "Center", "Missing", "Action"), missing_rows),
+        Table("missing_codes", "Missing-data codes per question, among the analysed patients (UNK unknown, "
+              "ND not done, NA not applicable): a coded answer is missing data in the analysis",
+              ("Form", "Question", "Counted in", *MissingCode.values, "Patients"), code_rows),
     ]

@@ -1,6 +1,8 @@
 """Automatic checks across the forms of one casebook that only this app can read: answers of
-one form that another contradicts, and a follow-up too old for the data cut-off. Registered
-with the casebook registry, run by `patients.checks`."""
+one form that another contradicts, a follow-up too old for the data cut-off, missing-data
+codes where the analysis plan needs a value, and adverse event grades CTCAE v5.0 does not
+define (rows moved from the old term list keep their grade; the form refuses new ones).
+Registered with the casebook registry, run by `patients.checks`."""
 
 from __future__ import annotations
 
@@ -8,8 +10,18 @@ import datetime as dt
 
 from django.utils.translation import gettext as _
 
-from outcomes.models import REMISSIONS, DeathCause, FollowUp, ResponseAssessment, VitalStatus, VodSetting, VodSosEvent
+from outcomes.models import (
+    REMISSIONS,
+    AdverseEvent,
+    DeathCause,
+    FollowUp,
+    ResponseAssessment,
+    VitalStatus,
+    VodSetting,
+    VodSosEvent,
+)
 from patients.checks import Problem
+from patients.clinical import is_answered, missing_code
 from patients.models import Patient
 from patients.registry import casebook
 from patients.validators import show
@@ -50,7 +62,8 @@ def _responder_without_response(patient: Patient, follow_up, end, hsct) -> list[
 
 
 def _death_without_cause(follow_up) -> list[Problem]:
-    if follow_up and follow_up.vital_status == VitalStatus.DEAD and not follow_up.death_cause:
+    """A death with no cause; a cause coded unknown is an answer."""
+    if follow_up and follow_up.vital_status == VitalStatus.DEAD and not is_answered(follow_up, "death_cause"):
         return [Problem("death-no-cause", _form_of(FollowUp), _("A death is recorded with no cause."), follow_up,
                         "death_cause")]
     return []
@@ -96,6 +109,46 @@ def _hsct_consistency(patient: Patient, end, hsct, follow_up) -> list[Problem]:
     return problems
 
 
+def _coded_where_a_value_is_needed(patient: Patient, hsct, follow_up) -> list[Problem]:
+    """Questions answered with a missing-data code where the analysis plan needs the value:
+    whether an HSCT followed IO (asked of everyone: the HSCT rate and overall survival by
+    HSCT), and for a patient in CR/CRi whether the disease relapsed (the duration of response)."""
+    needed = []
+    if hsct is not None:
+        needed.append((hsct, "performed", _("whether an allogeneic HSCT followed IO is part of the HSCT rate and of "
+                                            "overall survival by HSCT")))
+    if follow_up is not None and missing_code(follow_up, "relapsed") and ResponseAssessment.objects.filter(
+            patient=patient, is_deleted=False, response__in=REMISSIONS).exists():
+        needed.append((follow_up, "relapsed", _("the patient reached CR/CRi: the duration of response ends at the "
+                                                "relapse")))
+    problems = []
+    for row, field_name, why in needed:
+        code = missing_code(row, field_name)
+        if code:
+            problems.append(Problem(
+                "coded-value-needed", _form_of(type(row)),
+                _("Answered with the code %(code)s, but the analysis needs Yes or No: %(why)s. Look for the "
+                  "answer in the source documents.") % {"code": code, "why": why},
+                row, field_name))
+    return problems
+
+
+def _grades_ctcae_lacks(patient: Patient) -> list[Problem]:
+    """Adverse events graded with a grade CTCAE v5.0 does not define for their term: events
+    recorded on the old term list keep the grade they had; the form refuses such a grade."""
+    problems = []
+    for event in AdverseEvent.objects.filter(patient=patient, is_deleted=False).select_related("ctcae_term"):
+        grades = event.ctcae_term.grades
+        if event.grade is not None and event.grade not in grades:
+            problems.append(Problem(
+                "ae-grade-not-in-ctcae", _form_of(AdverseEvent),
+                _("CTCAE v5.0 has no grade %(grade)s for %(term)s (its grades are %(grades)s): correct the grade, "
+                  "or the term if another describes the event.")
+                % {"grade": event.grade, "term": event.term_label, "grades": ", ".join(str(g) for g in grades)},
+                event, "grade"))
+    return problems
+
+
 def _stale_follow_up(follow_up, *, cutoff: dt.date, months: int) -> list[Problem]:
     """An alive patient last seen more than `months` months before the data cut-off."""
     if not follow_up or follow_up.vital_status != VitalStatus.ALIVE or not follow_up.last_contact_date:
@@ -124,8 +177,10 @@ def outcome_consistency_problems(patient: Patient, *, cutoff: dt.date, follow_up
     end = _single(patient, EndOfTreatment)
     hsct = _single(patient, AlloHsct)
     return [
+        *_coded_where_a_value_is_needed(patient, hsct, follow_up),  # says more than the checks that find no HSCT
         *_responder_without_response(patient, follow_up, end, hsct),
         *_death_without_cause(follow_up),
         *_hsct_consistency(patient, end, hsct, follow_up),
+        *_grades_ctcae_lacks(patient),  # before the re-run edit check of the same grade: it says why
         *_stale_follow_up(follow_up, cutoff=cutoff, months=follow_up_months),
     ]

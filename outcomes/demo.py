@@ -192,7 +192,7 @@ def casebook_rows(t: PatientTimeline, patient: Patient) -> Iterator:
         patient=patient,
         diagnosis_date=t.diagnosis_date,
         ph_status="positive" if t.ph_positive else "negative",
-        cd22_expression_pct=Decimal(t.cd22_pct),
+        cd22_expression_pct=None if t.cd22_pct is None else Decimal(t.cd22_pct),
         disease_status=t.disease_status,
         marrow_blasts_pct=Decimal(t.marrow_blasts_pct),
         extramedullary_disease=t.extramedullary,
@@ -200,6 +200,7 @@ def casebook_rows(t: PatientTimeline, patient: Patient) -> Iterator:
         ecog=t.ecog,
         prior_allo_hsct=t.prior_allo_hsct_date is not None,
         prior_allo_hsct_date=t.prior_allo_hsct_date,
+        missing_codes=dict(t.baseline_codes),
     )
     for line in t.prior_lines:
         yield PriorTherapyLine(
@@ -226,16 +227,20 @@ def casebook_rows(t: PatientTimeline, patient: Patient) -> Iterator:
         tbi=hsct.tbi if hsct else None,
         status_at_hsct=hsct.status_at_hsct if hsct else "",
         io_cycles_before=hsct.io_cycles_before if hsct else None,
+        missing_codes=dict(hsct.codes) if hsct else {},
     )
     for response in t.responses:
         yield ResponseAssessment(
-            patient=patient, assessment_date=response.date, marrow_blasts_pct=Decimal(str(response.marrow_blasts_pct)),
+            patient=patient, assessment_date=response.date,
+            marrow_blasts_pct=None if response.marrow_blasts_pct is None else Decimal(str(response.marrow_blasts_pct)),
             response=response.response, mrd_status=response.mrd, mrd_method=response.mrd_method,
+            missing_codes=dict(response.codes),
         )
     for event in t.adverse_events:
         yield AdverseEvent(
             patient=patient, ctcae_term_id=meddra_codes()[event.term], grade=event.grade, onset_date=event.onset,
             resolution_date=event.resolution, serious=event.serious, relation=event.related_to_io,
+            missing_codes=dict(event.codes),
         )
     if t.vod:
         yield VodSosEvent(

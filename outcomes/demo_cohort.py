@@ -15,6 +15,11 @@ every figure is fixed by construction, not by luck of the random draw.
   lists; ages and prior-line numbers are placed on their published quartiles.
 - The seed only decides who gets what (baseline profiles, C1D1 dates, centers,
   small schedule details), so any seed gives the same figures for 73 patients.
+- A few answers are missing as in a real chart review, on questions no published
+  figure uses (CD22 %, ECOG, a resolution date, TBI, the marrow of a not-evaluable
+  assessment): the value is None and the record's ``codes`` say why, as the forms store
+  a missing-data code (UNK unknown, ND not done). They are drawn from a generator of
+  their own, so adding them changed no other draw.
 
 For another cohort size the template is resampled: each patient is a template
 patient whose whole timeline is shifted by a few days (every interval kept), so
@@ -46,6 +51,9 @@ REMISSION_CODES = ("cr", "cri")
 # The timeline records (one per CRF row the mapper writes)
 # --------------------------------------------------------------------------------------
 
+UNKNOWN, NOT_DONE = "UNK", "ND"  # missing-data codes (patients.clinical.MissingCode; a test keeps them equal)
+Codes = tuple[tuple[str, str], ...]  # (question, missing-data code) of the answers a record lacks
+
 
 @dataclass(frozen=True, slots=True)
 class PriorLine:
@@ -76,10 +84,11 @@ class Cycle:
 @dataclass(frozen=True, slots=True)
 class Response:
     date: dt.date
-    marrow_blasts_pct: int
+    marrow_blasts_pct: int | None
     response: str  # cr, cri, pr, nr, pd, ne
     mrd: str  # negative, positive, not_done
     mrd_method: str  # flow, pcr, or '' when not done
+    codes: Codes = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +96,10 @@ class Hsct:
     date: dt.date
     donor: str  # matched_sibling, matched_unrelated, haploidentical, cord, other
     conditioning: str  # mac, ric
-    tbi: bool
+    tbi: bool | None
     status_at_hsct: str  # cr_mrd_neg, cr_mrd_pos, other
     io_cycles_before: int
+    codes: Codes = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +112,7 @@ class AdverseEvent:
     resolution: dt.date | None
     serious: bool
     related_to_io: str  # related, possibly, unrelated
+    codes: Codes = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +133,12 @@ class PatientTimeline:
     c1d1: dt.date
     diagnosis_date: dt.date
     ph_positive: bool
-    cd22_pct: int
+    cd22_pct: int | None
     disease_status: str
     marrow_blasts_pct: int
     extramedullary: bool
     cns: bool
-    ecog: int
+    ecog: int | None
     prior_allo_hsct_date: dt.date | None
     prior_lines: tuple[PriorLine, ...]
     cycles: tuple[Cycle, ...]
@@ -140,6 +151,7 @@ class PatientTimeline:
     death_date: dt.date | None
     death_cause: str
     last_contact: dt.date
+    baseline_codes: Codes = ()
 
     @property
     def best_response(self) -> str:
@@ -304,6 +316,13 @@ COMMON_AES = (
     ("Infusion related reaction", 0.10, (1, 2)),
 )
 
+# Missing answers (see the module docstring): how many of each.
+MISSING_CD22 = 3  # CD22-positive by the pathology report, the % of blasts not in it (UNK)
+MISSING_ECOG = 2  # performance status not recorded at IO start (ND)
+MISSING_AE_RESOLUTION = 2  # an adverse event noted as resolved, on an unknown date (UNK)
+MISSING_TBI = 1  # conditioning known, TBI not in the transplant summary (UNK)
+MISSING_DATA_STREAM = 1  # their generator: numpy.random.default_rng((seed, MISSING_DATA_STREAM))
+
 C1D1_PER_YEAR = {2014: 6, 2015: 8, 2016: 11, 2017: 14, 2018: 17, 2019: 17}
 LABEL_DOSES = (0.8, 0.5, 0.5)  # mg/m² on days 1, 8, 15
 DOSES_IN_REMISSION = (0.5, 0.5, 0.5)
@@ -325,7 +344,7 @@ def design_cohort(*, seed: int = 2025, n_patients: int = 73, n_centers: int = 24
     if n_patients < 1 or n_centers < 1:
         raise ValueError("n_patients and n_centers must be positive")
     rng = np.random.default_rng(seed)
-    template = _design_template(rng)
+    template = _with_missing_data(_design_template(rng), np.random.default_rng((seed, MISSING_DATA_STREAM)))
     centers = _center_indices(n_patients, n_centers, rng)
     if n_patients == TEMPLATE_SIZE:
         return [replace(patient, center_index=center) for patient, center in zip(template, centers, strict=True)]
@@ -803,6 +822,35 @@ def _with_severe_adverse_events(patients, outcomes, rng) -> list[PatientTimeline
                 onset = int(rng.integers(1, end + 1))
                 event = _adverse_event(term, grade, onset, onset + int(rng.integers(5, 22)), last_day, died, day)
             patients[i] = replace(p, adverse_events=(*others, event))
+    return patients
+
+
+def _with_missing_data(patients: list[PatientTimeline], rng: np.random.Generator) -> list[PatientTimeline]:
+    """The template with a few answers missing, coded as the forms code them; every figure
+    of the analysis stays as it was (none of these answers is in one)."""
+    patients = list(patients)
+    picks = [int(i) for i in rng.permutation(len(patients))]
+    for i in picks[:MISSING_CD22]:
+        patients[i] = replace(patients[i], cd22_pct=None,
+                              baseline_codes=(*patients[i].baseline_codes, ("cd22_expression_pct", UNKNOWN)))
+    for i in picks[MISSING_CD22:MISSING_CD22 + MISSING_ECOG]:
+        patients[i] = replace(patients[i], ecog=None, baseline_codes=(*patients[i].baseline_codes, ("ecog", NOT_DONE)))
+    resolved = [(i, j) for i, p in enumerate(patients) for j, ae in enumerate(p.adverse_events)
+                if ae.resolution is not None and ae.grade < 5]
+    for index in sorted(int(k) for k in rng.choice(len(resolved), MISSING_AE_RESOLUTION, replace=False)):
+        i, j = resolved[index]
+        events = list(patients[i].adverse_events)
+        events[j] = replace(events[j], resolution=None, codes=(("resolution_date", UNKNOWN),))
+        patients[i] = replace(patients[i], adverse_events=tuple(events))
+    transplanted = [i for i, p in enumerate(patients) if p.hsct is not None]
+    for i in sorted(int(k) for k in rng.choice(transplanted, MISSING_TBI, replace=False)):
+        patients[i] = replace(patients[i], hsct=replace(patients[i].hsct, tbi=None, codes=(("tbi", UNKNOWN),)))
+    # a not-evaluable assessment: no marrow was taken
+    for i, p in enumerate(patients):
+        if any(r.response == "ne" for r in p.responses):
+            patients[i] = replace(p, responses=tuple(
+                replace(r, marrow_blasts_pct=None, codes=(("marrow_blasts_pct", NOT_DONE),)) if r.response == "ne" else r
+                for r in p.responses))
     return patients
 
 

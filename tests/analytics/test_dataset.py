@@ -2,6 +2,8 @@
 
 import datetime as dt
 
+import numpy as np
+import pandas as pd
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -100,7 +102,7 @@ def test_deleted_rows_are_not_read(statistician, center):
 def test_the_number_of_queries_does_not_grow_with_the_patients(statistician, center, django_assert_num_queries):
     casebook(center)
     statistician = type(statistician).objects.get(pk=statistician.pk)
-    with django_assert_num_queries(12) as few:  # centers (twice), roles, and the nine statements
+    with django_assert_num_queries(13) as few:  # centers (twice), roles, and the ten statements
         analysis_dataset_load(user=statistician, cutoff=CUTOFF)
     small_cohort(center)
     fresh_user = type(statistician).objects.get(pk=statistician.pk)  # roles are cached per user object
@@ -131,3 +133,83 @@ def test_the_best_response_computed_in_the_database_is_the_casebooks(statisticia
                 for patient in Patient.objects.filter(study_id__in=patients.index)}
     assert patients["best_response"].to_dict() == expected
     assert {"pr", "cri", "ne"} <= set(expected.values())
+
+
+def code(model, patient, **codes):
+    """Answer questions of a patient's rows with missing-data codes, as the form saves them:
+    the value empty (NULL, or '' for a choice), the code beside it."""
+    empty = {name: "" if model._meta.get_field(name).empty_strings_allowed and not model._meta.get_field(name).null
+             else None for name in codes}
+    model.objects.filter(patient=patient).update(**empty, missing_codes=codes)
+
+
+def test_a_coded_answer_is_missing_data_never_a_value(statistician, center):
+    from outcomes.models import FollowUp
+    from patients.models import BaselineDisease
+    from treatments.models import AlloHsct
+
+    coded = casebook(center, hsct_day=90, relapse_day=None)
+    other = casebook(center, responses=((27, "nr"),))
+    code(BaselineDisease, coded, extramedullary_disease="UNK", ecog="ND", ph_status="UNK")
+    AlloHsct.objects.filter(patient=coded).update(performed=None, hsct_date=None, missing_codes={"performed": "UNK"})
+    code(FollowUp, coded, relapsed="UNK")
+    dataset = analysis_dataset_load(user=statistician, cutoff=CUTOFF)
+    rows = dataset.patients.set_index("study_id")
+    assert rows.loc[coded.study_id, "extramedullary_disease"] is pd.NA  # not False
+    answered = rows.loc[other.study_id, "extramedullary_disease"]
+    assert pd.notna(answered) and not answered  # the factory's "no"
+    assert pd.isna(rows.loc[coded.study_id, "ecog"]) and pd.isna(rows.loc[coded.study_id, "ph_status"])
+    assert np.isnan(rows.loc[coded.study_id, "hsct_day"])  # only 'performed = yes' is an HSCT
+    assert np.isnan(rows.loc[coded.study_id, "relapse_day"])
+    row = int(rows.loc[coded.study_id, "row"])
+    assert sorted(dataset.missing_codes[["row", "variable", "code"]].itertuples(index=False, name=None)) == [
+        (row, "ecog", "ND"), (row, "extramedullary_disease", "UNK"), (row, "performed", "UNK"),
+        (row, "ph_status", "UNK"), (row, "relapsed", "UNK")]
+
+    from analytics.report import report_results_compute, report_tables
+
+    results = report_results_compute(dataset)[0]
+    baseline = results["baseline"]
+    assert (baseline["extramedullary_disease"]["total"], baseline["extramedullary_disease"]["missing"]) == (1, 1)
+    assert (baseline["ph_positive"]["total"], baseline["ecog_2_or_more"]["missing"]) == (1, 1)
+    assert results["hsct"]["n"] == 0
+    by_variable = {entry["variable"]: entry for entry in results["missing_codes"]}
+    assert by_variable["performed"] == {"form": "Allogeneic HSCT after IO", "variable": "performed",
+                                        "label": "Did the patient receive an allogeneic HSCT after IO?",
+                                        "counted_in": "patients", "UNK": 1, "ND": 0, "NA": 0, "patients": 1}
+    assert [entry["variable"] for entry in results["missing_codes"]] == [  # casebook order
+        "ph_status", "extramedullary_disease", "ecog", "performed", "relapsed"]
+    table = next(table for table in report_tables(results) if table.name == "missing_codes")
+    assert ("Baseline disease", "ECOG performance status", "patients", "0", "1", "0", "1") in table.rows
+    assert "Prior allo-HSCT" in " ".join(row[0] for row in report_tables(results)[1].rows)
+
+
+def test_codes_are_counted_for_the_analysed_rows_only(coordinator, statistician, center, other_center):
+    from outcomes.models import AdverseEvent, ResponseAssessment
+    from patients.models import BaselineDisease
+
+    here = casebook(center, responses=((27, "cr"), (200, "cr")),
+                    adverse_events=(("alt_increased", 2, 10), ("nausea", 1, 300)))
+    there = casebook(other_center)
+    excluded = casebook(center, enrollment_status="withdrawn")
+    for patient in (here, there, excluded):
+        code(BaselineDisease, patient, cd22_expression_pct="UNK")
+    ResponseAssessment.objects.filter(patient=here).update(marrow_blasts_pct=None,
+                                                           missing_codes={"marrow_blasts_pct": "ND"})
+    AdverseEvent.objects.filter(patient=here).update(resolution_date=None, missing_codes={"resolution_date": "UNK"})
+    cutoff = C1D1 + dt.timedelta(days=100)  # the second assessment and the nausea come after it
+    codes = analysis_dataset_load(user=coordinator, cutoff=cutoff).missing_codes  # the other center is not theirs
+    assert sorted(codes[["variable", "code"]].itertuples(index=False, name=None)) == [
+        ("cd22_expression_pct", "UNK"), ("marrow_blasts_pct", "ND"), ("resolution_date", "UNK")]
+    assert len(analysis_dataset_load(user=statistician, cutoff=CUTOFF).missing_codes) == 2 + 2 + 2
+
+
+def test_the_hash_changes_with_a_code_alone(statistician, center):
+    from patients.models import BaselineDisease
+
+    patient = casebook(center)
+    code(BaselineDisease, patient, cd22_expression_pct="UNK")
+    first = analysis_dataset_load(user=statistician, cutoff=CUTOFF).sha256()
+    assert analysis_dataset_load(user=statistician, cutoff=CUTOFF).sha256() == first
+    code(BaselineDisease, patient, cd22_expression_pct="ND")  # the same empty value, another reason
+    assert analysis_dataset_load(user=statistician, cutoff=CUTOFF).sha256() != first

@@ -71,3 +71,21 @@ def test_safety_lists_liver_toxicity_pneumonia_and_the_grade_5(demo_results):
     lung = next(e for e in safety["grade3plus_nonhematologic"] if e["term"] == "Lung infection")
     assert (lung["grade_4"], lung["grade_5"]) == (2, 1)
     assert [entry["term"] for entry in safety["grade5"]] == ["Lung infection"]
+
+
+def test_the_demos_missing_answers_are_counted_per_question(demo_results):
+    """The demo's coded answers (none in a published figure) are in the missing-data section."""
+    counted = {(entry["form"], entry["variable"]): entry for entry in demo_results["missing_codes"]}
+    assert set(counted) == {("Baseline disease", "cd22_expression_pct"), ("Baseline disease", "ecog"),
+                            ("Response assessments", "marrow_blasts_pct"), ("Allogeneic HSCT after IO", "tbi"),
+                            ("Adverse events", "resolution_date")}
+    assert counted[("Baseline disease", "cd22_expression_pct")] | {"label": ""} == {
+        "form": "Baseline disease", "variable": "cd22_expression_pct", "label": "", "counted_in": "patients",
+        "UNK": 3, "ND": 0, "NA": 0, "patients": 3}
+    assert (counted[("Baseline disease", "ecog")]["ND"], counted[("Allogeneic HSCT after IO", "tbi")]["UNK"]) == (2, 1)
+    resolution = counted[("Adverse events", "resolution_date")]
+    assert (resolution["counted_in"], resolution["UNK"]) == ("rows", 2)
+    marrow = counted[("Response assessments", "marrow_blasts_pct")]
+    assert marrow["counted_in"] == "rows" and marrow["ND"] >= 2
+    ecog = demo_results["baseline"]["ecog_2_or_more"]
+    assert (ecog["total"], ecog["missing"]) == (71, 2)  # ECOG >= 2 among the patients whose ECOG is known

@@ -187,3 +187,69 @@ def test_planted_problems_in_the_demo_cohort_are_found_without_duplicates(db):
     assert run.queries_raised == len(keys - existing)
     assert casebook_checks_run(user=monitor, cutoff=cutoff, follow_up_months=600).queries_raised == 0
     assert settings.DATA_CHECKS_SYSTEM_USERNAME == "system-checks"
+
+
+# --- Missing-data codes where the analysis needs a value, and grades CTCAE v5.0 lacks ---------
+
+
+def problem_on(patient, row, field_name):
+    """The problem the checks find on one field of one row (None when there is none)."""
+    patient = Patient.objects.get(pk=patient.pk)
+    return next((problem for problem in casebook_problems(patient, cutoff=CUTOFF, follow_up_months=36)
+                 if problem.row is not None and (type(problem.row), problem.row.pk, problem.field_name)
+                 == (type(row), row.pk, field_name)), None)
+
+
+def test_hsct_performed_coded_unknown_is_queried_for_every_patient(center):
+    patient = full_casebook(center)
+    hsct = AlloHsct.objects.get(patient=patient)
+    AlloHsct.objects.filter(pk=hsct.pk).update(performed=None, hsct_date=None, donor="", conditioning="", tbi=None,
+                                               status_at_hsct="", io_cycles_before=None,
+                                               missing_codes={"performed": "UNK"})
+    problem = problem_on(patient, hsct, "performed")
+    assert problem.check == "coded-value-needed"  # rather than "IO ended for an HSCT, but no HSCT is recorded"
+    assert problem.message == ("Answered with the code UNK, but the analysis needs Yes or No: whether an allogeneic "
+                               "HSCT followed IO is part of the HSCT rate and of overall survival by HSCT. Look for "
+                               "the answer in the source documents.")
+    assert problem.key(patient) == f"coded-value-needed:{patient.pk}:treatments.allohsct:{hsct.pk}:performed"
+
+
+def test_relapse_coded_is_queried_for_a_responder_only(center):
+    responder = full_casebook(center)
+    non_responder = full_casebook(center)
+    ResponseAssessment.objects.filter(patient=non_responder).update(response="nr", marrow_blasts_pct=40,
+                                                                    mrd_status="not_done", mrd_method="")
+    EndOfTreatment.objects.filter(patient=non_responder).update(reason="progression")
+    AlloHsct.objects.filter(patient=non_responder).update(status_at_hsct="other")
+    FollowUp.objects.filter(patient__in=[responder, non_responder]).update(relapsed=None, relapse_date=None,
+                                                                         missing_codes={"relapsed": "NA"})
+    follow_up = FollowUp.objects.get(patient=responder)
+    problem = problem_on(responder, follow_up, "relapsed")
+    assert problem.check == "coded-value-needed" and "duration of response" in problem.message
+    assert problem_on(non_responder, FollowUp.objects.get(patient=non_responder), "relapsed") is None
+
+
+def test_a_cause_of_death_coded_unknown_is_an_answer(center):
+    patient = full_casebook(center)
+    follow_up = FollowUp.objects.get(patient=patient)
+    FollowUp.objects.filter(pk=follow_up.pk).update(vital_status="dead", death_date=follow_up.last_contact_date,
+                                                    death_cause="", missing_codes={"death_cause": "UNK"})
+    assert problem_on(patient, follow_up, "death_cause") is None
+
+
+def test_a_grade_ctcae_does_not_define_for_the_term_is_queried(monitor, center):
+    """As a row moved from the old term list keeps it: febrile neutropenia of grade 1."""
+    from outcomes.models import AdverseEvent
+
+    patient = full_casebook(center)
+    event = AdverseEvent.objects.get(patient=patient)
+    AdverseEvent.objects.filter(pk=event.pk).update(ctcae_term_id="10016288", grade=1)
+    problem = problem_on(patient, event, "grade")
+    assert problem.check == "ae-grade-not-in-ctcae"  # rather than the re-run edit check of the same field
+    assert problem.message == ("CTCAE v5.0 has no grade 1 for Febrile neutropenia (its grades are 3, 4, 5): "
+                               "correct the grade, or the term if another describes the event.")
+    casebook_checks_run(user=monitor, cutoff=CUTOFF, follow_up_months=36)
+    query = DataQuery.objects.get(check_key=problem.key(patient))
+    assert (query.form, query.field_name) == ("adverse_events", "grade")
+    AdverseEvent.objects.filter(pk=event.pk).update(grade=3)
+    assert problem_on(patient, event, "grade") is None

@@ -210,6 +210,12 @@ def test_no_fatal_vod(cohort):
 # --------------------------------------------------------------------------------------
 
 
+def value_or_code(value, codes, name: str, valid) -> bool:
+    """A question holds a valid value, or no value and a missing-data code: never both."""
+    code = dict(codes).get(name)
+    return value is None and code in ("UNK", "ND", "NA") if code else value is not None and valid(value)
+
+
 def violations(p: PatientTimeline, n_centers: int = 24) -> list[str]:
     problems = []
 
@@ -226,12 +232,13 @@ def violations(p: PatientTimeline, n_centers: int = 24) -> list[str]:
     check(p.sex in ("M", "F"), "sex")
     check(dt.date(2014, 1, 1) <= p.c1d1 <= dt.date(2019, 12, 31), "C1D1 outside 2014-2019")
     check((p.c1d1 - p.date_of_birth).days / 365.25 >= 18, "under 18 at C1D1")
-    check(20 <= p.cd22_pct <= 100, "CD22")
+    check(value_or_code(p.cd22_pct, p.baseline_codes, "cd22_expression_pct", lambda v: 20 <= v <= 100), "CD22")
     check(
         p.disease_status in ("primary_refractory", "first_relapse", "second_or_later_relapse", "refractory_relapse"),
         "disease status",
     )
-    check(0 <= p.marrow_blasts_pct <= 100 and 0 <= p.ecog <= 4, "blasts / ECOG")
+    check(0 <= p.marrow_blasts_pct <= 100, "blasts")
+    check(value_or_code(p.ecog, p.baseline_codes, "ecog", lambda v: 0 <= v <= 4), "ECOG")
     check(p.date_of_birth < p.diagnosis_date, "diagnosis before birth")
 
     # prior lines
@@ -282,6 +289,7 @@ def violations(p: PatientTimeline, n_centers: int = 24) -> list[str]:
         check(p.c1d1 < r.date <= end, "assessment date")
         check(p.hsct is None or r.date < p.hsct.date, "assessment after HSCT")
         check(r.response in RANK, "response")
+        check(value_or_code(r.marrow_blasts_pct, r.codes, "marrow_blasts_pct", lambda v: 0 <= v <= 100), "blasts")
         check(r.response not in ("cr", "cri") or r.marrow_blasts_pct < 5, "CR/CRi with blasts >= 5%")
         check(r.mrd in ("negative", "positive", "not_done"), "MRD")
         check(r.mrd_method == "" if r.mrd == "not_done" else r.mrd_method in ("flow", "pcr"), "MRD method")
@@ -294,7 +302,8 @@ def violations(p: PatientTimeline, n_centers: int = 24) -> list[str]:
         all_dates.append(h.date)
         check(p.c1d1 < h.date <= end, "HSCT date")
         check(h.donor in ("matched_sibling", "matched_unrelated", "haploidentical", "cord", "other"), "donor")
-        check(h.conditioning in ("mac", "ric") and isinstance(h.tbi, bool), "conditioning")
+        check(h.conditioning in ("mac", "ric") and value_or_code(h.tbi, h.codes, "tbi", lambda v: isinstance(v, bool)),
+              "conditioning")
         check(h.status_at_hsct in ("cr_mrd_neg", "cr_mrd_pos", "other"), "status at HSCT")
         check(h.io_cycles_before == len(p.cycles), "IO cycles before HSCT")
         check(p.relapse_date is None or p.relapse_date > h.date, "HSCT after relapse")
@@ -306,6 +315,7 @@ def violations(p: PatientTimeline, n_centers: int = 24) -> list[str]:
         check(1 <= ae.grade <= 5, "grade")
         check(p.c1d1 <= ae.onset <= end, "AE onset")
         check(ae.related_to_io in ("related", "possibly", "unrelated"), "relation")
+        check(not (ae.codes and ae.resolution), "AE resolution date and code")
         if ae.resolution is not None:
             all_dates.append(ae.resolution)
             check(ae.onset <= ae.resolution <= end, "AE resolution")
@@ -396,3 +406,32 @@ def test_the_designs_response_codes_are_the_models():
 
     assert list(demo_cohort.RESPONSE_RANK) == [category.value for category in RESPONSE_RANK]
     assert set(demo_cohort.REMISSION_CODES) == {category.value for category in REMISSIONS}
+
+
+def test_a_few_answers_are_missing_coded_as_the_forms_code_them(cohort):
+    """The realistic gaps of a chart review, on questions no published figure uses."""
+    from outcomes import demo_cohort
+    from patients.clinical import MissingCode
+
+    assert {demo_cohort.UNKNOWN, demo_cohort.NOT_DONE} <= set(MissingCode.values)
+    baseline = Counter(code for p in cohort for code in p.baseline_codes)
+    assert baseline == {("cd22_expression_pct", "UNK"): demo_cohort.MISSING_CD22, ("ecog", "ND"): demo_cohort.MISSING_ECOG}
+    assert sum(bool(ae.codes) for p in cohort for ae in p.adverse_events) == demo_cohort.MISSING_AE_RESOLUTION
+    assert sum(bool(p.hsct and p.hsct.codes) for p in cohort) == demo_cohort.MISSING_TBI
+    not_evaluable = [r for p in cohort for r in p.responses if r.response == "ne"]
+    assert not_evaluable and all(r.codes == (("marrow_blasts_pct", "ND"),) for r in not_evaluable)
+    assert all(not r.codes for p in cohort for r in p.responses if r.response != "ne")
+
+
+def test_every_adverse_event_grade_is_one_ctcae_defines_for_its_term(cohort, large_cohort):
+    """CTCAE v5.0 marks some grades '-' for a term (no grade 1 febrile neutropenia or
+    lung infection, no grade 4 nausea): the design never draws one."""
+    from outcomes import demo_cohort
+    from outcomes.ctcae import read_terms
+
+    grades = {row["term"]: {g for g in range(1, 6) if row[f"grade_{g}"] != "-"} for row in read_terms()}
+    designed = [(term, grade) for term, _probability, drawn in demo_cohort.COMMON_AES for grade in drawn]
+    designed += [(term, grade) for term, grade, _count in demo_cohort.SEVERE_NON_HAEM_AES]
+    assert all(grade in grades[term] for term, grade in designed), designed
+    drawn = {(ae.term, ae.grade) for p in [*cohort, *large_cohort] for ae in p.adverse_events}
+    assert {(term, grade) for term, grade in drawn if grade not in grades[term]} == set()
