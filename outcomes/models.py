@@ -230,7 +230,10 @@ class FollowUp(ClinicalRecord):
                 name="follow_up_death_date_iff_dead",
             ),
             models.CheckConstraint(
-                condition=Q(relapsed=True, relapse_date__isnull=False) | Q(relapsed=False, relapse_date__isnull=True),
+                # a relapse has its date, or the date is coded (unknown)
+                condition=Q(relapsed=True, relapse_date__isnull=False)
+                | Q(relapsed=True, relapse_date__isnull=True, missing_codes__has_key="relapse_date")
+                | Q(relapsed=False, relapse_date__isnull=True),
                 name="follow_up_relapse_date_iff_relapsed",
             ),
             models.CheckConstraint(
