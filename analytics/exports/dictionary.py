@@ -110,6 +110,11 @@ def dictionary_entries(options: ExportOptions | None = None) -> list[dict]:
             note = str(variable.note) if variable.note else ""
             if variable.kind == DATE and options.dates == "shifted":
                 note = " ".join(filter(None, [note, _("Shifted by a per-patient offset that keeps intervals.")]))
+            if accepts_code:
+                note = " ".join(filter(None, [note, _(
+                    "Takes a missing-data code (UNK, ND, NA): then the value is empty and the code is in "
+                    "%(column)s; Stata .u/.d/.n, SAS .U/.D/.N, SPSS user-missing values (see missing_codes), "
+                    "ODM IsNull with the code flagged.") % {"column": columns[number + 1].name}]))
             entries.append({
                 "variable": variable.name,
                 "form": table.name,
