@@ -509,17 +509,22 @@ def _sas_date(value):
 
 
 def sas_formats_program(source: ExportSource) -> str:
-    """PROC FORMAT for the code lists: SAS transport files carry no value labels."""
-    lines = ["/* Value formats of the INO-CD22 export (codes mode): apply with a FORMAT statement. */",
+    """PROC FORMAT for the code lists: SAS transport files carry no value labels. A variable
+    that takes a missing-data code has its special missing values .U, .D, .N labelled too."""
+    lines = ["/* Value formats of the INO-CD22 export (codes mode): apply with a FORMAT statement, naming the",
+             "   variables by their SAS names (sas_name in data_dictionary.csv). */",
              "proc format;"]
     for table in source.tables:
+        names = sas_names([variable.name for variable in table_columns(table)])
         for variable in table.variables:
             labels = stat_value_labels(variable, source.options)
-            if labels:
+            pairs = [f'{int(number)}="{label.replace(chr(34), chr(39))}"' for number, label in (labels or {}).items()]
+            if table.accepts_code(variable) and _is_numeric(variable, source.options):
+                pairs += [f'.{SAS_MISSING[code]}="{label} ({code})"' for code, label in MissingCode.choices]
+            if pairs:
                 name = f"{table.name[:8]}_{variable.name}"[:28].rstrip("_") + "f"
-                pairs = " ".join(f'{int(number)}="{label.replace(chr(34), chr(39))}"'
-                                 for number, label in labels.items())
-                lines.append(f"  value {name} {pairs}; /* {table.name}.{variable.name} */")
+                lines.append(f"  value {name} {' '.join(pairs)}; /* {table.name}.{variable.name}: "
+                             f"{names[variable.name]} */")
     lines.append("run;")
     return "\n".join(lines) + "\n"
 

@@ -395,3 +395,27 @@ def test_bundles_carry_the_codes_and_the_terms(coded, statistician, file_format)
     assert len(terms) == 837 and {"meddra_code", "term", "soc", "haematologic"} <= set(terms[0])
     row = next(row for row in dictionary if (row["form"], row["variable"]) == ("io_cycles", "delayed"))
     assert (row["accepts_code"], row["missing_code_column"]) == ("1", "delayed_missing")
+
+
+def test_sas_formats_label_the_special_missing_values(coded, statistician):
+    with export_zip(statistician, "xpt") as archive:
+        program = archive.read("formats.sas").decode()
+    line = next(line for line in program.splitlines() if "/* baseline.cd22_expression_pct:" in line)
+    assert '.U="Unknown (not in the source) (UNK)" .D="Not done (ND)" .N="Not applicable (NA)"' in line
+    assert line.endswith("cd22_exp */")
+    assert 'value patients_sexf 1="Male" 2="Female";' in program  # no code: no special missing value
+
+
+def test_allowlist_check_still_refuses_free_text_and_coded_derived_variables(monkeypatch):
+    from analytics.exports.variables import allowlist_check
+    from outcomes.models import AdverseEvent
+
+    adverse_events = next(table for table in export_tables() if table.name == "adverse_events")
+    allowlist_check([adverse_events])  # the specified term is a term, not free text
+    monkeypatch.setattr(AdverseEvent._meta.get_field("other_specify"), "specified_term", False)
+    with pytest.raises(ValueError, match="other_specify is free text"):
+        allowlist_check([adverse_events])
+    monkeypatch.undo()
+    cycles = next(table for table in export_tables() if table.name == "io_cycles")
+    with pytest.raises(ValueError, match="derived variable takes no missing-data code"):
+        allowlist_check([type(cycles)(**{**cycles.__dict__, "codable": (*cycles.codable, "total_dose")})])
