@@ -455,8 +455,11 @@ def _write_stat_file(frame, path: str, table: Table, options: ExportOptions) -> 
     if file_format == "dta":
         missing = {name: sorted(STATA_MISSING.values()) for name in codable
                    if frame[name].dtype == object and _is_numeric(_column(columns, name), options)}
+        # A column of letters only (every row coded) would otherwise lose its date format.
+        dates = {name: "%td" for name in missing if variable_type(_column(columns, name), options) == "date"}
         pyreadstat.write_dta(frame, path, file_label=file_label, column_labels=labels,
-                             variable_value_labels=value_labels, missing_user_values=missing or None)
+                             variable_value_labels=value_labels, missing_user_values=missing or None,
+                             variable_format=dates or None)
     else:
         missing_ranges = {
             name: [float(number) for number in SPSS_MISSING.values()] if _is_numeric(_column(columns, name), options)

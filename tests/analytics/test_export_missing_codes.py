@@ -419,3 +419,20 @@ def test_allowlist_check_still_refuses_free_text_and_coded_derived_variables(mon
     cycles = next(table for table in export_tables() if table.name == "io_cycles")
     with pytest.raises(ValueError, match="derived variable takes no missing-data code"):
         allowlist_check([type(cycles)(**{**cycles.__dict__, "codable": (*cycles.codable, "total_dose")})])
+
+
+@pytest.mark.parametrize("file_format", ["dta", "sav", "xpt"])
+def test_a_date_column_coded_in_every_row_stays_a_date(center, statistician, file_format):
+    patient = PatientFactory(center=center)
+    AdverseEventFactory(patient=patient, resolution_date=None, missing_codes={"resolution_date": "ND"})
+    with export_zip(statistician, file_format, "shifted") as archive:
+        content = archive.read(f"adverse_events.{file_format}")
+    if file_format == "xpt":
+        header, rows = read_xport_cells(content)
+        assert rows[0][header.index("resoluti")] == b"D" + bytes(7)
+        assert b"DATE    " in content  # the DATE9. format of the column
+        return
+    kwargs = {"disable_datetime_conversion": True} if file_format == "sav" else {}
+    frame, meta = read_stat(f"adverse_events.{file_format}", content, user_missing=True, **kwargs)
+    assert frame["resolution_date"].tolist() == (["d"] if file_format == "dta" else [SPSS_MISSING["ND"]])
+    assert meta.original_variable_types["resolution_date"] == ("%td" if file_format == "dta" else "DATE11")
