@@ -5,9 +5,15 @@
 - JSON: one document written row by row.
 - CDISC ODM 1.3.2: metadata (every OID defined), then one SubjectData per patient, the
   tables' cursors merged on the patient key; memory holds one patient.
-- Stata .dta, SPSS .sav, SAS .xpt: pyreadstat writes a whole DataFrame to a file, so these
-  are built one table at a time (memory grows with the largest table, not the registry)
-  and each file is streamed into a zip with the dictionary as soon as it is written.
+- Stata .dta, SPSS .sav, SAS .xpt: pyreadstat (Stata, SPSS) and ``analytics.exports.xport``
+  (SAS transport v5) write a whole table to a file, so these are built one table at a time
+  (memory grows with the largest table, not the registry) and each file is streamed into a
+  zip with the dictionary as soon as it is written.
+
+A question answered with a missing-data code is written as ``analytics.exports.dictionary``
+describes: an empty value and the code in ``<name>_missing``, and the format's own missing
+value where it has one (Stata extended missing, SPSS user-missing, SAS special missing, ODM
+IsNull with the code flagged).
 """
 
 from __future__ import annotations
