@@ -7,7 +7,13 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from analytics.exports.api import DatasetExportView, DictionaryView, ExportLogViewSet
+from analytics.exports.api import (
+    CtcaeTermsView,
+    DatasetExportView,
+    DictionaryView,
+    ExportLogViewSet,
+    MissingCodesView,
+)
 from outcomes.api import SERIALIZER_MIXINS, CtcaeTermViewSet
 from patients.api.router import casebook_routes
 from sites.api import ApiTokenViewSet, CenterViewSet, TokenRevokeView, TokenView
@@ -35,6 +41,8 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("exports/dataset/", DatasetExportView.as_view(), name="api-export-dataset"),
     path("dictionary/", DictionaryView.as_view(), name="api-dictionary"),
+    path("dictionary/missing-codes/", MissingCodesView.as_view(), name="api-dictionary-missing-codes"),
+    path("dictionary/ctcae-terms/", CtcaeTermsView.as_view(), name="api-dictionary-ctcae-terms"),
     path("", include(router.urls)),
     re_path(r"^.*$", api_not_found),
 ]

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics.exports.dataset import DATE_MODES, FILE_FORMATS, VALUE_MODES, ExportOptions
-from analytics.exports.dictionary import dictionary_entries
+from analytics.exports.dictionary import ctcae_term_entries, dictionary_entries, missing_code_entries
 from analytics.exports.formats import CONTENT_TYPES
 from analytics.exports.services import export_log_list_for_user, export_log_start, export_stream
 from analytics.models import ExportLog
@@ -109,6 +109,19 @@ DICTIONARY_ENTRY = inline_serializer("DictionaryEntry", fields={
     "label": serializers.CharField(), "type": serializers.CharField(), "unit": serializers.CharField(),
     "code_list": CODE_ITEMS, "is_identifier": serializers.BooleanField(),
     "exported": serializers.BooleanField(), "derived": serializers.BooleanField(), "note": serializers.CharField(),
+    "accepts_code": serializers.BooleanField(help_text="Whether the question takes a missing-data code."),
+    "missing_code_column": serializers.CharField(help_text="The companion column holding the code, or empty."),
+    "sas_name": serializers.CharField(help_text="The variable's name in SAS transport files (8 characters)."),
+}, many=True)
+MISSING_CODE_ENTRY = inline_serializer("MissingCode", fields={
+    "code": serializers.CharField(), "label": serializers.CharField(), "stata": serializers.CharField(),
+    "sas": serializers.CharField(), "spss_numeric": serializers.IntegerField(), "spss_string": serializers.CharField(),
+    "csv_json": serializers.CharField(), "odm": serializers.CharField(),
+}, many=True)
+CTCAE_TERM_ENTRY = inline_serializer("CtcaeTermEntry", fields={
+    "meddra_code": serializers.CharField(), "term": serializers.CharField(), "soc": serializers.CharField(),
+    "haematologic": serializers.BooleanField(), "other_specify": serializers.BooleanField(),
+    "grades": serializers.ListField(child=serializers.IntegerField()),
 }, many=True)
 
 
@@ -132,6 +145,28 @@ class DictionaryView(APIView):
         parameters.is_valid(raise_exception=True)
         return Response(dictionary_entries(ExportOptions(**parameters.validated_data)))
 
+
+class MissingCodesView(APIView):
+    """The missing-data codes (UNK, ND, NA) and what stands for each in every export format: the
+    `<variable>_missing` column (CSV, JSON), Stata extended missing, SAS special missing, SPSS
+    user-missing values, the ODM flag."""
+
+    permission_classes = [IsAuthenticated, HasStudyRole]
+
+    @extend_schema(tags=["exports"], responses={200: MISSING_CODE_ENTRY})
+    def get(self, request):
+        return Response(missing_code_entries())
+
+
+class CtcaeTermsView(APIView):
+    """The CTCAE v5.0 terms: MedDRA code, term, system organ class, haematologic, 'Other,
+    specify', grades."""
+
+    permission_classes = [IsAuthenticated, HasStudyRole]
+
+    @extend_schema(tags=["exports"], responses={200: CTCAE_TERM_ENTRY})
+    def get(self, request):
+        return Response(ctcae_term_entries())
 
 
 

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Case, CharField, F, IntegerField, QuerySet, Value, When
 from django.db.models.expressions import Expression
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, NullIf
 from django.db.models.lookups import Exact
 from django.utils.translation import gettext as _
@@ -30,9 +31,11 @@ from analytics.exports.variables import (
     DATE,
     DECIMAL,
     INTEGER,
+    MISSING,
     PATIENT_KEY,
     Table,
     Variable,
+    missing_code_variable,
 )
 from patients.selectors import form_rows_for_user, patient_list_for_user
 
@@ -73,6 +76,8 @@ def variable_type(variable: Variable, options: ExportOptions) -> str:
         return "integer" if options.dates == "relative" else "date"
     if variable.kind in (CODE, BOOLEAN):
         return "string" if options.values == "labels" or variable.kind == CODE else "integer"
+    if variable.kind == MISSING:
+        return "string"
     if variable.kind == DECIMAL:
         return "decimal"
     if variable.kind == INTEGER:
@@ -94,8 +99,20 @@ def table_queryset(table: Table, *, user) -> QuerySet:
 
 
 def table_columns(table: Table) -> list[Variable]:
-    """The table's columns in file order: the patient key, then the allowlisted variables."""
-    return [PATIENT_KEY, *table.variables]
+    """The table's columns in file order: the patient key, then the allowlisted variables, each
+    codable one followed by its ``<name>_missing`` companion (the row's missing-data code)."""
+    columns = [PATIENT_KEY]
+    for variable in table.variables:
+        columns.append(variable)
+        if table.accepts_code(variable):
+            columns.append(missing_code_variable(variable))
+    return columns
+
+
+def coded_columns(table: Table) -> dict[int, int]:
+    """Position of each codable variable in a row of ``table_columns`` → position of its code."""
+    columns = table_columns(table)
+    return {number: number + 1 for number, variable in enumerate(columns) if table.accepts_code(variable)}
 
 
 def _code_labels(expression: Expression, choices, *, default: Expression) -> Expression:
@@ -109,6 +126,10 @@ def variable_expression(table: Table, variable: Variable, options: ExportOptions
     Every conversion happens in the database: days from C1D1, derived values, booleans as
     1/0, empty codes as missing, labels for codes. Only the shift of dates by a per-patient
     offset does not: it needs SECRET_KEY, which never goes to the database."""
+    if variable.kind == MISSING:
+        # The code of the question the companion is named after, whatever the value mode.
+        question = variable.inputs[0].removeprefix("missing_codes__")
+        return NullIf(KeyTextTransform(question, "missing_codes"), Value(""), output_field=CharField())
     inputs = [F(path) for path in variable.inputs]
     value = variable.derive(*inputs) if variable.is_derived else inputs[0]
     if variable.kind == DATE:
@@ -134,7 +155,7 @@ def table_values(table: Table, *, user, options: ExportOptions, with_patient_pk:
     """The table's exported rows as a values_list queryset of ([patient pk,] study ID,
     variables...), through the access-controlled selectors, in the table's order."""
     expressions = {f"export_{number}": variable_expression(table, variable, options)
-                   for number, variable in enumerate(table.variables)}
+                   for number, variable in enumerate(table_columns(table)[1:])}
     keys = ("pk", "study_id") if table.is_patient_table else ("patient_id", "patient__study_id")
     if not with_patient_pk:
         keys = keys[1:]

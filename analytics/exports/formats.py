@@ -5,9 +5,15 @@
 - JSON: one document written row by row.
 - CDISC ODM 1.3.2: metadata (every OID defined), then one SubjectData per patient, the
   tables' cursors merged on the patient key; memory holds one patient.
-- Stata .dta, SPSS .sav, SAS .xpt: pyreadstat writes a whole DataFrame to a file, so these
-  are built one table at a time (memory grows with the largest table, not the registry)
-  and each file is streamed into a zip with the dictionary as soon as it is written.
+- Stata .dta, SPSS .sav, SAS .xpt: pyreadstat (Stata, SPSS) and ``analytics.exports.xport``
+  (SAS transport v5) write a whole table to a file, so these are built one table at a time
+  (memory grows with the largest table, not the registry) and each file is streamed into a
+  zip with the dictionary as soon as it is written.
+
+A question answered with a missing-data code is written as ``analytics.exports.dictionary``
+describes: an empty value and the code in ``<name>_missing``, and the format's own missing
+value where it has one (Stata extended missing, SPSS user-missing, SAS special missing, ODM
+IsNull with the code flagged).
 """
 
 from __future__ import annotations
@@ -24,14 +30,25 @@ from dataclasses import dataclass
 from decimal import Decimal
 from xml.sax.saxutils import escape, quoteattr
 
-from analytics.exports.dataset import ExportOptions, table_columns, variable_type
+from analytics.exports.dataset import ExportOptions, coded_columns, table_columns, variable_type
 from analytics.exports.dictionary import (
+    CTCAE_TERM_COLUMNS,
+    MISSING_CODE_COLUMNS,
+    ODM_MISSING_CODE_LIST,
+    SAS_MISSING,
+    SPSS_MISSING,
+    STATA_MISSING,
     code_list,
+    ctcae_term_entries,
     dictionary_csv_rows,
     has_code_list,
+    missing_code_entries,
     numeric_codes,
+    table_csv_rows,
 )
-from analytics.exports.variables import AGE_TOP_CODE, BOOLEAN, CODE, DATE, Table, Variable
+from analytics.exports.variables import AGE_TOP_CODE, BOOLEAN, CODE, DATE, MISSING, Table, Variable
+from analytics.exports.xport import SAS_EPOCH, XportColumn, sas_names, text_length, write_xport
+from patients.clinical import MissingCode
 
 FLUSH_ROWS = 1000
 FLUSH_BYTES = 256 * 1024
@@ -40,6 +57,9 @@ README = (
     "De-identified dataset of the INO-CD22 registry.\n"
     "Patient key: study_id (pseudonymous). No local hospital ID, initials, date of birth or free text.\n"
     "See data_dictionary.csv for every variable, its type, unit and code list.\n"
+    "A question answered with a missing-data code has no value and its code (UNK, ND, NA) in the\n"
+    "column <variable>_missing; missing_codes.csv says what stands for each code in each format.\n"
+    "ctcae_v5_terms.csv lists the CTCAE v5.0 terms (MedDRA code, term, system organ class).\n"
 )
 
 
@@ -126,9 +146,18 @@ def write_csv_zip(source: ExportSource) -> Iterator[bytes]:
             continue
         rows = (row for _pk, row in source.rows(table))
         yield from _csv_entry(archive, sink, f"{table.name}.csv", _prepend(header, rows))
-    yield from _csv_entry(archive, sink, "data_dictionary.csv", dictionary_csv_rows(source.dictionary))
+    yield from _dictionary_entries(archive, sink, source)
     archive.close()
     yield sink.drain()
+
+
+def _dictionary_entries(archive: zipfile.ZipFile, sink: ByteSink, source: ExportSource) -> Iterator[bytes]:
+    """The dictionary's files of a zip: the variables, the missing-data codes, the CTCAE terms."""
+    yield from _csv_entry(archive, sink, "data_dictionary.csv", dictionary_csv_rows(source.dictionary))
+    yield from _csv_entry(archive, sink, "missing_codes.csv", table_csv_rows(missing_code_entries(),
+                                                                             MISSING_CODE_COLUMNS))
+    yield from _csv_entry(archive, sink, "ctcae_v5_terms.csv", table_csv_rows(ctcae_term_entries(),
+                                                                              CTCAE_TERM_COLUMNS))
 
 
 def _prepend(first, rest: Iterable) -> Iterator:
@@ -146,7 +175,9 @@ def _json_default(value):
 
 def write_json(source: ExportSource) -> Iterator[bytes]:
     dumps = json.JSONEncoder(default=_json_default, ensure_ascii=False).encode
-    yield ('{"meta": ' + dumps(source.meta) + ',\n"dictionary": ' + dumps(source.dictionary) + ',\n"tables": {').encode()
+    yield ('{"meta": ' + dumps(source.meta) + ',\n"dictionary": ' + dumps(source.dictionary)
+           + ',\n"missing_codes": ' + dumps(missing_code_entries())
+           + ',\n"ctcae_terms": ' + dumps(ctcae_term_entries()) + ',\n"tables": {').encode()
     for number, table in enumerate(source.tables):
         names = [variable.name for variable in table_columns(table)]
         yield (("," if number else "") + "\n" + dumps(table.name) + ": [").encode()
@@ -233,6 +264,9 @@ def odm_metadata(source: ExportSource) -> str:
                                   f'DataType="{data_type}">{items}</CodeList>')
             parts.append("</ItemDef>")
     parts.extend(code_lists)
+    items = "".join(f"<CodeListItem CodedValue={quoteattr(code)}><Decode>{_translated(str(label))}</Decode>"
+                    "</CodeListItem>" for code, label in MissingCode.choices)
+    parts.append(f'<CodeList OID="{ODM_MISSING_CODE_LIST}" Name="missing_data_code" DataType="text">{items}</CodeList>')
     parts.append("</MetaDataVersion>")
     return "".join(parts)
 
@@ -266,7 +300,7 @@ def write_odm(source: ExportSource) -> Iterator[bytes]:
     yield f'</Study>\n<ClinicalData StudyOID="{STUDY_OID}" MetaDataVersionOID="{MDV_OID}">\n'.encode()
     patients_table, *form_tables = source.tables
     cursors = [(table, _Peekable(source.rows(table))) for table in form_tables]
-    item_oids = {table.name: [item_oid(table, variable) for variable in table.variables] for table in source.tables}
+    item_oids = {table.name: _odm_items(table) for table in source.tables}
     batch = []
     for patient_pk, patient_row in source.rows(patients_table):
         parts = [f"<SubjectData SubjectKey={quoteattr(patient_row[0])}>"
@@ -285,15 +319,29 @@ def write_odm(source: ExportSource) -> Iterator[bytes]:
     yield b"</ClinicalData>\n</ODM>\n"
 
 
+def _odm_items(table: Table) -> list[tuple[str, int, int | None]]:
+    """(item OID, position of its value in a row, position of its missing-data code or None)."""
+    codes = coded_columns(table)
+    return [(item_oid(table, variable), number, codes.get(number))
+            for number, variable in enumerate(table_columns(table)) if number and variable.kind != MISSING]
+
+
 def _odm_form(table: Table, rows: list[tuple], item_oids: dict) -> str:
-    oids = item_oids[table.name]
+    """The rows of a table; a coded answer is an ItemData without Value, ``IsNull="Yes"``, whose
+    Annotation flags the code."""
+    items = item_oids[table.name]
     parts = [f'<FormData FormOID="{form_oid(table)}">']
     for repeat, row in enumerate(rows, start=1):
         repeat_key = f' ItemGroupRepeatKey="{repeat}"' if table.repeating else ""
         parts.append(f'<ItemGroupData ItemGroupOID="{item_group_oid(table)}"{repeat_key}>')
-        for oid, value in zip(oids, row[1:], strict=True):
+        for oid, number, code_number in items:
+            value = row[number]
             if value is not None:
                 parts.append(f'<ItemData ItemOID="{oid}" Value={quoteattr(_odm_value(value))}/>')
+            elif code_number is not None and row[code_number]:
+                parts.append(f'<ItemData ItemOID="{oid}" IsNull="Yes"><Annotation SeqNum="1"><Flag>'
+                             f'<FlagValue CodeListOID="{ODM_MISSING_CODE_LIST}">{escape(row[code_number])}</FlagValue>'
+                             "</Flag></Annotation></ItemData>")
         parts.append("</ItemGroupData>")
     parts.append("</FormData>")
     return "".join(parts)
@@ -310,40 +358,88 @@ def stat_label(variable: Variable, file_format: str) -> str:
     return str(variable.label)[: LABEL_LIMITS[file_format]]
 
 
-def stat_value_labels(variable: Variable, options: ExportOptions) -> dict | None:
-    """Numeric code → label, for the numeric columns that carry a code list (codes mode), and
-    the '90+' label of the top-coded age."""
+def stat_value_labels(variable: Variable, options: ExportOptions, *, coded: bool = False) -> dict | None:
+    """Numeric code → label, for the numeric columns that carry a code list (codes mode), the
+    '90+' label of the top-coded age, and (SPSS: ``coded``) the user-missing numbers of the
+    missing-data codes."""
+    labels = None
     if variable.name == "age_at_c1d1":
-        return {float(AGE_TOP_CODE): "90+"}
-    if options.values == "codes" and has_code_list(variable):
-        return {float(item["numeric_code"]): item["label"] for item in code_list(variable)}
-    return None
+        labels = {float(AGE_TOP_CODE): "90+"}
+    elif options.values == "codes" and variable.kind != MISSING and has_code_list(variable):
+        labels = {float(item["numeric_code"]): item["label"] for item in code_list(variable)}
+    if coded:
+        labels = {**(labels or {}), **{float(SPSS_MISSING[code]): f"{label} ({code})"
+                                       for code, label in MissingCode.choices}}
+    return labels
+
+
+def _is_numeric(variable: Variable, options: ExportOptions) -> bool:
+    """Whether the variable is a number (or a date) in Stata, SPSS and SAS files."""
+    if variable.kind in (CODE, BOOLEAN) and options.values == "codes" and has_code_list(variable):
+        return True
+    return variable.kind == DATE or variable_type(variable, options) in ("integer", "decimal")
+
+
+def _missing_value(variable: Variable, code: str, options: ExportOptions):
+    """What stands for a coded answer in the column (see ``analytics.exports.dictionary``)."""
+    file_format = options.file_format
+    if not _is_numeric(variable, options):
+        return code if file_format == "sav" else ""
+    if file_format == "dta":
+        return STATA_MISSING[code]
+    if file_format == "sav":
+        return float(SPSS_MISSING[code])
+    return SAS_MISSING[code]
+
+
+SPSS_EPOCH = dt.date(1582, 10, 14)
 
 
 def table_frame(table: Table, rows: Iterable[tuple], options: ExportOptions):
     """One table as a DataFrame typed for pyreadstat: numbers as float64 (NaN missing), dates
-    as dates, codes as their numbers (codes mode; the labels are value labels) or labels."""
+    as dates, codes as their numbers (codes mode; the labels are value labels) or labels. A
+    coded answer is the format's own missing value (``_missing_value``); a Stata or SAS column
+    holding one is of objects (the numbers and the letters of the missing values), an SPSS date
+    column holding one is of seconds since 14 October 1582 (SPSS's own date numbers)."""
     import pandas as pd
 
     columns = table_columns(table)
     data = list(zip(*(row for _pk, row in rows), strict=True)) or [() for _ in columns]
+    codes_of = {number: data[code_number] for number, code_number in coded_columns(table).items()}
     frame = {}
-    for variable, values in zip(columns, data, strict=True):
+    for number, (variable, values) in enumerate(zip(columns, data, strict=True)):
         kind = variable_type(variable, options)
         if variable.kind in (CODE, BOOLEAN) and options.values == "codes" and has_code_list(variable):
             numbers = numeric_codes(variable)
-            frame[variable.name] = pd.Series(
-                [float(numbers[str(value)]) if value is not None else None for value in values], dtype="float64"
-            )
+            values = [float(numbers[str(value)]) if value is not None else None for value in values]
         elif kind in ("integer", "decimal"):
-            frame[variable.name] = pd.Series([float(value) if value is not None else None for value in values],
-                                             dtype="float64")
+            values = [float(value) if value is not None else None for value in values]
         elif variable.kind == DATE:
-            # Python dates (not datetime64): pyreadstat then writes a date (%td, DATE11, DATE9.).
-            frame[variable.name] = pd.Series(list(values), dtype=object)
+            values = list(values)
         else:
-            frame[variable.name] = pd.Series(["" if value is None else str(value) for value in values], dtype=object)
+            values = ["" if value is None else str(value) for value in values]
+        codes = codes_of.get(number)
+        coded = codes is not None and any(codes)
+        # SPSS user-missing values are numbers: a codable date column is of SPSS date numbers.
+        spss_seconds = codes is not None and kind == "date" and options.file_format == "sav"
+        if spss_seconds:
+            values = [float((value - SPSS_EPOCH).days * 86400) if value is not None else None for value in values]
+        if coded:
+            values = [_missing_value(variable, code, options) if code else value
+                      for value, code in zip(values, codes, strict=True)]
+        if spss_seconds or (_is_numeric(variable, options) and kind != "date"
+                            and not (coded and options.file_format != "sav")):
+            frame[variable.name] = pd.Series(values, dtype="float64")
+        else:
+            # Python dates (not datetime64): pyreadstat then writes a date (%td, DATE11).
+            frame[variable.name] = pd.Series(values, dtype=object)
     return pd.DataFrame(frame, columns=[variable.name for variable in columns])
+
+
+def _spss_date_seconds(table: Table, options: ExportOptions) -> set[str]:
+    """The date columns ``table_frame`` writes as SPSS date numbers: the codable ones."""
+    return {variable.name for variable in table_columns(table)
+            if table.accepts_code(variable) and variable_type(variable, options) == "date"}
 
 
 def _write_stat_file(frame, path: str, table: Table, options: ExportOptions) -> None:
@@ -352,33 +448,92 @@ def _write_stat_file(frame, path: str, table: Table, options: ExportOptions) -> 
     columns = table_columns(table)
     file_format = options.file_format
     labels = [stat_label(variable, file_format) for variable in columns]
-    value_labels = {
-        variable.name: found for variable in columns if (found := stat_value_labels(variable, options)) is not None
-    }
     file_label = f"INO-CD22 {table.name}"
+    if file_format == "xpt":
+        _write_xport_file(frame, path, table, options, labels)
+        return
+    codable = {variable.name for variable in columns if table.accepts_code(variable)}
+    value_labels = {
+        variable.name: found for variable in columns
+        if (found := stat_value_labels(variable, options, coded=file_format == "sav" and variable.name in codable
+                                       and _is_numeric(variable, options))) is not None
+    }
     if file_format == "dta":
+        missing = {name: sorted(STATA_MISSING.values()) for name in codable
+                   if frame[name].dtype == object and _is_numeric(_column(columns, name), options)}
+        # A column of letters only (every row coded) would otherwise lose its date format.
+        dates = {name: "%td" for name in missing if variable_type(_column(columns, name), options) == "date"}
         pyreadstat.write_dta(frame, path, file_label=file_label, column_labels=labels,
-                             variable_value_labels=value_labels)
-    elif file_format == "sav":
-        pyreadstat.write_sav(frame, path, file_label=file_label, column_labels=labels,
-                             variable_value_labels=value_labels)
+                             variable_value_labels=value_labels, missing_user_values=missing or None,
+                             variable_format=dates or None)
     else:
-        pyreadstat.write_xport(frame, path, file_label=file_label, column_labels=labels,
-                               table_name=table.name[:8].upper(), file_format_version=8)
+        missing_ranges = {
+            name: [float(number) for number in SPSS_MISSING.values()] if _is_numeric(_column(columns, name), options)
+            else list(SPSS_MISSING) for name in codable
+        }
+        seconds = _spss_date_seconds(table, options)
+        pyreadstat.write_sav(frame, path, file_label=file_label, column_labels=labels,
+                             variable_value_labels=value_labels, missing_ranges=missing_ranges or None,
+                             variable_format={name: "DATE11" for name in seconds} or None)
+
+
+def _column(columns: list[Variable], name: str) -> Variable:
+    return next(variable for variable in columns if variable.name == name)
+
+
+def _write_xport_file(frame, path: str, table: Table, options: ExportOptions, labels: list[str]) -> None:
+    """The table as a SAS transport (v5) file: 8-character names (``sas_names``), dates as SAS
+    dates (DATE9.), a coded number as its special missing value."""
+    columns = table_columns(table)
+    names = sas_names([variable.name for variable in columns])
+    xport_columns, converters = [], []
+    for variable, label in zip(columns, labels, strict=True):
+        values = frame[variable.name]
+        if _is_numeric(variable, options) and variable_type(variable, options) == "date":
+            xport_columns.append(XportColumn(names[variable.name], label, True, format_name="DATE", format_width=9))
+            converters.append(_sas_date)
+        elif _is_numeric(variable, options):
+            xport_columns.append(XportColumn(names[variable.name], label, True))
+            converters.append(_sas_number)
+        else:
+            xport_columns.append(XportColumn(names[variable.name], label, False, text_length(values)))
+            converters.append(str)
+    rows = ([convert(value) for convert, value in zip(converters, row, strict=True)]
+            for row in frame.itertuples(index=False, name=None))
+    with open(path, "wb") as handle:
+        write_xport(handle, columns=xport_columns, rows=rows, dataset_name=table.name[:8],
+                    dataset_label=f"INO-CD22 {table.name}")
+
+
+def _sas_number(value):
+    if isinstance(value, str) or value is None:
+        return value
+    return None if value != value else float(value)  # NaN is missing
+
+
+def _sas_date(value):
+    if isinstance(value, dt.date):
+        return float((value - SAS_EPOCH).days)
+    return _sas_number(value)
 
 
 def sas_formats_program(source: ExportSource) -> str:
-    """PROC FORMAT for the code lists: SAS transport files carry no value labels."""
-    lines = ["/* Value formats of the INO-CD22 export (codes mode): apply with a FORMAT statement. */",
+    """PROC FORMAT for the code lists: SAS transport files carry no value labels. A variable
+    that takes a missing-data code has its special missing values .U, .D, .N labelled too."""
+    lines = ["/* Value formats of the INO-CD22 export (codes mode): apply with a FORMAT statement, naming the",
+             "   variables by their SAS names (sas_name in data_dictionary.csv). */",
              "proc format;"]
     for table in source.tables:
+        names = sas_names([variable.name for variable in table_columns(table)])
         for variable in table.variables:
             labels = stat_value_labels(variable, source.options)
-            if labels:
+            pairs = [f'{int(number)}="{label.replace(chr(34), chr(39))}"' for number, label in (labels or {}).items()]
+            if table.accepts_code(variable) and _is_numeric(variable, source.options):
+                pairs += [f'.{SAS_MISSING[code]}="{label} ({code})"' for code, label in MissingCode.choices]
+            if pairs:
                 name = f"{table.name[:8]}_{variable.name}"[:28].rstrip("_") + "f"
-                pairs = " ".join(f'{int(number)}="{label.replace(chr(34), chr(39))}"'
-                                 for number, label in labels.items())
-                lines.append(f"  value {name} {pairs}; /* {table.name}.{variable.name} */")
+                lines.append(f"  value {name} {' '.join(pairs)}; /* {table.name}.{variable.name}: "
+                             f"{names[variable.name]} */")
     lines.append("run;")
     return "\n".join(lines) + "\n"
 
@@ -399,7 +554,7 @@ def write_stat_zip(source: ExportSource) -> Iterator[bytes]:
             yield sink.drain()
     if source.options.file_format == "xpt" and source.options.values == "codes":
         archive.writestr("formats.sas", sas_formats_program(source))
-    yield from _csv_entry(archive, sink, "data_dictionary.csv", dictionary_csv_rows(source.dictionary))
+    yield from _dictionary_entries(archive, sink, source)
     archive.close()
     yield sink.drain()
 

@@ -8,6 +8,11 @@ list: regimens, reasons, "other" texts) must never be listed; ``allowlist_check`
 enforces it when the tables are built and the tests enforce it again against every model
 of the casebook.
 
+A question that takes a missing-data code (``Part.codable``) is exported with a companion
+variable ``<name>_missing`` holding the code (UNK, ND, NA) when the row has one: the code is
+read from the row's ``missing_codes``, which is neither an identifier nor free text (a code
+list of three codes).
+
 The date of birth is read only to derive the age at C1D1 (whole years, top-coded at 90)
 and never leaves the server.
 """
@@ -25,13 +30,16 @@ from django.db.models.lookups import GreaterThan, LessThan
 from django.utils.translation import gettext_lazy as _
 
 from analytics.exports.sql import WholeYearsBetween
-from patients.clinical import is_direct_identifier, is_free_text
+from patients.clinical import MissingCode, is_direct_identifier, is_free_text
 from patients.models import Patient
 from patients.registry import casebook
 from treatments.models import DOSE_UNIT, IOCycle
 
 # Variable kinds. "date" becomes days from C1D1 or a shifted date, by the user's choice.
 KEY, CODE, BOOLEAN, INTEGER, DECIMAL, DATE = "key", "code", "boolean", "integer", "decimal", "date"
+# The companion of a codable variable: the row's missing-data code for it.
+MISSING = "missing_code"
+MISSING_SUFFIX = "_missing"
 
 AGE_TOP_CODE = 90  # ages over 89 are exported as 90, flagged "90+"
 YES_NO = (("1", _("Yes")), ("0", _("No")))
@@ -68,10 +76,14 @@ class Table:
     repeating: bool
     order_by: tuple[str, ...]
     variables: tuple[Variable, ...] = field(default=())
+    codable: tuple[str, ...] = ()  # the variables that take a missing-data code
 
     @property
     def is_patient_table(self) -> bool:
         return self.model is Patient
+
+    def accepts_code(self, variable: Variable) -> bool:
+        return variable.kind != MISSING and variable.name in self.codable
 
 
 def _field(model: type[models.Model], name: str, *, unit: str = "", note: object = "") -> Variable:
@@ -92,6 +104,15 @@ def _field(model: type[models.Model], name: str, *, unit: str = "", note: object
     choices = YES_NO if kind == BOOLEAN else tuple((str(code), label) for code, label in model_field.choices or ())
     return Variable(name=name, kind=kind, label=model_field.verbose_name, inputs=(name,), unit=unit, choices=choices,
                     note=note)
+
+
+def missing_code_variable(variable: Variable) -> Variable:
+    """The companion of a codable variable: the row's code for it (UNK, ND, NA), empty when
+    the row has a value or nothing."""
+    return Variable(f"{variable.name}{MISSING_SUFFIX}", MISSING, _("Missing-data code of %(name)s") % {
+        "name": variable.name}, (f"missing_codes__{variable.name}",), choices=tuple(MissingCode.choices),
+        note=_("Why %(name)s has no value: UNK unknown (not in the source), ND not done, NA not applicable. "
+               "Empty when it has a value, or when nothing was recorded.") % {"name": variable.name})
 
 
 def age_top_coded(date_of_birth: Expression, c1d1: Expression) -> Expression:
@@ -157,7 +178,8 @@ def export_tables() -> tuple[Table, ...]:
     registration allows (checked: no identifier, no free text)."""
     tables = tuple(
         Table(part.export_table, part.model, part.key, part.title, part.repeating, part.export_order_by,
-              tuple(_variable(part.model, name) for name in part.export))
+              tuple(_variable(part.model, name) for name in part.export),
+              tuple(name for name in part.export if part.accepts_code(name)))
         for part in casebook.parts()
     )
     allowlist_check(tables)
@@ -193,6 +215,8 @@ def allowlist_check(tables) -> None:
     """Refuse (at import) an allowlist that would export an identifier or free text."""
     for table in tables:
         for variable in table.variables:
+            if variable.name in table.codable and variable.is_derived:
+                raise ValueError(f"{table.name}.{variable.name}: a derived variable takes no missing-data code")
             for path in variable.inputs:
                 model, model_field = model_field_at(table.model, path)
                 if is_direct_identifier(model_field) and not (

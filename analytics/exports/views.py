@@ -14,7 +14,8 @@ FORMAT_LABELS = {
     "json": _("JSON"),
     "dta": _("Stata .dta (zip)"),
     "sav": _("SPSS .sav (zip)"),
-    "xpt": _("SAS transport .xpt (zip, with PROC FORMAT for the code lists)"),
+    "xpt": _("SAS transport .xpt, version 5 (zip, with PROC FORMAT for the code lists; 8-character names "
+             "given in the data dictionary)"),
     "odm": _("CDISC ODM 1.3.2 XML"),
 }
 
