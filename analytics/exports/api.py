@@ -16,10 +16,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics.exports.dataset import DATE_MODES, FILE_FORMATS, VALUE_MODES, ExportOptions
-from analytics.exports.dictionary import ctcae_term_entries, dictionary_entries, missing_code_entries
+from analytics.exports.dictionary import dictionary_entries, missing_code_entries
 from analytics.exports.formats import CONTENT_TYPES
 from analytics.exports.services import export_log_list_for_user, export_log_start, export_stream
 from analytics.models import ExportLog
+from outcomes.api import CtcaeTermSerializer
+from outcomes.models import CtcaeTerm
 from sites.roles import can_export_datasets, can_read_export_log, has_any_role
 
 
@@ -118,12 +120,6 @@ MISSING_CODE_ENTRY = inline_serializer("MissingCode", fields={
     "sas": serializers.CharField(), "spss_numeric": serializers.IntegerField(), "spss_string": serializers.CharField(),
     "csv_json": serializers.CharField(), "odm": serializers.CharField(),
 }, many=True)
-CTCAE_TERM_ENTRY = inline_serializer("CtcaeTermEntry", fields={
-    "meddra_code": serializers.CharField(), "term": serializers.CharField(), "soc": serializers.CharField(),
-    "haematologic": serializers.BooleanField(), "other_specify": serializers.BooleanField(),
-    "grades": serializers.ListField(child=serializers.IntegerField()),
-}, many=True)
-
 
 class HasStudyRole(BasePermission):
     message = "You have no role in the study."
@@ -164,10 +160,10 @@ class CtcaeTermsView(APIView):
 
     permission_classes = [IsAuthenticated, HasStudyRole]
 
-    @extend_schema(tags=["exports"], responses={200: CTCAE_TERM_ENTRY})
+    @extend_schema(tags=["exports"], responses={200: CtcaeTermSerializer(many=True)})
     def get(self, request):
-        return Response(ctcae_term_entries())
-
+        # every term, as /api/ctcae-terms/ gives each one
+        return Response(CtcaeTermSerializer(CtcaeTerm.objects.order_by("soc", "term"), many=True).data)
 
 
 class ExportLogSerializer(serializers.ModelSerializer):

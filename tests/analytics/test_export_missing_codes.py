@@ -379,9 +379,13 @@ def test_dictionary_lists_codes_codable_variables_companions_and_terms(coordinat
     terms = api.get("/api/dictionary/ctcae-terms/").json()
     assert len(terms) == 837
     febrile = next(term for term in terms if term["term"] == "Febrile neutropenia")
-    assert febrile == {"meddra_code": "10016288", "term": "Febrile neutropenia",
-                       "soc": "Blood and lymphatic system disorders", "haematologic": True, "other_specify": False,
-                       "grades": [3, 4, 5]}
+    assert febrile | {"definition": ""} == {
+        "meddra_code": "10016288", "term": "Febrile neutropenia", "soc": "Blood and lymphatic system disorders",
+        "haematologic": True, "other_specify": False, "definition": "",
+        "grades": [{"grade": 3, "description": febrile["grades"][0]["description"]},
+                   {"grade": 4, "description": "Life-threatening consequences; urgent intervention indicated"},
+                   {"grade": 5, "description": "Death"}]}
+    assert febrile == api.get("/api/ctcae-terms/10016288/").json()  # one representation of a term
 
 
 @pytest.mark.parametrize("file_format", ["csv", "dta"])
