@@ -29,6 +29,7 @@ from patients.services import (
     StaleVersionError,
     crf_row_delete,
     crf_row_save,
+    row_problems,
 )
 from patients.workflow import SITE_ACTIONS, form_status_set, transitions_available
 from sites.roles import can_edit_clinical_data, can_review_forms, can_see_identifiers
@@ -171,6 +172,9 @@ def crf_row_edit(request, study_id: str, slug: str, pk: int | None = None):
                 messages.success(request, _("%(form)s saved.") % {"form": spec.title})
                 _change_notices(request, saved.change_notices)
                 return redirect(casebook_url(patient, spec.key))
+        else:
+            # Every error in one submit: the edit checks of what could be read, beside the typos.
+            form.add_row_problems(row_problems(form.instance, patient=patient, invalid=form.invalid_questions()))
     else:
         form = spec.form_class(instance=row, reason_required=reason_required)
     return render(
