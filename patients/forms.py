@@ -16,6 +16,7 @@ from django.db import models
 from django.forms.models import construct_instance
 from django.utils.formats import get_format
 from django.utils.html import format_html
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from patients.clinical import MissingCode, is_empty
@@ -53,11 +54,11 @@ def yes_no_field(label, *, required=True, help_text="", codes=()) -> forms.Typed
     )
 
 
-def missing_code_field(label) -> forms.ChoiceField:
+def missing_code_field() -> forms.ChoiceField:
     """The compact control beside a question: a missing-data code instead of a value."""
     return forms.ChoiceField(
-        label=_("No value for “%(question)s”: missing-data code") % {"question": label},
-        choices=(("", "—"), *MissingCode.choices),
+        label=_("or missing-data code"),
+        choices=(("", "—"), *((code, format_lazy("{} · {}", code, label)) for code, label in MissingCode.choices)),
         required=False,
         widget=forms.Select(attrs={"class": "missing-code"}),
     )
@@ -88,9 +89,9 @@ class LocalizedDateInput(forms.DateInput):
         input_id = (attrs or {}).get("id") or self.attrs.get("id") or ""
         fmt = get_format("DATE_INPUT_FORMATS")[0]
         return format_html(
-            '<span class="date-field">{}<button type="button" class="btn btn-small date-picker-button" hidden '
+            '<span class="date-wrap"><span class="date-field">{}<button type="button" class="btn btn-small date-picker-button" hidden '
             'data-date-for="{}" aria-label="{}">{}</button><input type="date" class="date-picker" tabindex="-1" '
-            'aria-hidden="true"></span><span class="date-hint" id="{}_format">{}</span>',
+            'aria-hidden="true"></span><span class="date-hint" id="{}_format">{}</span></span>',
             html, input_id, _("Choose the day on a calendar"), _("Calendar"), input_id,
             _("Format: %(format)s") % {"format": date_format_hint(fmt)},
         )
@@ -172,7 +173,9 @@ class CRFForm(forms.ModelForm):
             elif codable:
                 self.fields[name].required = False  # a code may answer it: CRFForm.clean asks for one or the other
                 code_name = name + CODE_SUFFIX
-                self.fields[code_name] = missing_code_field(self.fields[name].label)
+                self.fields[code_name] = missing_code_field()
+                # the control's name says what it is; the question it answers is its description
+                self.fields[code_name].widget.attrs["aria-describedby"] = f"{self[name].auto_id}_label"
                 self.fields[code_name].initial = saved_code or ""
                 self.code_fields[name] = code_name
 
