@@ -62,7 +62,7 @@ class CtcaeTermPicker(forms.Widget):
             '<p class="visually-hidden" role="status" data-picker-status></p></div>',
             url=reverse("outcomes:ctcae-search"), other="true" if term and term.other_specify else "false",
             na=_("not defined for this term in CTCAE v5.0"), no_match=_("No CTCAE term matches."),
-            found=_("%(count)s terms found: arrow keys to move, Enter to choose."),
+            found=_("Terms found: %(count)s. Arrow keys to move, Enter to choose."),
             id=input_id, text=term.term if term else "",
             placeholder=_("Type a few letters, e.g. febr"), extra=extra, name=name, code=value or "",
             list_label=_("CTCAE v5 terms"), chosen=chosen_term_text(term),

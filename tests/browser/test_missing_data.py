@@ -4,6 +4,7 @@ picked from CTCAE v5.0 with the keyboard, and sees every error of a form in one 
 import re
 
 import pytest
+from django.urls import reverse
 from playwright.sync_api import expect
 
 from outcomes.models import AdverseEvent
@@ -120,3 +121,19 @@ def test_a_coordinator_records_gaps_and_ctcae_events_and_sees_every_error_at_onc
     expect(page.get_by_role("button", name=re.compile("complete$"))).to_have_count(0)
     expect(page.locator(".facts")).to_contain_text("9 / 9")
     screenshot(page, "24-casebook-with-codes")
+
+
+def test_the_calendar_writes_the_chosen_day_in_the_languages_format(live_server, new_page, coordinator, center):
+    patient = factories.PatientFactory(center=center)
+    base = live_server.url
+    page = new_page()
+    sign_in(page, base, "coord-rm01")
+    page.get_by_label("Language").select_option("it")
+    page.get_by_role("button", name="Change").click()
+    page.goto(base + reverse("casebook:form", args=[patient.study_id, "baseline"]))
+    diagnosis = field(page, "diagnosis_date")
+    expect(diagnosis).to_contain_text("Formato: gg/mm/aaaa")
+    diagnosis.get_by_role("button", name="Scegli il giorno su un calendario").click()
+    diagnosis.locator(".date-picker").fill("2015-01-10")  # what the browser's picker sets
+    expect(page.get_by_label("Data della diagnosi di LLA-B")).to_have_value("10/01/2015")
+    expect(field(page, "cns_disease").get_by_label("Non noto")).not_to_be_checked()
