@@ -546,3 +546,10 @@ def test_the_ctcae_search_answers_signed_in_users(client, coordinator):
     assert terms[0]["term"] == "Febrile neutropenia" and terms[0]["code"] == "10016288"
     assert terms[0]["soc"] == "Blood and lymphatic system disorders" and terms[0]["grades"]["1"] == "-"
     assert signed_in(coordinator).get(url, {"q": ""}).json() == {"terms": []}
+
+
+def test_every_error_of_the_enrollment_form_comes_in_one_submit(coordinator, patient):
+    data = enrollment_data(patient.center, date_of_birth="15/06/19x4", c1d1_date="2013-02-01", version="1")
+    errors = signed_in(coordinator).post(form_url(patient, "enrollment"), data).context["form"].errors
+    assert errors["date_of_birth"] == ["Enter a valid date."]
+    assert "study window" in errors["c1d1_date"][0]
