@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -48,13 +49,13 @@ class CtcaeTermPicker(forms.Widget):
     def render(self, name, value, attrs=None, renderer=None):
         attrs = self.build_attrs(self.attrs, attrs)
         input_id = attrs.pop("id", f"id_{name}")
-        term = CtcaeTerm.objects.filter(pk=value).first() if value else None
+        term = CtcaeTerm.objects.filter(pk=str(value)).first() if value else None
         extra = format_html_join(" ", '{}="{}"', ((key, val) for key, val in attrs.items() if val not in (None, False)))
         return format_html(
             '<div class="ctcae-picker" data-search-url="{url}" data-other-specify="{other}" '
             'data-not-applicable="{na}" data-no-match="{no_match}" data-found="{found}">'
             '<input type="text" id="{id}" role="combobox" aria-autocomplete="list" aria-expanded="false" '
-            'aria-controls="{id}_listbox" autocomplete="off" spellcheck="false" value="{text}" '
+            'aria-controls="{id}_listbox" autocomplete="off" spellcheck="false" name="{name}_text" value="{text}" '
             'placeholder="{placeholder}" {extra}>'
             '<input type="hidden" name="{name}" value="{code}">'
             '<ul role="listbox" id="{id}_listbox" class="ctcae-options" aria-label="{list_label}" hidden></ul>'
@@ -63,13 +64,21 @@ class CtcaeTermPicker(forms.Widget):
             url=reverse("outcomes:ctcae-search"), other="true" if term and term.other_specify else "false",
             na=_("not defined for this term in CTCAE v5.0"), no_match=_("No CTCAE term matches."),
             found=_("Terms found: %(count)s. Arrow keys to move, Enter to choose."),
-            id=input_id, text=term.term if term else "",
-            placeholder=_("Type a few letters, e.g. febr"), extra=extra, name=name, code=value or "",
+            id=input_id, text=term.term if term else (value or ""),
+            placeholder=_("Type a few letters, e.g. febr"), extra=extra, name=name, code=term.pk if term else "",
             list_label=_("CTCAE v5 terms"), chosen=chosen_term_text(term),
         )
 
     def value_from_datadict(self, data, files, name):
-        return data.get(name) or None
+        """The chosen term's code; without one (no script ran, or the term was typed in full
+        and not chosen from the list), the term or MedDRA code typed, when it names one."""
+        if data.get(name):
+            return data[name]
+        typed = " ".join(str(data.get(f"{name}_text", "")).split())
+        if not typed:
+            return None
+        term = CtcaeTerm.objects.filter(Q(term__iexact=typed) | Q(meddra_code=typed)).first()
+        return term.pk if term else typed
 
 
 class CtcaeGradeSelect(forms.RadioSelect):
@@ -105,7 +114,8 @@ class AdverseEventForm(CRFForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        code = self.data.get("ctcae_term") if self.is_bound else self.instance.ctcae_term_id
+        code = (self.fields["ctcae_term"].widget.value_from_datadict(self.data, self.files, self.add_prefix("ctcae_term"))
+                if self.is_bound else self.instance.ctcae_term_id)
         self.term = CtcaeTerm.objects.filter(pk=code).first() if code else None
         self.fields["grade"].widget.term = self.term
         self.fields["grade"].widget.choices = [(grade, str(grade)) for grade in GRADES]

@@ -553,3 +553,14 @@ def test_every_error_of_the_enrollment_form_comes_in_one_submit(coordinator, pat
     errors = signed_in(coordinator).post(form_url(patient, "enrollment"), data).context["form"].errors
     assert errors["date_of_birth"] == ["Enter a valid date."]
     assert "study window" in errors["c1d1_date"][0]
+
+
+def test_a_term_typed_in_full_is_taken_without_the_picker(coordinator, patient):
+    client = signed_in(coordinator)
+    data = {**FORMS["adverse-events"][1], "ctcae_term": "", "ctcae_term_text": "febrile NEUTROPENIA"}
+    assert client.post(form_url(patient, "adverse-events"), data).status_code == 302
+    assert AdverseEvent.objects.get(patient=patient).ctcae_term_id == "10016288"
+    data["ctcae_term_text"] = "fever of some kind"
+    response = client.post(form_url(patient, "adverse-events"), data)
+    assert response.context["form"].errors["ctcae_term"]
+    assert 'value="fever of some kind"' in response.content.decode()
