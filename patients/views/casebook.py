@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from patients.audit import casebook_audit_trail
 from patients.casebook_page import casebook_facts, casebook_sections, single_row_fresh
+from patients.clinical import missing_code
 from patients.display import show_value
 from patients.models import FormState, FormStatus, Patient
 from patients.queries import unresolved_query_list
@@ -111,8 +112,11 @@ def _conflict(form, current) -> list[tuple[str, str, str]]:
             continue
         model_field = current._meta.get_field(name)
         mine, saved = form.cleaned_data[name], getattr(current, name)
-        if mine != saved and not (mine in (None, "") and saved in (None, "")):
-            differences.append((str(model_field.verbose_name), show_value(model_field, mine), show_value(model_field, saved)))
+        mine_code, saved_code = form.missing_codes.get(name), missing_code(current, name)
+        same_value = mine == saved or (mine in (None, "") and saved in (None, ""))
+        if not same_value or mine_code != saved_code:
+            differences.append((str(model_field.verbose_name), mine_code or show_value(model_field, mine),
+                                saved_code or show_value(model_field, saved)))
     return differences
 
 
