@@ -2,7 +2,9 @@
 
 They parse what the user typed (dates and numbers in the user's locale) and build the
 row; the edit checks run once, in `patients.services.crf_row_save`, whose per-field
-messages the views put back on these forms (`add_service_errors`).
+messages the views put back on these forms (`add_service_errors`). When what was typed
+cannot even be read, the views add the service's problems of the rest (`add_row_problems`,
+from `patients.services.row_problems`): one submit shows every error.
 """
 
 from __future__ import annotations
@@ -111,7 +113,9 @@ class CRFForm(forms.ModelForm):
     """One row of a case report form.
 
     `version` is the row version the user loaded (optimistic locking); `change_reason` is the
-    reason for change, asked once the form is complete. `conditional` names the fields that
+    reason for change, asked once the form is complete. The questions the registry lets take a
+    missing-data code (`Part.codable`) have one beside them (`<question>_missing`; Unknown among
+    the radios of a yes/no question), saved in the row's `missing_codes`. `conditional` names the fields that
     apply only when another field has one of some values: they are shown only then (see
     static/js/casebook.js) and emptied on save when they do not apply.
     """
@@ -158,7 +162,7 @@ class CRFForm(forms.ModelForm):
             codable = self.part.accepts_code(name)
             if not model_field.blank:
                 self.required_questions.add(name)
-            saved_code = saved_codes.get(name) if codable else None
+            saved_code = saved_codes.get(name) if codable and saved_codes.get(name) in MissingCode.values else None
             if isinstance(model_field, models.BooleanField):
                 codes = [UNKNOWN] if codable else []
                 if saved_code and saved_code != UNKNOWN[0]:  # another code, given through the API
@@ -186,7 +190,8 @@ class CRFForm(forms.ModelForm):
         return json.dumps([[other, list(values)] for other, values in conditions]) if conditions else ""
 
     def grouped_fields(self):
-        """[(legend, [(bound field, show-when JSON)])] in the order the form asks them."""
+        """[(legend, [(bound field, show-when JSON, its missing-data code control or None)])] in
+        the order the form asks them."""
         codes = set(self.code_fields.values())
         names = [name for name in self.fields if name not in ("version", "change_reason") and name not in codes]
         groups = self.fieldsets or (("", tuple(names)),)
