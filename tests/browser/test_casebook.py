@@ -41,7 +41,11 @@ def pick_term(page, typed, term, *, shoot=None):
     box.press_sequentially(typed)
     first = page.get_by_role("listbox", name="CTCAE v5 terms").get_by_role("option").first
     expect(first).to_have_text(re.compile(f"^{re.escape(term)}"))
-    box.press("ArrowDown")
+    box.press("Escape")
+    expect(box).to_have_attribute("aria-expanded", "false")
+    expect(first).to_be_hidden()
+    box.press("ArrowDown")  # opens the list again on its first option
+    expect(box).to_have_attribute("aria-expanded", "true")
     expect(first).to_have_attribute("aria-selected", "true")
     expect(box).to_have_attribute("aria-activedescendant", first.get_attribute("id"))
     if shoot:
