@@ -7,13 +7,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from analytics.models import CiMethod
+from patients.forms import LocalizedDateInput
 from sites.selectors import center_list_for_user
 
 
 class ReportStartForm(forms.Form):
     cutoff = forms.DateField(
         label=_("Data cut-off date"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        localize=True,
+        widget=LocalizedDateInput,  # the casebook's date input: typed in the language's format, or a calendar
         help_text=_("Data after this date is ignored and follow-up is censored at it."),
     )
     centers = forms.MultipleChoiceField(

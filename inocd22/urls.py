@@ -10,6 +10,7 @@ urlpatterns = [
     path("", home, name="home"),
     path("patients/", include("patients.urls")),
     path("patients/", include("patients.casebook_urls")),
+    path("reference/", include("outcomes.urls")),  # the CTCAE term picker's search
     path("healthz/", healthz, name="healthz"),
     path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 
-from patients.clinical import mask_for
-from patients.display import show_value
+from patients.clinical import mask_for, missing_code
+from patients.display import show_answer
 from patients.models import FormState, FormStatus, Patient
 from patients.registry import CasebookForm, Part, casebook
 from sites.roles import can_see_identifiers
@@ -111,10 +111,11 @@ def single_fields(part: Part, row, *, user, keep: frozenset[str] = frozenset()) 
     for name in part.form_class._meta.fields:
         model_field = part.model._meta.get_field(name)
         value = getattr(row, name)
-        if value in (None, "") and (model_field.null or model_field.blank) and name not in keep:
+        if value in (None, "") and (model_field.null or model_field.blank) and name not in keep \
+                and not missing_code(row, name):
             continue  # a question that did not apply
         mask = mask_for(model_field, identifiers_shown=shown)
-        answers.append((name, model_field.verbose_name, mask or show_value(model_field, value)))
+        answers.append((name, model_field.verbose_name, mask or show_answer(model_field, row, name)))
     return answers
 
 

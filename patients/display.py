@@ -7,9 +7,11 @@ from decimal import Decimal
 
 from django.db import models
 from django.utils.formats import date_format, number_format
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from patients.clinical import MissingCode, missing_code
 from patients.registry import Column
 
 
@@ -31,6 +33,22 @@ def show_value(model_field, value) -> str:
     return str(value)
 
 
+def show_code(code: str) -> str:
+    """A missing-data code as the pages show it: the code, with its meaning for the reader
+    (on hover, and for screen readers)."""
+    label = MissingCode(code).label if code in MissingCode.values else code
+    return format_html('<abbr class="missing-code-value" title="{label}">{code}</abbr>'
+                       '<span class="visually-hidden"> ({label})</span>', code=code, label=label)
+
+
+def show_answer(model_field, row, name: str) -> str:
+    """A question's answer on a row: its value, or the missing-data code given instead."""
+    code = missing_code(row, name)
+    if code and (getattr(row, name, None) is None or getattr(row, name, None) == ""):
+        return show_code(code)
+    return show_value(model_field, getattr(row, name))
+
+
 def days_from_c1d1(patient, day: dt.date | None) -> int | None:
     """Days from IO cycle 1 day 1 (day 0) to `day` (derived, never typed)."""
     if not (patient.c1d1_date and day):
@@ -43,7 +61,7 @@ def field_column(model: type[models.Model], name: str, *, numeric: bool = False)
     model_field = model._meta.get_field(name)
     return Column(
         model_field.verbose_name,
-        lambda row, patient: show_value(model_field, getattr(row, name)),
+        lambda row, patient: show_answer(model_field, row, name),
         numeric,
         nowrap=numeric or isinstance(model_field, models.DateField),
         field_name=name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from patients.forms import CRFForm, yes_no_field
+from patients.forms import CRFForm
 from treatments.models import AlloHsct, EndOfTreatment, EndOfTreatmentReason, IOCycle, PriorTherapyLine
 
 HSCT_PERFORMED = (("performed", ("true",)),)
@@ -56,9 +56,6 @@ class HsctForm(CRFForm):
         name: HSCT_PERFORMED
         for name in ("hsct_date", "donor", "conditioning", "tbi", "status_at_hsct", "io_cycles_before")
     }
-
-    performed = yes_no_field(AlloHsct._meta.get_field("performed").verbose_name)
-    tbi = yes_no_field(AlloHsct._meta.get_field("tbi").verbose_name, required=False)
 
     class Meta(CRFForm.Meta):
         model = AlloHsct

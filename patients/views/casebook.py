@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from patients.audit import casebook_audit_trail
 from patients.casebook_page import casebook_facts, casebook_sections, single_row_fresh
+from patients.clinical import missing_code
 from patients.display import show_value
 from patients.models import FormState, FormStatus, Patient
 from patients.queries import unresolved_query_list
@@ -29,6 +30,7 @@ from patients.services import (
     StaleVersionError,
     crf_row_delete,
     crf_row_save,
+    row_problems,
 )
 from patients.workflow import SITE_ACTIONS, form_status_set, transitions_available
 from sites.roles import can_edit_clinical_data, can_review_forms, can_see_identifiers
@@ -110,8 +112,11 @@ def _conflict(form, current) -> list[tuple[str, str, str]]:
             continue
         model_field = current._meta.get_field(name)
         mine, saved = form.cleaned_data[name], getattr(current, name)
-        if mine != saved and not (mine in (None, "") and saved in (None, "")):
-            differences.append((str(model_field.verbose_name), show_value(model_field, mine), show_value(model_field, saved)))
+        mine_code, saved_code = form.missing_codes.get(name), missing_code(current, name)
+        same_value = mine == saved or (mine in (None, "") and saved in (None, ""))
+        if not same_value or mine_code != saved_code:
+            differences.append((str(model_field.verbose_name), mine_code or show_value(model_field, mine),
+                                saved_code or show_value(model_field, saved)))
     return differences
 
 
@@ -171,6 +176,9 @@ def crf_row_edit(request, study_id: str, slug: str, pk: int | None = None):
                 messages.success(request, _("%(form)s saved.") % {"form": spec.title})
                 _change_notices(request, saved.change_notices)
                 return redirect(casebook_url(patient, spec.key))
+        else:
+            # Every error in one submit: the edit checks of what could be read, beside the typos.
+            form.add_row_problems(row_problems(form.instance, patient=patient, invalid=form.invalid_questions()))
     else:
         form = spec.form_class(instance=row, reason_required=reason_required)
     return render(

@@ -27,7 +27,49 @@
     });
   }
 
+  /* Dates: the text input takes the day in the language's format (data-date-format, as
+     strftime writes it); the calendar button opens the browser's own date picker and writes
+     the chosen day back in that format. */
+  function parseDate(text, format) {
+    var order = [];
+    var pattern = format.replace(/[.*+?^${}()|[\]\\\/]/g, "\\$&").replace(/%([dmY])/g, function (_, part) {
+      order.push(part);
+      return part === "Y" ? "(\\d{4})" : "(\\d{1,2})";
+    });
+    var match = new RegExp("^" + pattern + "$").exec(text.trim());
+    if (!match) return "";
+    var parts = {};
+    order.forEach(function (part, i) { parts[part] = match[i + 1]; });
+    function two(value) { return value.length === 1 ? "0" + value : value; }
+    return parts.Y + "-" + two(parts.m) + "-" + two(parts.d);
+  }
+
+  function formatDate(iso, format) {
+    var parts = iso.split("-");
+    return format.replace("%Y", parts[0]).replace("%m", parts[1]).replace("%d", parts[2]);
+  }
+
+  function setupDatePicker(button) {
+    var text = document.getElementById(button.getAttribute("data-date-for"));
+    var picker = button.parentNode.querySelector(".date-picker");
+    if (!text || !picker || typeof picker.showPicker !== "function") return;
+    var format = text.getAttribute("data-date-format");
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      picker.value = parseDate(text.value, format);
+      picker.showPicker();
+    });
+    picker.addEventListener("change", function () {
+      if (!picker.value) return;
+      text.value = formatDate(picker.value, format);
+      text.dispatchEvent(new Event("input", { bubbles: true }));
+      text.dispatchEvent(new Event("change", { bubbles: true }));
+      text.focus();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll(".date-picker-button").forEach(setupDatePicker);
     document.querySelectorAll("form.crf").forEach(function (form) {
       refresh(form);
       form.addEventListener("change", function () { refresh(form); });

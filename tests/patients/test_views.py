@@ -29,7 +29,8 @@ FORMS = {
     "baseline": (
         BaselineDisease,
         {"diagnosis_date": "2015-01-10", "ph_status": "negative", "cd22_expression_pct": "85",
-         "disease_status": "first_relapse", "marrow_blasts_pct": "60", "ecog": "1", "prior_allo_hsct": "False"},
+         "disease_status": "first_relapse", "marrow_blasts_pct": "60", "extramedullary_disease": "False",
+         "cns_disease": "False", "ecog": "1", "prior_allo_hsct": "False"},
         {"diagnosis_date": "2018-01-10"},
         "diagnosis_date",
     ),
@@ -42,7 +43,8 @@ FORMS = {
     ),
     "io-cycles": (
         IOCycle,
-        {"cycle_number": "1", "start_date": "2017-03-01", "dose_day1": "0.8", "dose_day8": "0.5", "dose_day15": "0.5"},
+        {"cycle_number": "1", "start_date": "2017-03-01", "dose_day1": "0.8", "dose_day8": "0.5", "dose_day15": "0.5",
+         "delayed": "False", "dose_reduced": "False"},
         {"start_date": "2017-03-05"},
         "start_date",
     ),
@@ -71,7 +73,7 @@ FORMS = {
     "vod-sos": (
         VodSosEvent,
         {"diagnosis_date": "2017-04-01", "criteria": "ebmt_2016", "severity": "mild", "setting": "during_io",
-         "outcome": "resolved"},
+         "defibrotide": "False", "outcome": "resolved"},
         {"setting": "after_hsct"},
         "setting",
     ),
@@ -297,8 +299,8 @@ def test_a_concurrent_edit_is_refused_and_keeps_what_the_second_user_typed(coord
     first, second = signed_in(coordinator), signed_in(investigator)
     assert first.get(url).status_code == 200 and second.get(url).status_code == 200
     base = {**FORMS["io-cycles"][1], "version": "1"}
-    assert first.post(url, {**base, "dose_day8": "0.4", "dose_reduced": "on", "modification_reason": "ALT"}).status_code == 302
-    response = second.post(url, {**base, "dose_day15": "0.3", "delayed": "on", "modification_reason": "Infection"})
+    assert first.post(url, {**base, "dose_day8": "0.4", "dose_reduced": "True", "modification_reason": "ALT"}).status_code == 302
+    response = second.post(url, {**base, "dose_day15": "0.3", "delayed": "True", "modification_reason": "Infection"})
     assert response.status_code == 200
     conflict = dict((question, (mine, saved)) for question, mine, saved in response.context["conflict"])
     assert conflict["Dose on day 8 (mg/m²)"] == ("0.5", "0.4")
@@ -369,7 +371,8 @@ def test_statisticians_never_see_direct_identifiers(statistician, coordinator, p
     pages = [stat.get(url).content.decode() for url in
              ("/", "/patients/", f"/patients/{patient.study_id}/", f"/patients/{patient.study_id}/audit/")]
     for page in pages:
-        assert "HOSP-47" not in page and "ZQX" not in page and "1964-06-15" not in page
+        # Whole initials: three letters can turn up in a CSRF token by chance.
+        assert "HOSP-47" not in page and "ZQXJ" not in page and "ZQXK" not in page and "1964-06-15" not in page
     assert "HOSP-4712" in client.get(f"/patients/{patient.study_id}/audit/").content.decode()
 
 
@@ -462,3 +465,103 @@ def test_the_patient_list_runs_a_fixed_number_of_queries(monitor, center, other_
         factories.PatientFactory(center=other_center)
     assert _queries(client, "/patients/") == few
     assert _queries(client, "/") == few_home
+
+
+# -- missing-data codes, Yes/No/Unknown, every error at once, the CTCAE picker -------------
+
+def test_a_question_is_answered_by_a_missing_data_code_and_shown_as_it(coordinator, patient):
+    client = signed_in(coordinator)
+    data = {**FORMS["baseline"][1], "cd22_expression_pct": "", "cd22_expression_pct_missing": "UNK", "ecog": "",
+            "ecog_missing": "ND", "cns_disease": "UNK"}
+    response = client.post(form_url(patient, "baseline"), data)
+    assert response.status_code == 302, response.context["form"].errors
+    baseline = BaselineDisease.objects.get(patient=patient)
+    assert (baseline.cd22_expression_pct, baseline.ecog, baseline.cns_disease) == (None, None, None)
+    assert baseline.missing_codes == {"cd22_expression_pct": "UNK", "ecog": "ND", "cns_disease": "UNK"}
+    page = client.get(form_url(patient, "baseline")).content.decode()
+    assert '<option value="UNK" selected>' in page and '<option value="ND" selected>' in page
+    assert 'name="cns_disease" value="UNK"' in page and 'value="UNK" required id="id_cns_disease_2" checked' in page
+    casebook_page = client.get(f"/patients/{patient.study_id}/").content.decode()
+    assert 'title="Unknown (not in the source)">UNK</abbr>' in casebook_page
+    assert 'title="Not done">ND</abbr>' in casebook_page
+
+
+def test_a_new_form_presumes_no_yes_no_answer(coordinator, patient):
+    page = signed_in(coordinator).get(form_url(patient, "baseline")).content.decode()
+    for question in ("extramedullary_disease", "cns_disease", "prior_allo_hsct"):
+        assert f'name="{question}" value="UNK"' in page
+    assert " checked" not in page
+
+
+def test_a_value_and_a_code_together_and_no_answer_at_all_are_refused_on_the_field(coordinator, patient):
+    client = signed_in(coordinator)
+    data = {**FORMS["baseline"][1], "cd22_expression_pct_missing": "UNK", "ecog": "", "cns_disease": ""}
+    errors = client.post(form_url(patient, "baseline"), data).context["form"].errors
+    assert errors["cd22_expression_pct"] == ["Give a value or a missing-data code, not both."]
+    assert errors["ecog"] == ["This field is required."]
+    assert errors["cns_disease"] == ["This field is required."]
+    assert not BaselineDisease.objects.exists()
+
+
+def test_every_error_of_a_form_comes_in_one_submit(coordinator, patient):
+    data = {**FORMS["baseline"][1], "cd22_expression_pct": "8,5x", "ecog": "7", "diagnosis_date": "2017-04-01"}
+    response = signed_in(coordinator).post(form_url(patient, "baseline"), data)
+    errors = response.context["form"].errors
+    assert errors["cd22_expression_pct"] == ["Enter a number."]
+    assert "less than or equal to 4" in errors["ecog"][0]
+    assert "C1D1" in errors["diagnosis_date"][0] or "cycle 1" in errors["diagnosis_date"][0], errors
+    assert not BaselineDisease.objects.exists()
+
+
+def test_an_adverse_event_takes_its_term_as_a_meddra_code_and_a_grade_it_has(coordinator, patient):
+    client = signed_in(coordinator)
+    data = {**FORMS["adverse-events"][1], "ctcae_term": "10016288", "grade": "1"}
+    errors = client.post(form_url(patient, "adverse-events"), data).context["form"].errors
+    assert errors["grade"] == ["Febrile neutropenia has no grade 1 in CTCAE v5.0: its grades are 3, 4, 5."]
+    data = {**data, "ctcae_term": "10022891", "grade": "2", "other_specify": ""}
+    errors = client.post(form_url(patient, "adverse-events"), data).context["form"].errors
+    assert "specified term" in errors["other_specify"][0]
+    data["other_specify"] = "Ferritin increased"
+    assert client.post(form_url(patient, "adverse-events"), data).status_code == 302
+    event = AdverseEvent.objects.get(patient=patient)
+    assert (event.ctcae_term_id, event.other_specify) == ("10022891", "Ferritin increased")
+    page = client.get(reverse("casebook:row", args=[patient.study_id, "adverse-events", event.pk])).content.decode()
+    assert 'name="ctcae_term" value="10022891"' in page and 'value="Investigations - Other, specify"' in page
+    assert "Investigations · MedDRA 10022891" in page
+    casebook_page = client.get(f"/patients/{patient.study_id}/").content.decode()
+    assert "Investigations - Other, specify: Ferritin increased" in casebook_page
+
+
+def test_the_grade_choices_say_what_each_grade_is_for_the_term(coordinator, patient):
+    event = factories.AdverseEventFactory(patient=patient, ctcae_term_id="10016288")
+    page = signed_in(coordinator).get(reverse("casebook:row", args=[patient.study_id, "adverse-events", event.pk]))
+    html = page.content.decode()
+    assert html.count("grade-desc grade-na") == 2  # Febrile neutropenia has no grade 1 or 2
+    assert "ANC &lt;1000/mm3" in html
+
+
+def test_the_ctcae_search_answers_signed_in_users(client, coordinator):
+    url = reverse("outcomes:ctcae-search")
+    assert client.get(url, {"q": "febr"}).status_code == 302
+    terms = signed_in(coordinator).get(url, {"q": "febr"}).json()["terms"]
+    assert terms[0]["term"] == "Febrile neutropenia" and terms[0]["code"] == "10016288"
+    assert terms[0]["soc"] == "Blood and lymphatic system disorders" and terms[0]["grades"]["1"] == "-"
+    assert signed_in(coordinator).get(url, {"q": ""}).json() == {"terms": []}
+
+
+def test_every_error_of_the_enrollment_form_comes_in_one_submit(coordinator, patient):
+    data = enrollment_data(patient.center, date_of_birth="15/06/19x4", c1d1_date="2013-02-01", version="1")
+    errors = signed_in(coordinator).post(form_url(patient, "enrollment"), data).context["form"].errors
+    assert errors["date_of_birth"] == ["Enter a valid date."]
+    assert "study window" in errors["c1d1_date"][0]
+
+
+def test_a_term_typed_in_full_is_taken_without_the_picker(coordinator, patient):
+    client = signed_in(coordinator)
+    data = {**FORMS["adverse-events"][1], "ctcae_term": "", "ctcae_term_text": "febrile NEUTROPENIA"}
+    assert client.post(form_url(patient, "adverse-events"), data).status_code == 302
+    assert AdverseEvent.objects.get(patient=patient).ctcae_term_id == "10016288"
+    data["ctcae_term_text"] = "fever of some kind"
+    response = client.post(form_url(patient, "adverse-events"), data)
+    assert response.context["form"].errors["ctcae_term"]
+    assert 'value="fever of some kind"' in response.content.decode()
