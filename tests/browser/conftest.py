@@ -111,14 +111,3 @@ def role_groups(transactional_db):
 
     for role in Role:
         Group.objects.get_or_create(name=role.value)
-
-
-@pytest.fixture(autouse=True)
-def ctcae_terms(transactional_db):
-    """The CTCAE v5.0 terms of the data migration outcomes/0002_ctcae_terms, which the flush
-    ending each transactional test removes too (reference data the AE form needs)."""
-    from outcomes.ctcae import read_terms
-    from outcomes.models import CtcaeTerm
-
-    if not CtcaeTerm.objects.exists():
-        CtcaeTerm.objects.bulk_create([CtcaeTerm(**row) for row in read_terms()])
