@@ -172,11 +172,24 @@ def form_status_set(*, user, patient: Patient, form: str, status: str, reason: s
     return _save(state, user=user, status=status, reason=recorded)
 
 
+def may_complete_empty(form: str) -> bool:
+    """A form with a repeating part may be complete with no row ("no adverse event")."""
+    return any(part.repeating or part.is_patient for part in casebook.form(form).parts)
+
+
+def status_for_actions(form: str, state: FormState | None) -> str | None:
+    """The status whose moves a form offers: its own, or for a form with no data yet that may
+    be complete empty, in progress (the site says "none"); None (no move) otherwise."""
+    if state is not None:
+        return state.status
+    return FormStatus.IN_PROGRESS if may_complete_empty(form) else None
+
+
 def _single_form_filled(*, patient: Patient, form: str) -> bool:
     """False only for a form of single parts (one row per patient, e.g. baseline) that has no
     live row. A form with a repeating part counts as filled even where it also has a single
     part (IO cycles and the end of treatment, which a patient still on IO does not have yet)."""
-    parts = casebook.form(form).parts
-    if any(part.repeating or part.is_patient for part in parts):
+    if may_complete_empty(form):
         return True
-    return any(part.model.objects.filter(patient=patient, is_deleted=False).exists() for part in parts)
+    return any(part.model.objects.filter(patient=patient, is_deleted=False).exists()
+               for part in casebook.form(form).parts)

@@ -32,7 +32,7 @@ from patients.services import (
     crf_row_save,
     row_problems,
 )
-from patients.workflow import SITE_ACTIONS, form_status_set, transitions_available
+from patients.workflow import SITE_ACTIONS, form_status_set, status_for_actions, transitions_available
 from sites.roles import can_edit_clinical_data, can_review_forms, can_see_identifiers
 
 
@@ -58,7 +58,7 @@ def casebook_detail(request, study_id: str):
             "unresolved_queries": unresolved_queries,
             "facts": casebook_facts(patient),
             "status_actions": {
-                section.key: transitions_available(user=request.user, status=section.state and section.state.status,
+                section.key: transitions_available(user=request.user, status=status_for_actions(section.key, section.state),
                                                    actions=SITE_ACTIONS)
                 for section in sections
             },

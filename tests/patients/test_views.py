@@ -565,3 +565,15 @@ def test_a_term_typed_in_full_is_taken_without_the_picker(coordinator, patient):
     response = client.post(form_url(patient, "adverse-events"), data)
     assert response.context["form"].errors["ctcae_term"]
     assert 'value="fever of some kind"' in response.content.decode()
+
+
+def test_an_empty_repeating_form_can_be_marked_complete_and_an_empty_single_form_cannot(coordinator, patient):
+    client = signed_in(coordinator)
+    page = client.get(reverse("casebook:detail", args=[patient.study_id])).content.decode()
+    for key in ("adverse_events", "vod_sos"):  # "no adverse event", "no VOD/SOS"
+        assert reverse("casebook:status", args=[patient.study_id, key]) in page
+    for key in ("baseline", "follow_up"):  # nothing to say complete yet
+        assert reverse("casebook:status", args=[patient.study_id, key]) not in page
+    response = client.post(reverse("casebook:status", args=[patient.study_id, "adverse_events"]), {"status": "complete"})
+    assert response.status_code == 302
+    assert FormState.objects.get(patient=patient, form="adverse_events").status == "complete"
