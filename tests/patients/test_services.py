@@ -55,7 +55,7 @@ def test_an_ineligible_patient_is_refused_as_enrolled_and_kept_as_excluded(coord
 
 def cycle_2(patient, **changes) -> IOCycle:
     values = dict(patient=patient, cycle_number=2, start_date=dt.date(2017, 3, 29), dose_day1=Decimal("0.5"),
-                  dose_day8=Decimal("0.5"), dose_day15=Decimal("0.5"))
+                  dose_day8=Decimal("0.5"), dose_day15=Decimal("0.5"), delayed=False, dose_reduced=False)
     return IOCycle(**{**values, **changes})
 
 
