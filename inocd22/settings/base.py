@@ -44,7 +44,7 @@ INSTALLED_APPS = [
     "treatments",
     "outcomes",
     "analytics",
-    "redcap",
+    "redcap_api",
 ]
 
 MIDDLEWARE = [

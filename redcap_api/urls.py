@@ -1,6 +1,6 @@
 from django.urls import path
 
-from redcap.api import redcap_api_view
+from redcap_api.api import redcap_api_view
 
 app_name = "redcap"
 

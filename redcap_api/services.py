@@ -26,7 +26,7 @@ from analytics.models import ExportLog, ExportStatus
 from patients.clinical import MissingCode
 from patients.selectors import patient_list_for_user
 from patients.services import StaleVersionError, crf_row_save
-from redcap.project import (
+from redcap_api.project import (
     COMPLETE_SUFFIX,
     DATA_ACCESS_GROUP,
     PSEUDO_FIELDS,
@@ -37,7 +37,7 @@ from redcap.project import (
     field_by_name,
     instrument_by_name,
 )
-from redcap.selectors import instance_numbers
+from redcap_api.selectors import instance_numbers
 from sites.roles import can_edit_clinical_data
 
 IMPORT_REASON = "REDCap API import"

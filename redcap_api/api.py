@@ -4,7 +4,7 @@ requests of REDCap clients (PyCap, REDCapR, REDCap's own examples) about this re
 Authentication is REDCap's: `token=` in the body, a REDCap token of the user (32 uppercase
 hexadecimal digits, made on the "API tokens" page or by `manage.py redcap_token`; which
 tokens are valid is decided in `sites.selectors`). The user's access is the user's access
-everywhere else (see `redcap.selectors`).
+everywhere else (see `redcap_api.selectors`).
 
 Content types: version, project, metadata, instrument, formEventMapping (refused: the
 project is not longitudinal), repeatingFormsEvents, exportFieldNames, dag, record (export;
@@ -24,7 +24,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from redcap.project import (
+from redcap_api.project import (
     PSEUDO_FIELDS,
     REDCAP_VERSION,
     complete_fields,
@@ -36,8 +36,8 @@ from redcap.project import (
     project_info,
     repeating_instruments,
 )
-from redcap.selectors import dates_shifted_for, record_export_for_user
-from redcap.services import RedcapError, record_export_log, records_import
+from redcap_api.selectors import dates_shifted_for, record_export_for_user
+from redcap_api.services import RedcapError, record_export_log, records_import
 from sites.models import ApiTokenKind
 from sites.roles import has_any_role
 from sites.selectors import api_token_get_by_secret, center_list_for_user

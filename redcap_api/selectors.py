@@ -28,7 +28,7 @@ from analytics.exports.dataset import date_shift_days, date_shifted
 from patients.clinical import MissingCode, is_empty, mask_for, missing_code
 from patients.models import FormState
 from patients.selectors import form_rows_for_user, patient_list_for_user
-from redcap.project import (
+from redcap_api.project import (
     DATA_ACCESS_GROUP,
     FORM_STATUS_LABELS,
     RECORD_ID_FIELD,
