@@ -183,7 +183,7 @@ def test_redcapr_redcap_read_request_sequence(demo, url):
               "exportCheckboxLabel": "false", "exportSurveyFields": "false", "exportDataAccessGroups": "false",
               "filterLogic": "", "dateRangeBegin": "", "dateRangeEnd": "", "exportBlankForGrayFormStatus": "FALSE"}
     ids = read_csv(post(**common, fields=record_field))
-    assert list(ids[0])[0] == record_field
+    assert next(iter(ids[0])) == record_field
     unique_ids = sorted({line[record_field] for line in ids})
     assert len(unique_ids) == 73
     stacked = []
