@@ -11,11 +11,17 @@ The project is classic (no events) with repeating instruments:
 - **Data access group** = the patient's center (`redcap_data_access_group`, the center code in
   lower case, e.g. `rm01`), which is why the enrollment's `center` question is not a field.
 
+- **Fields** = the questions of each part (`Part.question_fields()`), then the derived
+  variables its export allowlist names (`Part.export`: age at C1D1, total dose, the CTCAE
+  term's name and class...), computed by the exports' own SQL (`analytics.exports`) and shown
+  as REDCap calculated fields (`calc`, or `text` with `@CALCTEXT` for a text value): read-only,
+  ignored on import.
+
 The naming rule (REDCap field names are unique across a project; the models' are unique
 only within their model):
-    a question's REDCap field name is its model field's name; a name that is a question in
-    more than one instrument (`diagnosis_date`, `marrow_blasts_pct`, `start_date`) is, in
-    each of them, `<instrument>_<model field name>` (`baseline_diagnosis_date`,
+    a field's REDCap name is its model field's (or derived variable's) name; a name that is
+    a field of more than one instrument (`diagnosis_date`, `marrow_blasts_pct`, `start_date`)
+    is, in each of them, `<instrument>_<name>` (`baseline_diagnosis_date`,
     `vod_sos_diagnosis_date`).
 `redcap_field_names()` applies it, and refuses (at start-up of the first request) a project
 where the rule would still give two fields one name. A form added with a question name that
@@ -40,6 +46,7 @@ from django.db import models
 from django.forms import RadioSelect
 from django.utils.text import capfirst
 
+from analytics.exports.variables import CODE, Table, Variable, export_tables
 from patients.clinical import MissingCode, is_direct_identifier
 from patients.models import FormStatus
 from patients.registry import Part, casebook
@@ -90,7 +97,8 @@ def instrument_name(part: Part) -> str:
 
 @dataclass(frozen=True)
 class Field:
-    """One REDCap field: a question of a part, or the record ID (no model field of its own)."""
+    """One REDCap field: a question of a part (`model_field`), a derived variable of its export
+    (`variable`), or the record ID (neither)."""
 
     name: str
     instrument: Instrument
@@ -98,14 +106,15 @@ class Field:
     field_type: str
     label: str
     validation: str = ""
+    variable: Variable | None = None
+
+    @property
+    def is_derived(self) -> bool:
+        return self.variable is not None
 
     @property
     def is_record_id(self) -> bool:
-        return self.name == RECORD_ID_FIELD
-
-    @property
-    def model_name(self) -> str:
-        return RECORD_ID_FIELD if self.model_field is None else self.model_field.name
+        return self.model_field is None and self.variable is None
 
     @property
     def accepts_code(self) -> bool:
@@ -115,7 +124,7 @@ class Field:
         """(raw value, label) of a yes/no or multiple-choice field; [] for the others."""
         if self.field_type == "yesno":
             return list(YES_NO_CHOICES)
-        if self.field_type not in ("radio", "dropdown"):
+        if self.is_derived or self.field_type not in ("radio", "dropdown"):
             return []
         if self.model_field.is_relation:
             return [(str(row.pk), str(row)) for row in self.model_field.related_model.objects.order_by("pk")]
@@ -132,6 +141,8 @@ class Field:
                 elif isinstance(validator, MaxValueValidator):
                     maximum = str(validator.limit_value)
             note = " ".join(str(text) for text in (getattr(model_field, "unit", ""), model_field.help_text) if text)
+        elif self.is_derived:
+            note = " ".join(str(text) for text in (self.variable.unit, self.variable.note) if text)
         required = self.is_record_id or (model_field is not None and not model_field.blank)
         row = dict.fromkeys(METADATA_COLUMNS, "")
         row.update({
@@ -146,10 +157,15 @@ class Field:
             "text_validation_max": maximum,
             "identifier": "y" if model_field is not None and is_direct_identifier(model_field) else "",
             "required_field": "y" if required else "",
-            # REDCap's action tag for a field that takes no missing data code.
-            "field_annotation": "" if self.accepts_code else "@NOMISSING",
+            # REDCap's action tags: a field that takes no missing data code; a derived value.
+            "field_annotation": self._annotation(),
         })
         return row
+
+    def _annotation(self) -> str:
+        if self.is_derived:
+            return "@READONLY" if self.field_type == "calc" else "@CALCTEXT @READONLY"
+        return "" if self.accepts_code else "@NOMISSING"
 
 
 @dataclass(frozen=True)
@@ -168,7 +184,12 @@ class Instrument:
 
     @property
     def fields(self) -> tuple[Field, ...]:
-        return tuple(field for field in project_fields() if field.instrument.name == self.name)
+        return _fields_by_instrument()[self.name]
+
+    @property
+    def export_table(self) -> Table:
+        """The instrument's table of the de-identified exports (whose SQL computes derived values)."""
+        return next(table for table in export_tables() if table.model is self.part.model)
 
 
 @functools.cache
@@ -188,17 +209,28 @@ def _questions(part: Part) -> list[models.Field]:
     return [f for f in part.question_fields() if not _is_data_access_group(f)]
 
 
+def _derived(part: Part) -> list[Variable]:
+    """The derived variables of the part's export allowlist (those that are not model fields)."""
+    model_fields = {f.name for f in part.model._meta.get_fields()}
+    table = next(table for table in export_tables() if table.model is part.model)
+    return [variable for variable in table.variables if variable.name not in model_fields]
+
+
+def _own_names(part: Part) -> list[str]:
+    return [f.name for f in _questions(part)] + [variable.name for variable in _derived(part)]
+
+
 def redcap_field_names() -> dict[tuple[str, str], str]:
-    """{(instrument, model field name): REDCap field name}, by the naming rule (module docstring)."""
+    """{(instrument, model field or derived variable name): REDCap field name}, by the naming
+    rule (module docstring)."""
     uses: dict[str, int] = {}
     for part in casebook.parts():
-        for model_field in _questions(part):
-            uses[model_field.name] = uses.get(model_field.name, 0) + 1
+        for own in _own_names(part):
+            uses[own] = uses.get(own, 0) + 1
     names = {}
     for part in casebook.parts():
-        for model_field in _questions(part):
-            name = model_field.name if uses[model_field.name] == 1 else f"{instrument_name(part)}_{model_field.name}"
-            names[(instrument_name(part), model_field.name)] = name
+        for own in _own_names(part):
+            names[(instrument_name(part), own)] = own if uses[own] == 1 else f"{instrument_name(part)}_{own}"
     taken = [RECORD_ID_FIELD, *names.values(), *(instrument.complete_field for instrument in instruments())]
     clashes = {name for name in taken if taken.count(name) > 1}
     if clashes:
@@ -240,11 +272,26 @@ def project_fields() -> tuple[Field, ...]:
             field_type, validation = _field_type(instrument.part, model_field)
             fields.append(Field(names[(instrument.name, model_field.name)], instrument, model_field, field_type,
                                 capfirst(str(model_field.verbose_name)), validation))
+        for variable in _derived(instrument.part):
+            fields.append(Field(names[(instrument.name, variable.name)], instrument, None,
+                                "text" if variable.kind == CODE else "calc", capfirst(str(variable.label)),
+                                variable=variable))
     return tuple(fields)
 
 
+@functools.cache
+def _fields_by_instrument() -> dict[str, tuple[Field, ...]]:
+    return {instrument.name: tuple(field for field in project_fields() if field.instrument.name == instrument.name)
+            for instrument in instruments()}
+
+
+@functools.cache
+def _fields_by_name() -> dict[str, Field]:
+    return {field.name: field for field in project_fields()}
+
+
 def field_by_name(name: str) -> Field | None:
-    return {field.name: field for field in project_fields()}.get(name)
+    return _fields_by_name().get(name)
 
 
 def complete_fields() -> dict[str, Instrument]:
@@ -253,7 +300,10 @@ def complete_fields() -> dict[str, Instrument]:
 
 
 def export_field_names(field: Field) -> list[dict[str, str]]:
-    """The rows of `content=exportFieldNames` for a field (one: no checkbox field here)."""
+    """The rows of `content=exportFieldNames` for a field: one (no checkbox field here), none
+    for a calculated field (REDCap lists only the fields an import can write)."""
+    if field.field_type == "calc":
+        return []
     return [{"original_field_name": field.name, "choice_value": "", "export_field_name": field.name}]
 
 

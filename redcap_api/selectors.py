@@ -24,7 +24,8 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from analytics.exports.dataset import date_shift_days, date_shifted
+from analytics.exports.dataset import ExportOptions, date_shift_days, date_shifted, variable_expression
+from analytics.exports.variables import BOOLEAN
 from patients.clinical import MissingCode, is_empty, mask_for, missing_code
 from patients.models import FormState
 from patients.selectors import form_rows_for_user, patient_list_for_user
@@ -66,9 +67,32 @@ def instance_numbers(instrument: Instrument, patient_ids) -> dict[int, int]:
     return numbers
 
 
+DERIVED_PREFIX = "redcap_derived_"
+
+
+def with_derived_values(queryset, instrument: Instrument, fields: list[Field]):
+    """The rows with the derived fields asked for, computed by the exports' SQL."""
+    derived = {f"{DERIVED_PREFIX}{field.name}": variable_expression(instrument.export_table, field.variable,
+                                                                     ExportOptions())
+               for field in fields if field.is_derived and field.instrument.name == instrument.name}
+    return queryset.annotate(**derived) if derived else queryset
+
+
+def _derived_value(field: Field, row, *, labels: bool) -> str:
+    value = getattr(row, f"{DERIVED_PREFIX}{field.name}")
+    if is_empty(value):
+        return ""
+    if field.variable.kind == BOOLEAN:
+        value = "1" if value else "0"
+        return {"1": "Yes", "0": "No"}[value] if labels else value
+    return str(value)
+
+
 def field_value(field: Field, row, *, labels: bool, shift: dt.timedelta | None) -> str:
     """The field's value in an export: raw (codes, 1/0, YYYY-MM-DD) or labels; a coded
     missing value is its missing data code (or the code's label)."""
+    if field.is_derived:
+        return _derived_value(field, row, labels=labels)
     if field.model_field is None:
         return row.study_id
     model_field = field.model_field
@@ -117,6 +141,7 @@ def record_export_for_user(*, user, records: list[str] | None, fields: list[Fiel
             columns.append(instrument.complete_field)
 
     patients = patient_list_for_user(user=user).order_by("study_id")
+    patients = with_derived_values(patients, next(i for i in instruments() if i.part.is_patient), fields)
     if records is not None:
         patients = patients.filter(study_id__in=records)
     patients = list(patients)
@@ -135,7 +160,8 @@ def record_export_for_user(*, user, records: list[str] | None, fields: list[Fiel
         if instrument.part.is_patient:
             single[instrument.name] = {patient.pk: patient for patient in patients}
             continue
-        rows = form_rows_for_user(user=user, model=instrument.part.model).filter(patient_id__in=patient_ids)
+        rows = with_derived_values(form_rows_for_user(user=user, model=instrument.part.model), instrument, fields)
+        rows = rows.filter(patient_id__in=patient_ids)
         if instrument.repeating:
             grouped: dict[int, list] = defaultdict(list)
             for row in rows.order_by("pk"):

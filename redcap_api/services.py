@@ -9,7 +9,9 @@ Import rules (REDCap's "normal" overwrite behaviour): a blank value leaves the s
 as it is; a missing data code (UNK, ND, NA) in a field that takes one is saved as the
 field's code (`row.missing_codes`) with no value; `<instrument>_complete` values are read
 and ignored (a form's status changes through the casebook's workflow: marked complete by
-the site, verified and locked by a monitor). A record must exist: the registry gives study
+the site, verified and locked by a monitor), and so are derived (calculated) fields. A
+record's data access group is its center: a `redcap_data_access_group` other than the
+record's is refused (a record does not move between centers). A record must exist: the registry gives study
 IDs at enrollment, so an unknown record ID is refused.
 """
 
@@ -34,6 +36,7 @@ from redcap_api.project import (
     REPEAT_INSTANCE,
     REPEAT_INSTRUMENT,
     Field,
+    data_access_group_name,
     field_by_name,
     instrument_by_name,
 )
@@ -153,11 +156,16 @@ def records_import(*, user, rows: list[dict], date_format: str = "YMD") -> list[
             problems.append(f'"{record}","{RECORD_ID_FIELD}","","This record is not in the registry, or not '
                             f'in your centers: the registry gives study IDs at enrollment."')
             continue
+        group = str(row_data.get(DATA_ACCESS_GROUP, "") or "").strip()
+        if group and group != data_access_group_name(patient.center):
+            problems.append(f'"{record}","{DATA_ACCESS_GROUP}","{group}","The record belongs to the data access '
+                            f'group {data_access_group_name(patient.center)}."')
+            continue
         repeat = str(row_data.get(REPEAT_INSTRUMENT, "") or "").strip()
         values: dict[Field, str] = {}
         for key, raw in row_data.items():
             field = field_by_name(key)
-            if field is None or field.is_record_id or key in (DATA_ACCESS_GROUP,):
+            if field is None or field.is_record_id or field.is_derived:
                 continue
             raw = "" if raw is None else str(raw)
             if raw.strip():

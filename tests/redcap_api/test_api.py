@@ -13,6 +13,7 @@ from patients.models import BaselineDisease, FormState, FormStatus
 from sites.models import ApiToken, ApiTokenKind
 from sites.services import api_token_create
 from tests.factories import BaselineFactory, IOCycleFactory, UserFactory
+from treatments.models import IOCycle
 
 URL = "/redcap/api/"
 
@@ -98,8 +99,10 @@ def test_records_fields_and_forms_as_arrays_or_comma_joined_strings(coordinator_
     assert as_array == as_string
     assert list(as_array[0]) == ["study_id", "redcap_repeat_instrument", "redcap_repeat_instance", "ecog",
                                  "cycle_number", "io_cycles_start_date", "dose_day1", "dose_day8", "dose_day15",
-                                 "delayed", "dose_reduced", "modification_reason", "io_cycles_complete"]
+                                 "delayed", "dose_reduced", "modification_reason", "total_dose", "io_cycles_complete"]
     assert as_array[0]["ecog"] == "1" and as_array[1]["cycle_number"] == "1"
+    cycle = IOCycle.objects.get(patient=patient, cycle_number=1)
+    assert as_array[1]["total_dose"] == str(cycle.dose_day1 + cycle.dose_day8 + cycle.dose_day15)  # derived
 
 
 def test_form_status_maps_to_redcap_s_complete_codes(coordinator, coordinator_token, casebooks):

@@ -67,11 +67,14 @@ def test_pycap_reads_the_demo_as_a_redcap_project(demo, url):
     assert by_name["response"]["select_choices_or_calculations"].startswith("cr, Complete remission (CR) | cri, ")
     assert by_name["date_of_birth"]["identifier"] == "y"
     assert by_name["dose_day8"]["field_annotation"] == "" and by_name["dose_day1"]["field_annotation"] == "@NOMISSING"
+    assert (by_name["age_at_c1d1"]["form_name"], by_name["age_at_c1d1"]["field_type"]) == ("enrollment", "calc")
+    assert (by_name["term"]["field_type"], by_name["term"]["field_annotation"]) == ("text", "@CALCTEXT @READONLY")
 
     repeating = project.export_repeating_instruments_events()
     assert [row["form_name"] for row in repeating] == ["prior_lines", "io_cycles", "responses", "adverse_events",
                                                        "vod_sos"]
-    assert {row["original_field_name"] for row in project.export_field_names()} == set(names)
+    calculated = {row["field_name"] for row in metadata if row["field_type"] == "calc"}
+    assert {row["original_field_name"] for row in project.export_field_names()} == set(names) - calculated
 
     records = project.export_records(format_type="df")
     assert records.index.name == "study_id"
@@ -136,12 +139,15 @@ def test_a_statistician_gets_de_identified_records_and_the_export_is_logged(demo
     project = Project(url, token_of("statistician"))
     records = project.export_records(format_type="df")
     assert not IDENTIFIERS_AND_FREE_TEXT & set(records.columns)
-    assert {"c1d1_date", "sex", "ctcae_term", "other_specify"} <= set(records.columns)
+    assert {"c1d1_date", "sex", "ctcae_term", "other_specify", "age_at_c1d1", "term"} <= set(records.columns)
     patient = Patient.objects.order_by("study_id").first()
     base = records.loc[[patient.study_id]]
     base = base[base["redcap_repeat_instrument"].isna()].iloc[0]
     shifted = patient.c1d1_date + dt.timedelta(days=date_shift_days(patient.study_id))
     assert base["c1d1_date"] == shifted.isoformat() != patient.c1d1_date.isoformat()
+    age = patient.c1d1_date.year - patient.date_of_birth.year - (
+        (patient.c1d1_date.month, patient.c1d1_date.day) < (patient.date_of_birth.month, patient.date_of_birth.day))
+    assert int(base["age_at_c1d1"]) == min(age, 90)  # derived from the date of birth, which is not exported
     log = ExportLog.objects.filter(user__username="statistician").latest("pk")
     assert log.file_format == "redcap" and log.dates == "shifted" and log.status == "completed"
     assert log.rows["enrollment"] == 73 and log.rows["io_cycles"] == IOCycle.objects.count()
