@@ -28,6 +28,7 @@ from redcap_api.project import (
     PSEUDO_FIELDS,
     REDCAP_VERSION,
     complete_fields,
+    data_access_group_name,
     export_field_names,
     field_by_name,
     instrument_by_name,
@@ -57,15 +58,15 @@ def _flag(params, name: str) -> bool:
 
 
 def _list_param(params, name: str) -> list[str] | None:
-    """A list parameter as REDCap takes it: `name[0]=a&name[1]=b`, or `name=a,b` (or an
-    array `name[]=`); None when not given or empty."""
-    indexed = sorted(((int(match.group(1)) if match.group(1) else index, value)
-                      for index, (key, value) in enumerate(params.lists())
-                      for match in [re.fullmatch(rf"{re.escape(name)}\[(\d*)\]", key)] if match
-                      for value in value), key=lambda pair: pair[0])
-    values = [value for _index, value in indexed]
-    if not values and params.get(name):
-        values = params.get(name).split(",")
+    """A list parameter as REDCap takes it: `name[0]=a&name[1]=b` (or `name[]=a&name[]=b`), or
+    `name=a,b`; None when not given or empty."""
+    indexed = []
+    for key in params:
+        match = re.fullmatch(rf"{re.escape(name)}\[(\d*)\]", key)
+        if match:
+            indexed += [(int(match.group(1) or position), value)
+                        for position, value in enumerate(params.getlist(key))]
+    values = [value for _position, value in sorted(indexed)] or (params.get(name) or "").split(",")
     values = [value.strip() for value in values if value.strip()]
     return values or None
 
@@ -157,7 +158,8 @@ def export_field_names_content(user, params) -> HttpResponse:
 
 
 def dag_content(user, params) -> HttpResponse:
-    rows = [{"data_access_group_name": f"{center.code} {center.name}", "unique_group_name": center.code.lower(),
+    rows = [{"data_access_group_name": f"{center.code} {center.name}",
+             "unique_group_name": data_access_group_name(center),
              "data_access_group_id": center.pk} for center in center_list_for_user(user=user).order_by("code")]
     return _answer(params, rows, ["data_access_group_name", "unique_group_name", "data_access_group_id"])
 
@@ -181,6 +183,13 @@ def _record_export(user, params) -> HttpResponse:
         raise RedcapError('The value of the parameter "rawOrLabel" or "rawOrLabelHeaders" is not valid')
     if _list_param(params, "events"):
         raise RedcapError("This project is not longitudinal: it has no events")
+    # Parameters this server does not apply are refused when given, never silently ignored
+    # (an ignored filter would hand back data the client did not ask for).
+    for name in ("filterLogic", "dateRangeBegin", "dateRangeEnd"):
+        if (params.get(name) or "").strip():
+            raise RedcapError(f'The parameter "{name}" is not supported by this server: leave it empty')
+    if (params.get("decimalCharacter") or ".").strip() not in ("", "."):
+        raise RedcapError('The value of the parameter "decimalCharacter" is not valid: this server exports "."')
     field_names, forms = _selected_fields(params), _selected_forms(params)
     if not field_names and not forms:
         chosen, complete = list(project_fields()), list(instruments())
@@ -189,8 +198,9 @@ def _record_export(user, params) -> HttpResponse:
         complete = [instrument for instrument in instruments()
                     if instrument.name in forms or instrument.complete_field in field_names]
     labels = raw_or_label == "label"
+    records = _list_param(params, "records")
     export = record_export_for_user(
-        user=user, records=_list_param(params, "records"), fields=chosen, complete=complete, labels=labels,
+        user=user, records=records, fields=chosen, complete=complete, labels=labels,
         data_access_groups=_flag(params, "exportDataAccessGroups"),
         blank_for_gray=_flag(params, "exportBlankForGrayFormStatus"),
     )
@@ -209,7 +219,7 @@ def _record_export(user, params) -> HttpResponse:
         response = HttpResponse(body, content_type="application/json")
     record_export_log(
         user=user, counts=export.counts, body=body, deidentified=dates_shifted_for(user), labels=labels,
-        parameters={"format": fmt, "records": len(_list_param(params, "records") or []) or "all",
+        parameters={"format": fmt, "records": len(records) if records else "all",
                     "fields": field_names, "forms": forms, "rawOrLabel": raw_or_label},
     )
     return response

@@ -200,7 +200,8 @@ def record_export_for_user(*, user, records: list[str] | None, fields: list[Fiel
                 continue
             for row in repeating[instrument.name].get(patient.pk, []):
                 line = dict.fromkeys(columns, "")
-                line.update({RECORD_ID_FIELD: patient.study_id, REPEAT_INSTRUMENT: instrument.name,
+                line.update({RECORD_ID_FIELD: patient.study_id,
+                             REPEAT_INSTRUMENT: instrument.label if labels else instrument.name,
                              REPEAT_INSTANCE: numbers[instrument.name][row.pk]})
                 if data_access_groups:
                     line[DATA_ACCESS_GROUP] = base[DATA_ACCESS_GROUP]

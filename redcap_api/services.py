@@ -29,13 +29,13 @@ from patients.clinical import MissingCode
 from patients.selectors import patient_list_for_user
 from patients.services import StaleVersionError, crf_row_save
 from redcap_api.project import (
-    COMPLETE_SUFFIX,
     DATA_ACCESS_GROUP,
     PSEUDO_FIELDS,
     RECORD_ID_FIELD,
     REPEAT_INSTANCE,
     REPEAT_INSTRUMENT,
     Field,
+    complete_fields,
     data_access_group_name,
     field_by_name,
     instrument_by_name,
@@ -125,9 +125,23 @@ def _row_for(patient, instrument, instance: str, numbers: dict[int, int]):
     return row
 
 
-def _problem_text(record: str, place: str, problems: dict[str, list[str]], names: dict[str, str]) -> list[str]:
-    return [f'"{record}","{names.get(name, name)}","{place}","{message}"'
-            for name, messages in problems.items() for message in messages]
+def _is_column(key: str) -> bool:
+    """A column an import may hold: the record ID, REDCap's pseudo-fields, a field, a form status."""
+    return key == RECORD_ID_FIELD or key in PSEUDO_FIELDS or field_by_name(key) is not None or key in complete_fields()
+
+
+def _problem_lines(record: str, place: str, problems: dict[str, list[str]], group: dict[Field, str]) -> list[str]:
+    """REDCap's lines of import errors: "record","field","value","message" (with where: the
+    instrument and instance)."""
+    by_model_name = {field.model_field.name: field for field in group}
+    by_name = {field.name: field for field in group}
+    lines = []
+    for name, messages in problems.items():
+        field = by_model_name.get(name) or by_name.get(name)
+        value = group.get(field, "") if field is not None else ""
+        for message in messages:
+            lines.append(f'"{record}","{field.name if field else name}","{value}","{message} ({place})"')
+    return lines
 
 
 @transaction.atomic
@@ -139,11 +153,7 @@ def records_import(*, user, rows: list[dict], date_format: str = "YMD") -> list[
     if date_format not in DATE_FORMATS:
         raise RedcapError('The value of the parameter "dateFormat" is not valid')
     problems: list[str] = []
-    unknown = sorted({key for row in rows for key in row}
-                     - {RECORD_ID_FIELD, *PSEUDO_FIELDS}
-                     - {key for key in (key for row in rows for key in row) if field_by_name(key) is not None}
-                     - {key for key in (key for row in rows for key in row) if key.endswith(COMPLETE_SUFFIX)
-                        and instrument_by_name(key[:-len(COMPLETE_SUFFIX)]) is not None})
+    unknown = sorted({key for row in rows for key in row if not _is_column(key)})
     if unknown:
         raise RedcapError("The following fields were not found in the project as real data fields: "
                           + ", ".join(unknown))
@@ -203,16 +213,15 @@ def records_import(*, user, rows: list[dict], date_format: str = "YMD") -> list[
                 problems.append(error.message)
                 continue
             place = f"{instrument.name} {instance}".strip()
-            names = {field.model_field.name: field.name for field in group}
             unreadable = _apply(row, group, date_format=date_format)
             if unreadable:
-                problems += _problem_text(record, place, unreadable, {})
+                problems += _problem_lines(record, place, unreadable, group)
                 continue
             try:
                 crf_row_save(user=user, row=row, reason=IMPORT_REASON)
             except ValidationError as error:
-                problems += _problem_text(record, place, error.message_dict if hasattr(error, "error_dict")
-                                          else {"": error.messages}, names)
+                problems += _problem_lines(record, place, error.message_dict if hasattr(error, "error_dict")
+                                           else {"": error.messages}, group)
             except (PermissionDenied, StaleVersionError) as error:
                 problems.append(f'"{record}","","{place}","{error}"')
         if record not in imported:
@@ -224,7 +233,9 @@ def records_import(*, user, rows: list[dict], date_format: str = "YMD") -> list[
 
 def record_export_log(*, user, parameters: dict, counts: dict[str, int], body: bytes, deidentified: bool,
                       labels: bool) -> ExportLog:
-    """Records a record export in the export log, as the dataset exports are recorded."""
+    """Records a record export in the export log, as the dataset exports are recorded: every
+    record export, whoever makes it, with the rows per instrument, the size and SHA-256 of
+    what was sent, and whether it was de-identified (dates "shifted") or not ("actual")."""
     now = timezone.now()
     return ExportLog.objects.create(
         user=user, file_format="redcap", dates="shifted" if deidentified else "actual",

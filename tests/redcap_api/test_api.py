@@ -71,6 +71,8 @@ def test_bad_parameters_are_400_with_redcap_s_error(coordinator_token):
         ({"content": "record", "format": "json", "fields[0]": "no_such_field"}, "no_such_field"),
         ({"content": "record", "format": "json", "forms": "no_such_form"}, "no_such_form"),
         ({"content": "record", "format": "json", "type": "eav"}, 'parameter "type"'),
+        ({"content": "record", "format": "json", "filterLogic": "[ecog] = 1"}, '"filterLogic" is not supported'),
+        ({"content": "record", "format": "json", "dateRangeBegin": "2020-01-01 00:00:00"}, '"dateRangeBegin"'),
     ]:
         response = post(coordinator_token, **body)
         assert response.status_code == 400, body
