@@ -35,6 +35,7 @@ from redcap_api.project import (
     REPEAT_INSTANCE,
     REPEAT_INSTRUMENT,
     Field,
+    Instrument,
     complete_fields,
     data_access_group_name,
     field_by_name,
@@ -144,20 +145,76 @@ def _problem_lines(record: str, place: str, problems: dict[str, list[str]], grou
     return lines
 
 
+def _targets(record: str, row_data: dict) -> tuple[list[tuple[Instrument, dict[Field, str], str]], list[str]]:
+    """What one import row writes: [(instrument, {field: raw value}, instance)], and its
+    problems. A row of a repeating instrument holds that instrument's fields only; the other
+    rows hold fields of single instruments. Blank values write nothing."""
+    by_instrument: dict[str, dict[Field, str]] = {}
+    for key, raw in row_data.items():
+        field = field_by_name(key)
+        if field is None or field.is_record_id or field.is_derived or not str(raw or "").strip():
+            continue
+        by_instrument.setdefault(field.instrument.name, {})[field] = str(raw)
+    repeat = str(row_data.get(REPEAT_INSTRUMENT, "") or "").strip()
+    if repeat:
+        instrument = instrument_by_name(repeat)
+        if instrument is None or not instrument.repeating:
+            return [], [f'"{record}","{REPEAT_INSTRUMENT}","{repeat}","Not a repeating instrument."']
+        others = sorted(field.name for name, fields in by_instrument.items() if name != repeat for field in fields)
+        if others:
+            return [], [f'"{record}","{others[0]}","","Fields of other instruments on a row of {repeat}: '
+                        f'{", ".join(others)}."']
+        return [(instrument, by_instrument.get(repeat, {}), str(row_data.get(REPEAT_INSTANCE, "") or ""))], []
+    targets, problems = [], []
+    for name, fields in by_instrument.items():
+        instrument = instrument_by_name(name)
+        if instrument.repeating:
+            problems.append(f'"{record}","{next(iter(fields)).name}","","A field of the repeating instrument {name}: '
+                            f'give {REPEAT_INSTRUMENT} and {REPEAT_INSTANCE}."')
+        else:
+            targets.append((instrument, fields, ""))
+    return targets, problems
+
+
+def _target_save(*, user, patient, instrument: Instrument, fields: dict[Field, str], instance: str,
+                 date_format: str) -> list[str]:
+    """Writes one instrument row of a record through the casebook's write service; returns
+    its problems."""
+    record = patient.study_id
+    try:
+        row = _row_for(patient, instrument, instance,
+                       instance_numbers(instrument, [patient.pk]) if instrument.repeating else {})
+    except RedcapError as error:
+        return [error.message]
+    place = f"{instrument.name} {instance}".strip()
+    unreadable = _apply(row, fields, date_format=date_format)
+    if unreadable:
+        return _problem_lines(record, place, unreadable, fields)
+    try:
+        crf_row_save(user=user, row=row, reason=IMPORT_REASON)
+    except ValidationError as error:
+        return _problem_lines(record, place, error.message_dict if hasattr(error, "error_dict")
+                              else {"": error.messages}, fields)
+    except (PermissionDenied, StaleVersionError) as error:
+        return [f'"{record}","","","{error} ({place})"']
+    return []
+
+
 @transaction.atomic
 def records_import(*, user, rows: list[dict], date_format: str = "YMD") -> list[str]:
     """Imports REDCap flat rows (see module docstring); returns the record IDs imported.
-    Raises RedcapError (403 for a user who may not enter data, 400 for any problem)."""
+    Raises RedcapError (403 for a user who may not enter data, 400 for any problem, with
+    every problem of the import)."""
     if not can_edit_clinical_data(user):
         raise RedcapError("You do not have API Import/Update privileges", status=403)
     if date_format not in DATE_FORMATS:
         raise RedcapError('The value of the parameter "dateFormat" is not valid')
-    problems: list[str] = []
     unknown = sorted({key for row in rows for key in row if not _is_column(key)})
     if unknown:
         raise RedcapError("The following fields were not found in the project as real data fields: "
                           + ", ".join(unknown))
     patients = patient_list_for_user(user=user)
+    problems: list[str] = []
     imported: list[str] = []
     for row_data in rows:
         record = str(row_data.get(RECORD_ID_FIELD, "")).strip()
@@ -166,64 +223,16 @@ def records_import(*, user, rows: list[dict], date_format: str = "YMD") -> list[
             problems.append(f'"{record}","{RECORD_ID_FIELD}","","This record is not in the registry, or not '
                             f'in your centers: the registry gives study IDs at enrollment."')
             continue
-        group = str(row_data.get(DATA_ACCESS_GROUP, "") or "").strip()
-        if group and group != data_access_group_name(patient.center):
-            problems.append(f'"{record}","{DATA_ACCESS_GROUP}","{group}","The record belongs to the data access '
+        dag = str(row_data.get(DATA_ACCESS_GROUP, "") or "").strip()
+        if dag and dag != data_access_group_name(patient.center):
+            problems.append(f'"{record}","{DATA_ACCESS_GROUP}","{dag}","The record belongs to the data access '
                             f'group {data_access_group_name(patient.center)}."')
             continue
-        repeat = str(row_data.get(REPEAT_INSTRUMENT, "") or "").strip()
-        values: dict[Field, str] = {}
-        for key, raw in row_data.items():
-            field = field_by_name(key)
-            if field is None or field.is_record_id or field.is_derived:
-                continue
-            raw = "" if raw is None else str(raw)
-            if raw.strip():
-                values[field] = raw
-        by_instrument: dict[str, dict[Field, str]] = {}
-        for field, raw in values.items():
-            by_instrument.setdefault(field.instrument.name, {})[field] = raw
-        if repeat:
-            instrument = instrument_by_name(repeat)
-            if instrument is None or not instrument.repeating:
-                problems.append(f'"{record}","{REPEAT_INSTRUMENT}","{repeat}","Not a repeating instrument."')
-                continue
-            others = sorted(field.name for name, group in by_instrument.items() if name != repeat for field in group)
-            if others:
-                problems.append(f'"{record}","{others[0]}","","Fields of other instruments on a row of {repeat}: '
-                                f'{", ".join(others)}."')
-                continue
-            targets = [(instrument, by_instrument.get(repeat, {}), str(row_data.get(REPEAT_INSTANCE, "") or ""))]
-        else:
-            targets = []
-            for name, group in by_instrument.items():
-                instrument = instrument_by_name(name)
-                if instrument.repeating:
-                    problems.append(f'"{record}","{next(iter(group)).name}","","A field of the repeating instrument '
-                                    f'{name}: give {REPEAT_INSTRUMENT} and {REPEAT_INSTANCE}."')
-                    continue
-                targets.append((instrument, group, ""))
-        for instrument, group, instance in targets:
-            if not group:
-                continue
-            try:
-                row = _row_for(patient, instrument, instance,
-                               instance_numbers(instrument, [patient.pk]) if instrument.repeating else {})
-            except RedcapError as error:
-                problems.append(error.message)
-                continue
-            place = f"{instrument.name} {instance}".strip()
-            unreadable = _apply(row, group, date_format=date_format)
-            if unreadable:
-                problems += _problem_lines(record, place, unreadable, group)
-                continue
-            try:
-                crf_row_save(user=user, row=row, reason=IMPORT_REASON)
-            except ValidationError as error:
-                problems += _problem_lines(record, place, error.message_dict if hasattr(error, "error_dict")
-                                           else {"": error.messages}, group)
-            except (PermissionDenied, StaleVersionError) as error:
-                problems.append(f'"{record}","","{place}","{error}"')
+        targets, row_problems = _targets(record, row_data)
+        problems += row_problems
+        for instrument, fields, instance in targets:
+            problems += _target_save(user=user, patient=patient, instrument=instrument, fields=fields,
+                                     instance=instance, date_format=date_format)
         if record not in imported:
             imported.append(record)
     if problems:
