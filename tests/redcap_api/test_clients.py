@@ -14,15 +14,15 @@ from redcap import Project
 
 from analytics.exports.dataset import date_shift_days
 from analytics.models import ExportLog
-from outcomes.models import ResponseAssessment
+from outcomes.ctcae import read_terms
+from outcomes.demo import meddra_codes
+from outcomes.models import CtcaeTerm, ResponseAssessment
 from patients.models import Patient
 from sites.models import ApiTokenKind
 from sites.services import api_token_create
 from treatments.models import IOCycle
 
-# Live-server tests run in transactions that are flushed: the CTCAE terms a migration loads
-# come back by serialized rollback.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 IDENTIFIERS_AND_FREE_TEXT = {"local_hospital_id", "initials", "date_of_birth", "exclusion_reason", "withdrawal_reason",
                              "regimen", "modification_reason", "reason_other"}
@@ -30,6 +30,11 @@ IDENTIFIERS_AND_FREE_TEXT = {"local_hospital_id", "initials", "date_of_birth", "
 
 @pytest.fixture
 def demo(transactional_db):
+    # A live-server test's database is flushed after it, the reference data a migration
+    # loaded (the CTCAE terms) with it: load them again when an earlier test took them away.
+    if not CtcaeTerm.objects.exists():
+        CtcaeTerm.objects.bulk_create(CtcaeTerm(**row) for row in read_terms())
+        meddra_codes.cache_clear()  # the demo's lookup, if it was read while the table was empty
     call_command("seed_demo", verbosity=0)
 
 
