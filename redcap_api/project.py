@@ -10,12 +10,14 @@ The project is classic (no events) with repeating instruments:
   repeating instrument; a single part is a plain instrument.
 - **Data access group** = the patient's center (`redcap_data_access_group`, the center code in
   lower case, e.g. `rm01`), which is why the enrollment's `center` question is not a field.
-
 - **Fields** = the questions of each part (`Part.question_fields()`), then the derived
   variables its export allowlist names (`Part.export`: age at C1D1, total dose, the CTCAE
   term's name and class...), computed by the exports' own SQL (`analytics.exports`) and shown
   as REDCap calculated fields (`calc`, or `text` with `@CALCTEXT` for a text value): read-only,
   ignored on import.
+- **Missing data codes** = `patients.clinical.MissingCode` (the project's
+  `missing_data_codes`): a question answered with a code holds the code itself as its value,
+  as in REDCap; a question that takes no code carries REDCap's `@NOMISSING` action tag.
 
 The naming rule (REDCap field names are unique across a project; the models' are unique
 only within their model):
@@ -23,7 +25,7 @@ only within their model):
     a field of more than one instrument (`diagnosis_date`, `marrow_blasts_pct`, `start_date`)
     is, in each of them, `<instrument>_<name>` (`baseline_diagnosis_date`,
     `vod_sos_diagnosis_date`).
-`redcap_field_names()` applies it, and refuses (at start-up of the first request) a project
+`redcap_field_names()` applies it, and refuses (at start-up: `RedcapConfig.ready`) a project
 where the rule would still give two fields one name. A form added with a question name that
 an existing instrument already uses renames that existing field too: the data dictionary
 (`content=metadata`) is what scripts read, not a copy of these names.
