@@ -8,9 +8,10 @@ everywhere else (see `redcap_api.selectors`).
 
 Content types: version, project, metadata, instrument, formEventMapping (refused: the
 project is not longitudinal), repeatingFormsEvents, exportFieldNames, dag, record (export;
-import when `data` is given). Formats: json and csv. Errors are REDCap's: `{"error": ...}`
-with 403 for a missing or bad token and for a user without the right, 400 for a bad
-parameter or rejected data.
+import when `data` is given). Formats: json and csv. Errors are REDCap's, always as JSON:
+`{"error": ...}` with 403 for a missing or bad token and for a user without the right (an
+import by a user who does not enter data), 400 for a bad parameter or rejected data (with
+every problem of an import, one "record","field","value","message" line each).
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ class ApiTokenKind(models.TextChoices):
 
 
 class ApiToken(models.Model):
-    """A credential of a REST client. Only the digest of the secret is kept; the secret is
+    """A credential of an API client (REST or REDCap: `kind`). Only the digest of the secret is kept; the secret is
     shown once, when the token is made. Which tokens are valid is decided in sites/selectors.py."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens",
