@@ -25,6 +25,8 @@ urlpatterns = [
     # The REST API (tokens, schema and docs, forms, exports) and the browser export page.
     path("api/", include("inocd22.api_urls")),
     path("exports/", include("analytics.exports.urls")),
+    # The REDCap-compatible API, for scripts written for REDCap (PyCap, REDCapR).
+    path("redcap/", include("redcap_api.urls")),
 ]
 
 handler404 = "inocd22.views.not_found"

@@ -55,8 +55,9 @@ admin.site.register(User, StudyUserAdmin)
 class ApiTokenAdmin(admin.ModelAdmin):
     """Read only: tokens are made and revoked by their owners; deactivating a user revokes theirs."""
 
-    list_display = ["user", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at", "revoked_reason"]
-    list_filter = ["revoked_reason"]
+    list_display = ["user", "name", "kind", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at",
+                    "revoked_reason"]
+    list_filter = ["kind", "revoked_reason"]
     search_fields = ["user__username", "name", "prefix"]
 
     def has_add_permission(self, request):

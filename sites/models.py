@@ -41,7 +41,7 @@ class Center(models.Model):
 
 
 def api_token_digest(secret: str) -> str:
-    """What is stored of a token: its SHA-256. The secret is random (160 bits or more), so a
+    """What is stored of a token: its SHA-256. The secret is random (128 bits or more), so a
     plain hash is as strong as a salted one and lets the token be found by its digest."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -49,15 +49,28 @@ def api_token_digest(secret: str) -> str:
 class ApiTokenRevocation(models.TextChoices):
     OWNER = "owner", _("revoked by its owner")
     DEACTIVATED = "deactivated", _("account deactivated")
+    REPLACED = "replaced", _("replaced by a new token")
+
+
+class ApiTokenKind(models.TextChoices):
+    """Which API a token opens. A REST token (40 lowercase hex digits, sent as
+    `Authorization: Token ...`) opens the REST API; a REDCap token (32 uppercase hex digits,
+    sent as `token=` in the body, as REDCap clients do) opens the REDCap-compatible API. A
+    user has any number of REST tokens and at most one live REDCap token, as in REDCap."""
+
+    REST = "rest", _("REST API")
+    REDCAP = "redcap", _("REDCap API")
 
 
 class ApiToken(models.Model):
-    """A credential of a REST client. Only the digest of the secret is kept; the secret is
+    """A credential of an API client (REST or REDCap: `kind`). Only the digest of the secret is kept; the secret is
     shown once, when the token is made. Which tokens are valid is decided in sites/selectors.py."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens",
                              verbose_name=_("user"))
     name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("API"), max_length=8, choices=ApiTokenKind.choices, default=ApiTokenKind.REST,
+                            editable=False)
     digest = models.CharField(_("SHA-256 of the secret"), max_length=64, unique=True, editable=False)
     # The first characters of the secret, so that its owner recognises it in a list.
     prefix = models.CharField(_("first characters"), max_length=8, editable=False)
@@ -74,6 +87,10 @@ class ApiToken(models.Model):
         ordering = ["-created_at"]
         verbose_name = _("API token")
         verbose_name_plural = _("API tokens")
+        constraints = [
+            models.UniqueConstraint(fields=["user"], condition=models.Q(kind="redcap", revoked_at__isnull=True),
+                                    name="api_token_one_live_redcap_token_per_user"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from sites.models import ApiToken, Center, api_token_digest
+from sites.models import ApiToken, ApiTokenKind, Center, api_token_digest
 from sites.roles import sees_all_centers, user_roles
 
 
@@ -41,14 +41,17 @@ def api_token_is_valid(token: ApiToken) -> bool:
     )
 
 
-def api_token_get_by_secret(*, secret: str) -> ApiToken | None:
-    """The valid token whose secret this is, or None."""
-    token = ApiToken.objects.select_related("user").filter(digest=api_token_digest(secret)).first()
+def api_token_get_by_secret(*, secret: str, kind: str = ApiTokenKind.REST) -> ApiToken | None:
+    """The valid token of this kind whose secret this is, or None: a REDCap token does not
+    open the REST API, nor a REST token the REDCap API."""
+    token = ApiToken.objects.select_related("user").filter(digest=api_token_digest(secret), kind=kind).first()
     return token if token is not None and api_token_is_valid(token) else None
 
 
-def api_token_list_for_user(*, user) -> list[ApiToken]:
-    """The user's own valid tokens, newest first (never another user's)."""
+def api_token_list_for_user(*, user, kind: str | None = None) -> list[ApiToken]:
+    """The user's own valid tokens (of one kind, or all), newest first (never another user's)."""
     # Narrowed in SQL; api_token_is_valid decides.
     candidates = ApiToken.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=timezone.now())
+    if kind is not None:
+        candidates = candidates.filter(kind=kind)
     return [token for token in candidates.select_related("user") if api_token_is_valid(token)]

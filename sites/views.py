@@ -27,6 +27,7 @@ from sites.auth import (
     two_factor_required,
 )
 from sites.forms import ApiTokenCreateForm, OtpCodeForm
+from sites.models import ApiTokenKind
 from sites.selectors import api_token_list_for_user
 from sites.services import api_token_create, api_token_revoke
 
@@ -111,17 +112,24 @@ def two_factor_setup_view(request):
 
 @login_required
 def api_token_list_view(request):
-    """Your tokens; a new one's secret is shown in the answer to its creation only."""
-    form = ApiTokenCreateForm(request.POST or None)
+    """Your tokens; a new one's secret is shown in the answer to its creation only. The
+    "REDCap token" button makes your REDCap token (replacing the one you had)."""
+    wants_redcap = request.method == "POST" and "redcap" in request.POST
+    form = ApiTokenCreateForm(request.POST if request.method == "POST" and not wants_redcap else None)
     new_token = new_secret = None
-    if request.method == "POST" and form.is_valid():
+    if wants_redcap:
+        new_token, new_secret = api_token_create(user=request.user, kind=ApiTokenKind.REDCAP)
+    elif request.method == "POST" and form.is_valid():
         new_token, new_secret = api_token_create(user=request.user, name=form.cleaned_data["name"])
         form = ApiTokenCreateForm()
     return render(request, "account/api_tokens.html", {
         "form": form,
-        "tokens": api_token_list_for_user(user=request.user),
+        "tokens": api_token_list_for_user(user=request.user, kind=ApiTokenKind.REST),
+        "redcap_tokens": api_token_list_for_user(user=request.user, kind=ApiTokenKind.REDCAP),
+        "redcap_url": request.build_absolute_uri("/redcap/api/"),
         "new_token": new_token,
         "new_secret": new_secret,
+        "new_is_redcap": wants_redcap,
         "lifetime_days": settings.API_TOKEN_LIFETIME_DAYS,
     })
 

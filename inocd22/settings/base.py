@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "treatments",
     "outcomes",
     "analytics",
+    "redcap_api",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,255 @@
+"""Writes of the REDCap-compatible API: record imports, and the log of record exports.
+
+An import goes through the services of the browser's forms (`patients.services.crf_row_save`):
+the same access rules, locking, edit checks and audit trail, with the reason for change
+"REDCap API import". It is all or nothing, as in REDCap: one problem anywhere and nothing is
+saved; every problem is reported at once.
+
+Import rules (REDCap's "normal" overwrite behaviour): a blank value leaves the stored value
+as it is; a missing data code (UNK, ND, NA) in a field that takes one is saved as the
+field's code (`row.missing_codes`) with no value; `<instrument>_complete` values are read
+and ignored (a form's status changes through the casebook's workflow: marked complete by
+the site, verified and locked by a monitor), and so are derived (calculated) fields. A
+record's data access group is its center: a `redcap_data_access_group` other than the
+record's is refused (a record does not move between centers). A record must exist: the registry gives study
+IDs at enrollment, so an unknown record ID is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from analytics.models import ExportLog, ExportStatus
+from patients.clinical import MissingCode
+from patients.selectors import patient_list_for_user
+from patients.services import StaleVersionError, crf_row_save
+from redcap_api.project import (
+    DATA_ACCESS_GROUP,
+    PSEUDO_FIELDS,
+    RECORD_ID_FIELD,
+    REPEAT_INSTANCE,
+    REPEAT_INSTRUMENT,
+    Field,
+    Instrument,
+    complete_fields,
+    data_access_group_name,
+    field_by_name,
+    instrument_by_name,
+)
+from redcap_api.selectors import instance_numbers
+from sites.roles import can_edit_clinical_data
+
+IMPORT_REASON = "REDCap API import"
+DATE_FORMATS = {"YMD": "%Y-%m-%d", "MDY": "%m/%d/%Y", "DMY": "%d/%m/%Y"}
+TRUE_VALUES = {"1", "yes", "true", "y"}
+FALSE_VALUES = {"0", "no", "false", "n"}
+
+
+class RedcapError(Exception):
+    """An answer of REDCap's: `{"error": message}` with its HTTP status."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _converted(field: Field, raw: str, date_format: str):
+    """The Python value of a raw REDCap value; ValidationError when it is not one."""
+    model_field = field.model_field
+    if field.field_type == "yesno":
+        text = raw.strip().lower()
+        if text in TRUE_VALUES:
+            return True
+        if text in FALSE_VALUES:
+            return False
+        raise ValidationError("Yes/no fields take 1 (yes) or 0 (no).")
+    if field.validation == "date_ymd":
+        try:
+            return dt.datetime.strptime(raw.strip(), DATE_FORMATS[date_format]).date()  # noqa: DTZ007 (a date)
+        except ValueError:
+            raise ValidationError(f"{raw!r} is not a date in the {date_format} format.") from None
+    if model_field.is_relation:
+        return raw.strip()
+    return model_field.to_python(raw.strip())
+
+
+def _apply(row, fields: dict[Field, str], *, date_format: str) -> dict[str, list[str]]:
+    """Sets the row's values and codes from the import; returns the fields it could not read."""
+    problems: dict[str, list[str]] = {}
+    codes = dict(row.missing_codes or {})
+    for field, raw in fields.items():
+        model_field = field.model_field
+        if raw.strip() in MissingCode.values and field.accepts_code:
+            codes[model_field.name] = raw.strip()
+            setattr(row, model_field.attname, "" if not model_field.null and model_field.empty_strings_allowed else None)
+            continue
+        try:
+            value = _converted(field, raw, date_format)
+        except ValidationError as error:
+            problems[field.name] = error.messages
+            continue
+        codes.pop(model_field.name, None)
+        setattr(row, model_field.attname, value)
+    row.missing_codes = codes
+    return problems
+
+
+def _row_for(patient, instrument, instance: str, numbers: dict[int, int]):
+    """The row an import row names: the patient, its single row, or an instance (existing,
+    or the next one: `new` or the number after the last)."""
+    part = instrument.part
+    if part.is_patient:
+        return patient
+    if not instrument.repeating:
+        return part.model.objects.filter(patient=patient).first() or part.model(patient=patient)
+    last = max(numbers.values(), default=0)
+    if instance.strip().lower() == "new":
+        return part.model(patient=patient)
+    try:
+        number = int(instance)
+    except ValueError:
+        raise RedcapError(f"{patient.study_id}: {REPEAT_INSTANCE} must be a number or 'new', not {instance!r}.") \
+            from None
+    if number == last + 1:
+        return part.model(patient=patient)
+    pk = next((pk for pk, n in numbers.items() if n == number), None)
+    row = part.model.objects.filter(pk=pk, is_deleted=False).first() if pk else None
+    if row is None:
+        raise RedcapError(f"{patient.study_id}: {instrument.name} has no instance {number} (the next new "
+                          f"instance is {last + 1}, or give 'new').")
+    return row
+
+
+def _is_column(key: str) -> bool:
+    """A column an import may hold: the record ID, REDCap's pseudo-fields, a field, a form status."""
+    return key == RECORD_ID_FIELD or key in PSEUDO_FIELDS or field_by_name(key) is not None or key in complete_fields()
+
+
+def _problem_lines(record: str, place: str, problems: dict[str, list[str]], group: dict[Field, str]) -> list[str]:
+    """REDCap's lines of import errors: "record","field","value","message" (with where: the
+    instrument and instance)."""
+    by_model_name = {field.model_field.name: field for field in group}
+    by_name = {field.name: field for field in group}
+    lines = []
+    for name, messages in problems.items():
+        field = by_model_name.get(name) or by_name.get(name)
+        value = group.get(field, "") if field is not None else ""
+        for message in messages:
+            lines.append(f'"{record}","{field.name if field else name}","{value}","{message} ({place})"')
+    return lines
+
+
+def _targets(record: str, row_data: dict) -> tuple[list[tuple[Instrument, dict[Field, str], str]], list[str]]:
+    """What one import row writes: [(instrument, {field: raw value}, instance)], and its
+    problems. A row of a repeating instrument holds that instrument's fields only; the other
+    rows hold fields of single instruments. Blank values write nothing."""
+    by_instrument: dict[str, dict[Field, str]] = {}
+    for key, raw in row_data.items():
+        field = field_by_name(key)
+        if field is None or field.is_record_id or field.is_derived or not str(raw or "").strip():
+            continue
+        by_instrument.setdefault(field.instrument.name, {})[field] = str(raw)
+    repeat = str(row_data.get(REPEAT_INSTRUMENT, "") or "").strip()
+    if repeat:
+        instrument = instrument_by_name(repeat)
+        if instrument is None or not instrument.repeating:
+            return [], [f'"{record}","{REPEAT_INSTRUMENT}","{repeat}","Not a repeating instrument."']
+        others = sorted(field.name for name, fields in by_instrument.items() if name != repeat for field in fields)
+        if others:
+            return [], [f'"{record}","{others[0]}","","Fields of other instruments on a row of {repeat}: '
+                        f'{", ".join(others)}."']
+        return [(instrument, by_instrument.get(repeat, {}), str(row_data.get(REPEAT_INSTANCE, "") or ""))], []
+    targets, problems = [], []
+    for name, fields in by_instrument.items():
+        instrument = instrument_by_name(name)
+        if instrument.repeating:
+            problems.append(f'"{record}","{next(iter(fields)).name}","","A field of the repeating instrument {name}: '
+                            f'give {REPEAT_INSTRUMENT} and {REPEAT_INSTANCE}."')
+        else:
+            targets.append((instrument, fields, ""))
+    return targets, problems
+
+
+def _target_save(*, user, patient, instrument: Instrument, fields: dict[Field, str], instance: str,
+                 date_format: str) -> list[str]:
+    """Writes one instrument row of a record through the casebook's write service; returns
+    its problems."""
+    record = patient.study_id
+    try:
+        row = _row_for(patient, instrument, instance,
+                       instance_numbers(instrument, [patient.pk]) if instrument.repeating else {})
+    except RedcapError as error:
+        return [error.message]
+    place = f"{instrument.name} {instance}".strip()
+    unreadable = _apply(row, fields, date_format=date_format)
+    if unreadable:
+        return _problem_lines(record, place, unreadable, fields)
+    try:
+        crf_row_save(user=user, row=row, reason=IMPORT_REASON)
+    except ValidationError as error:
+        return _problem_lines(record, place, error.message_dict if hasattr(error, "error_dict")
+                              else {"": error.messages}, fields)
+    except (PermissionDenied, StaleVersionError) as error:
+        return [f'"{record}","","","{error} ({place})"']
+    return []
+
+
+@transaction.atomic
+def records_import(*, user, rows: list[dict], date_format: str = "YMD") -> list[str]:
+    """Imports REDCap flat rows (see module docstring); returns the record IDs imported.
+    Raises RedcapError (403 for a user who may not enter data, 400 for any problem, with
+    every problem of the import)."""
+    if not can_edit_clinical_data(user):
+        raise RedcapError("You do not have API Import/Update privileges", status=403)
+    if date_format not in DATE_FORMATS:
+        raise RedcapError('The value of the parameter "dateFormat" is not valid')
+    unknown = sorted({key for row in rows for key in row if not _is_column(key)})
+    if unknown:
+        raise RedcapError("The following fields were not found in the project as real data fields: "
+                          + ", ".join(unknown))
+    patients = patient_list_for_user(user=user)
+    problems: list[str] = []
+    imported: list[str] = []
+    for row_data in rows:
+        record = str(row_data.get(RECORD_ID_FIELD, "")).strip()
+        patient = patients.filter(study_id=record).first() if record else None
+        if patient is None:
+            problems.append(f'"{record}","{RECORD_ID_FIELD}","","This record is not in the registry, or not '
+                            f'in your centers: the registry gives study IDs at enrollment."')
+            continue
+        dag = str(row_data.get(DATA_ACCESS_GROUP, "") or "").strip()
+        if dag and dag != data_access_group_name(patient.center):
+            problems.append(f'"{record}","{DATA_ACCESS_GROUP}","{dag}","The record belongs to the data access '
+                            f'group {data_access_group_name(patient.center)}."')
+            continue
+        targets, row_problems = _targets(record, row_data)
+        problems += row_problems
+        for instrument, fields, instance in targets:
+            problems += _target_save(user=user, patient=patient, instrument=instrument, fields=fields,
+                                     instance=instance, date_format=date_format)
+        if record not in imported:
+            imported.append(record)
+    if problems:
+        raise RedcapError("\n".join(problems))
+    return imported
+
+
+def record_export_log(*, user, parameters: dict, counts: dict[str, int], body: bytes, deidentified: bool,
+                      labels: bool) -> ExportLog:
+    """Records a record export in the export log, as the dataset exports are recorded: every
+    record export, whoever makes it, with the rows per instrument, the size and SHA-256 of
+    what was sent, and whether it was de-identified (dates "shifted") or not ("actual")."""
+    now = timezone.now()
+    return ExportLog.objects.create(
+        user=user, file_format="redcap", dates="shifted" if deidentified else "actual",
+        values="labels" if labels else "codes", parameters={"api": "redcap", **parameters},
+        status=ExportStatus.COMPLETED, rows=counts, size_bytes=len(body), sha256=hashlib.sha256(body).hexdigest(),
+        finished_at=now, filename="redcap-api-records",
+    )
+
