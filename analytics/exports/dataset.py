@@ -42,6 +42,7 @@ from patients.selectors import form_rows_for_user, patient_list_for_user
 CHUNK_SIZE = 5000
 
 FILE_FORMATS = ("csv", "json", "dta", "sav", "xpt", "odm")
+STAT_FORMATS = ("dta", "sav", "xpt")  # Stata, SPSS, SAS
 DATE_MODES = ("relative", "shifted")
 VALUE_MODES = ("codes", "labels")
 MAX_SHIFT_DAYS = 365
@@ -56,6 +57,13 @@ class ExportOptions:
     def __post_init__(self):
         if self.file_format not in FILE_FORMATS or self.dates not in DATE_MODES or self.values not in VALUE_MODES:
             raise ValueError(f"unknown export options {self}")
+
+    @property
+    def labels_as_text(self) -> bool:
+        """Whether a code list's values are written as their labels' text: in CSV, JSON and ODM
+        when values are labels. Stata, SPSS and SAS files hold them as labelled numbers in both
+        modes (value labels; SAS's in formats.sas), so that an empty one is the tool's missing."""
+        return self.values == "labels" and self.file_format not in STAT_FORMATS
 
     @property
     def as_dict(self) -> dict:
@@ -75,7 +83,7 @@ def variable_type(variable: Variable, options: ExportOptions) -> str:
     if variable.kind == DATE:
         return "integer" if options.dates == "relative" else "date"
     if variable.kind in (CODE, BOOLEAN):
-        return "string" if options.values == "labels" or variable.kind == CODE else "integer"
+        return "string" if options.labels_as_text or variable.kind == CODE else "integer"
     if variable.kind == MISSING:
         return "string"
     if variable.kind == DECIMAL:
@@ -138,13 +146,13 @@ def variable_expression(table: Table, variable: Variable, options: ExportOptions
         c1d1 = F("c1d1_date" if table.is_patient_table else "patient__c1d1_date")
         return DaysBetween(value, c1d1)
     if variable.kind == BOOLEAN:
-        if options.values == "labels":
+        if options.labels_as_text:
             return Case(When(Exact(value, True), then=Value(str(_("Yes")))),
                         When(Exact(value, False), then=Value(str(_("No")))), default=None, output_field=CharField())
         return Cast(value, IntegerField())
     if variable.kind == CODE:
         code = NullIf(value, Value("")) if not variable.is_derived else value
-        if options.values == "labels" and variable.choices:
+        if options.labels_as_text and variable.choices:
             # An unknown code (none should exist) is kept as it is rather than lost.
             return _code_labels(code, variable.choices, default=code)
         return code

@@ -46,7 +46,7 @@ from analytics.exports.dictionary import (
     numeric_codes,
     table_csv_rows,
 )
-from analytics.exports.variables import AGE_TOP_CODE, BOOLEAN, CODE, DATE, MISSING, Table, Variable
+from analytics.exports.variables import BOOLEAN, CODE, DATE, MISSING, Table, Variable, sas_dataset_names
 from analytics.exports.xport import SAS_EPOCH, XportColumn, sas_names, text_length, write_xport
 from patients.clinical import MissingCode
 
@@ -355,17 +355,20 @@ LABEL_LIMITS = {"dta": 80, "sav": 256, "xpt": 40}
 
 
 def stat_label(variable: Variable, file_format: str) -> str:
+    """The variable's label in the file: SAS keeps 40 characters, so SAS gets the label
+    written to fit (``Variable.sas_label``); Stata (80) and SPSS keep the question."""
+    if file_format == "xpt":
+        return variable.sas_label
     return str(variable.label)[: LABEL_LIMITS[file_format]]
 
 
 def stat_value_labels(variable: Variable, options: ExportOptions, *, coded: bool = False) -> dict | None:
-    """Numeric code → label, for the numeric columns that carry a code list (codes mode), the
-    '90+' label of the top-coded age, and (SPSS: ``coded``) the user-missing numbers of the
-    missing-data codes."""
+    """Numeric code → label, for the columns that carry a code list (in both value modes:
+    Stata, SPSS and SAS hold them as labelled numbers), and (SPSS: ``coded``) the
+    user-missing numbers of the missing-data codes. A continuous variable has none (the
+    top-coded age is flagged by ``age_90_or_over``, not labelled)."""
     labels = None
-    if variable.name == "age_at_c1d1":
-        labels = {float(AGE_TOP_CODE): "90+"}
-    elif options.values == "codes" and variable.kind != MISSING and has_code_list(variable):
+    if variable.kind != MISSING and has_code_list(variable):
         labels = {float(item["numeric_code"]): item["label"] for item in code_list(variable)}
     if coded:
         labels = {**(labels or {}), **{float(SPSS_MISSING[code]): f"{label} ({code})"
@@ -373,9 +376,13 @@ def stat_value_labels(variable: Variable, options: ExportOptions, *, coded: bool
     return labels
 
 
+def _has_numeric_codes(variable: Variable) -> bool:
+    return variable.kind in (CODE, BOOLEAN) and has_code_list(variable)
+
+
 def _is_numeric(variable: Variable, options: ExportOptions) -> bool:
     """Whether the variable is a number (or a date) in Stata, SPSS and SAS files."""
-    if variable.kind in (CODE, BOOLEAN) and options.values == "codes" and has_code_list(variable):
+    if _has_numeric_codes(variable):
         return True
     return variable.kind == DATE or variable_type(variable, options) in ("integer", "decimal")
 
@@ -393,53 +400,51 @@ def _missing_value(variable: Variable, code: str, options: ExportOptions):
 
 
 SPSS_EPOCH = dt.date(1582, 10, 14)
+STATA_EPOCH = dt.date(1960, 1, 1)
+# A date is a number in each format: days since 1960 (Stata, SAS), seconds since the
+# Gregorian calendar began (SPSS), with the format's date display format, so that a date
+# column is a date even when every value is empty.
+DATE_NUMBERS = {"dta": (STATA_EPOCH, 1), "sav": (SPSS_EPOCH, 86400), "xpt": (SAS_EPOCH, 1)}
+DATE_DISPLAY = {"dta": "%td", "sav": "DATE11"}
 
 
 def table_frame(table: Table, rows: Iterable[tuple], options: ExportOptions):
     """One table as a DataFrame typed for pyreadstat: numbers as float64 (NaN missing), dates
-    as dates, codes as their numbers (codes mode; the labels are value labels) or labels. A
-    coded answer is the format's own missing value (``_missing_value``); a Stata or SAS column
-    holding one is of objects (the numbers and the letters of the missing values), an SPSS date
-    column holding one is of seconds since 14 October 1582 (SPSS's own date numbers)."""
+    as the format's date numbers, a code list's codes as their numbers (the labels are value
+    labels). A coded answer is the format's own missing value (``_missing_value``); a Stata or
+    SAS column holding one is of objects (the numbers and the letters of the missing values)."""
     import pandas as pd
 
     columns = table_columns(table)
     data = list(zip(*(row for _pk, row in rows), strict=True)) or [() for _ in columns]
     codes_of = {number: data[code_number] for number, code_number in coded_columns(table).items()}
+    epoch, scale = DATE_NUMBERS[options.file_format]
     frame = {}
     for number, (variable, values) in enumerate(zip(columns, data, strict=True)):
         kind = variable_type(variable, options)
-        if variable.kind in (CODE, BOOLEAN) and options.values == "codes" and has_code_list(variable):
+        if _has_numeric_codes(variable):
             numbers = numeric_codes(variable)
             values = [float(numbers[str(value)]) if value is not None else None for value in values]
+        elif kind == "date":
+            values = [float((value - epoch).days * scale) if value is not None else None for value in values]
         elif kind in ("integer", "decimal"):
             values = [float(value) if value is not None else None for value in values]
-        elif variable.kind == DATE:
-            values = list(values)
         else:
             values = ["" if value is None else str(value) for value in values]
         codes = codes_of.get(number)
         coded = codes is not None and any(codes)
-        # SPSS user-missing values are numbers: a codable date column is of SPSS date numbers.
-        spss_seconds = codes is not None and kind == "date" and options.file_format == "sav"
-        if spss_seconds:
-            values = [float((value - SPSS_EPOCH).days * 86400) if value is not None else None for value in values]
         if coded:
             values = [_missing_value(variable, code, options) if code else value
                       for value, code in zip(values, codes, strict=True)]
-        if spss_seconds or (_is_numeric(variable, options) and kind != "date"
-                            and not (coded and options.file_format != "sav")):
+        if _is_numeric(variable, options) and not (coded and options.file_format != "sav"):
             frame[variable.name] = pd.Series(values, dtype="float64")
         else:
-            # Python dates (not datetime64): pyreadstat then writes a date (%td, DATE11).
             frame[variable.name] = pd.Series(values, dtype=object)
     return pd.DataFrame(frame, columns=[variable.name for variable in columns])
 
 
-def _spss_date_seconds(table: Table, options: ExportOptions) -> set[str]:
-    """The date columns ``table_frame`` writes as SPSS date numbers: the codable ones."""
-    return {variable.name for variable in table_columns(table)
-            if table.accepts_code(variable) and variable_type(variable, options) == "date"}
+def _date_columns(table: Table, options: ExportOptions) -> list[str]:
+    return [variable.name for variable in table_columns(table) if variable_type(variable, options) == "date"]
 
 
 def _write_stat_file(frame, path: str, table: Table, options: ExportOptions) -> None:
@@ -458,11 +463,10 @@ def _write_stat_file(frame, path: str, table: Table, options: ExportOptions) -> 
         if (found := stat_value_labels(variable, options, coded=file_format == "sav" and variable.name in codable
                                        and _is_numeric(variable, options))) is not None
     }
+    dates = {name: DATE_DISPLAY[file_format] for name in _date_columns(table, options)}
     if file_format == "dta":
         missing = {name: sorted(STATA_MISSING.values()) for name in codable
                    if frame[name].dtype == object and _is_numeric(_column(columns, name), options)}
-        # A column of letters only (every row coded) would otherwise lose its date format.
-        dates = {name: "%td" for name in missing if variable_type(_column(columns, name), options) == "date"}
         pyreadstat.write_dta(frame, path, file_label=file_label, column_labels=labels,
                              variable_value_labels=value_labels, missing_user_values=missing or None,
                              variable_format=dates or None)
@@ -471,10 +475,9 @@ def _write_stat_file(frame, path: str, table: Table, options: ExportOptions) -> 
             name: [float(number) for number in SPSS_MISSING.values()] if _is_numeric(_column(columns, name), options)
             else list(SPSS_MISSING) for name in codable
         }
-        seconds = _spss_date_seconds(table, options)
         pyreadstat.write_sav(frame, path, file_label=file_label, column_labels=labels,
                              variable_value_labels=value_labels, missing_ranges=missing_ranges or None,
-                             variable_format={name: "DATE11" for name in seconds} or None)
+                             variable_format=dates or None)
 
 
 def _column(columns: list[Variable], name: str) -> Variable:
@@ -489,9 +492,9 @@ def _write_xport_file(frame, path: str, table: Table, options: ExportOptions, la
     xport_columns, converters = [], []
     for variable, label in zip(columns, labels, strict=True):
         values = frame[variable.name]
-        if _is_numeric(variable, options) and variable_type(variable, options) == "date":
+        if variable_type(variable, options) == "date":
             xport_columns.append(XportColumn(names[variable.name], label, True, format_name="DATE", format_width=9))
-            converters.append(_sas_date)
+            converters.append(_sas_number)
         elif _is_numeric(variable, options):
             xport_columns.append(XportColumn(names[variable.name], label, True))
             converters.append(_sas_number)
@@ -501,7 +504,7 @@ def _write_xport_file(frame, path: str, table: Table, options: ExportOptions, la
     rows = ([convert(value) for convert, value in zip(converters, row, strict=True)]
             for row in frame.itertuples(index=False, name=None))
     with open(path, "wb") as handle:
-        write_xport(handle, columns=xport_columns, rows=rows, dataset_name=table.name[:8],
+        write_xport(handle, columns=xport_columns, rows=rows, dataset_name=sas_dataset_names()[table.name],
                     dataset_label=f"INO-CD22 {table.name}")
 
 
@@ -511,17 +514,12 @@ def _sas_number(value):
     return None if value != value else float(value)  # NaN is missing
 
 
-def _sas_date(value):
-    if isinstance(value, dt.date):
-        return float((value - SAS_EPOCH).days)
-    return _sas_number(value)
-
-
 def sas_formats_program(source: ExportSource) -> str:
     """PROC FORMAT for the code lists: SAS transport files carry no value labels. A variable
     that takes a missing-data code has its special missing values .U, .D, .N labelled too."""
-    lines = ["/* Value formats of the INO-CD22 export (codes mode): apply with a FORMAT statement, naming the",
-             "   variables by their SAS names (sas_name in data_dictionary.csv). */",
+    lines = ["/* Value formats of the INO-CD22 export: a code list's variable is a number in the SAS files",
+             "   (in both value modes); apply these with a FORMAT statement, naming the variables by their",
+             "   SAS names and the datasets by theirs (sas_name, sas_dataset in data_dictionary.csv). */",
              "proc format;"]
     for table in source.tables:
         names = sas_names([variable.name for variable in table_columns(table)])
@@ -552,7 +550,7 @@ def write_stat_zip(source: ExportSource) -> Iterator[bytes]:
             archive.write(path, arcname=f"{table.name}.{extension}")
             os.remove(path)
             yield sink.drain()
-    if source.options.file_format == "xpt" and source.options.values == "codes":
+    if source.options.file_format == "xpt":
         archive.writestr("formats.sas", sas_formats_program(source))
     yield from _dictionary_entries(archive, sink, source)
     archive.close()
