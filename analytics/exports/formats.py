@@ -74,6 +74,8 @@ class ExportSource:
     meta: dict
     # The table's rows as CSV bytes written by the database, when it can (else None).
     csv_blocks: Callable[[Table], Iterator[bytes]] | None = None
+    # The table's rows as JSON objects' text written by the database, when it can (else None).
+    json_objects: Callable[[Table], Iterator[str]] | None = None
 
 
 class ByteSink:
@@ -181,14 +183,19 @@ def write_json(source: ExportSource) -> Iterator[bytes]:
     for number, table in enumerate(source.tables):
         names = [variable.name for variable in table_columns(table)]
         yield (("," if number else "") + "\n" + dumps(table.name) + ": [").encode()
-        batch, first = [], True
-        for _pk, row in source.rows(table):
-            batch.append(("" if first else ",") + "\n" + dumps(dict(zip(names, row, strict=True))))
-            first = False
-            if len(batch) >= FLUSH_ROWS:
+        if source.json_objects is not None:
+            objects = source.json_objects(table)
+        else:
+            objects = (dumps(dict(zip(names, row, strict=True))) for _pk, row in source.rows(table))
+        batch, separator = [], "\n"
+        for text in objects:
+            batch += (separator, text)
+            separator = ",\n"
+            if len(batch) >= 2 * FLUSH_ROWS:
                 yield "".join(batch).encode()
                 batch.clear()
-        yield ("".join(batch) + "]").encode()
+        batch.append("]")
+        yield "".join(batch).encode()
     yield b"\n}}\n"
 
 
