@@ -46,6 +46,7 @@ from analytics.exports.dictionary import (
     numeric_codes,
     table_csv_rows,
 )
+from analytics.exports.stata import StataColumn, write_dta
 from analytics.exports.variables import BOOLEAN, CODE, DATE, MISSING, Table, Variable, sas_dataset_names
 from analytics.exports.xport import SAS_EPOCH, XportColumn, sas_names, text_length, write_xport
 from patients.clinical import MissingCode
@@ -450,6 +451,52 @@ def table_frame(table: Table, rows: Iterable[tuple], options: ExportOptions):
     return pd.DataFrame(frame, columns=[variable.name for variable in columns])
 
 
+def table_frame_from_csv(table: Table, blocks: Iterable[bytes], options: ExportOptions):
+    """``table_frame`` of the table's CSV as the database writes it (``csv_blocks``): the
+    same frame, its columns converted whole by pandas rather than value by value."""
+    import numpy as np
+    import pandas as pd
+
+    columns = table_columns(table)
+    names = [variable.name for variable in columns]
+    data = b"".join(blocks)
+    if not data:
+        return table_frame(table, [], options)
+    # Every value as text ("NA" is a code, not a missing value); an empty field is missing.
+    raw = pd.read_csv(io.BytesIO(data), header=None, names=names, dtype=str, keep_default_na=False,
+                      na_values=[""], encoding="utf-8")
+    del data
+    codes_of = {number: raw[names[code_number]] for number, code_number in coded_columns(table).items()}
+    epoch, scale = DATE_NUMBERS[options.file_format]
+    frame = {}
+    for number, variable in enumerate(columns):
+        values = raw[variable.name]
+        kind = variable_type(variable, options)
+        if _has_numeric_codes(variable):
+            numbers = {code: float(number) for code, number in numeric_codes(variable).items()}
+            series = values.map(numbers).astype("float64")
+        elif kind == "date":
+            days = values.fillna("NaT").to_numpy().astype("datetime64[D]")
+            offsets = (days - np.datetime64(epoch, "D")).astype("float64") * scale
+            series = pd.Series(np.where(np.isnat(days), np.nan, offsets), index=values.index)
+        elif kind in ("integer", "decimal"):
+            series = pd.to_numeric(values).astype("float64")
+        else:
+            series = values.fillna("").astype(object)
+        codes = codes_of.get(number)
+        coded = codes is not None and codes.notna().any()
+        if coded:
+            mask = codes.notna()
+            stand_in = {code: _missing_value(variable, code, options) for code in SAS_MISSING}
+            if not (_is_numeric(variable, options) and options.file_format == "sav"):
+                series = series.astype(object)
+            series[mask] = codes[mask].map(stand_in)
+        if _is_numeric(variable, options) and not (coded and options.file_format != "sav"):
+            series = series.astype("float64")
+        frame[variable.name] = series
+    return pd.DataFrame(frame, columns=names)
+
+
 def _date_columns(table: Table, options: ExportOptions) -> list[str]:
     return [variable.name for variable in table_columns(table) if variable_type(variable, options) == "date"]
 
@@ -472,11 +519,7 @@ def _write_stat_file(frame, path: str, table: Table, options: ExportOptions) -> 
     }
     dates = {name: DATE_DISPLAY[file_format] for name in _date_columns(table, options)}
     if file_format == "dta":
-        missing = {name: sorted(STATA_MISSING.values()) for name in codable
-                   if frame[name].dtype == object and _is_numeric(_column(columns, name), options)}
-        pyreadstat.write_dta(frame, path, file_label=file_label, column_labels=labels,
-                             variable_value_labels=value_labels, missing_user_values=missing or None,
-                             variable_format=dates or None)
+        _write_dta_file(frame, path, table, options, labels, value_labels, dates)
     else:
         missing_ranges = {
             name: [float(number) for number in SPSS_MISSING.values()] if _is_numeric(_column(columns, name), options)
@@ -485,6 +528,30 @@ def _write_stat_file(frame, path: str, table: Table, options: ExportOptions) -> 
         pyreadstat.write_sav(frame, path, file_label=file_label, column_labels=labels,
                              variable_value_labels=value_labels, missing_ranges=missing_ranges or None,
                              variable_format=dates or None)
+
+
+def _write_dta_file(frame, path: str, table: Table, options: ExportOptions, labels: list[str],
+                    value_labels: dict, dates: dict) -> None:
+    """The table as a Stata file (``analytics.exports.stata``): a coded number is its extended
+    missing value (.u, .d, .n), a code list's number carries its value labels."""
+    import pandas as pd
+
+    columns = []
+    for variable, label in zip(table_columns(table), labels, strict=True):
+        values = frame[variable.name]
+        numeric = _is_numeric(variable, options)
+        extended = {}
+        if numeric and values.dtype == object:
+            letters = values.map(lambda value: value if isinstance(value, str) else None)
+            extended = {letter: (letters == letter).to_numpy() for letter in STATA_MISSING.values()}
+            values = pd.to_numeric(values.where(letters.isna()), errors="coerce")
+        columns.append(StataColumn(
+            variable.name, label, values.to_numpy(dtype="float64") if numeric else values.to_numpy(dtype=object),
+            numeric, display_format=dates.get(variable.name, ""), extended_missing=extended,
+            value_labels={int(number): text for number, text in value_labels[variable.name].items()}
+            if variable.name in value_labels else None))
+    with open(path, "wb") as handle:
+        write_dta(handle, columns=columns, rows=len(frame), data_label=f"INO-CD22 {table.name}")
 
 
 def _column(columns: list[Variable], name: str) -> Variable:
@@ -550,7 +617,10 @@ def write_stat_zip(source: ExportSource) -> Iterator[bytes]:
     archive.writestr("README.txt", README)
     with tempfile.TemporaryDirectory(prefix="inocd22-export-") as folder:
         for table in source.tables:
-            frame = table_frame(table, source.rows(table), source.options)
+            if source.csv_blocks is not None:
+                frame = table_frame_from_csv(table, source.csv_blocks(table), source.options)
+            else:
+                frame = table_frame(table, source.rows(table), source.options)
             path = os.path.join(folder, f"{table.name}.{extension}")
             _write_stat_file(frame, path, table, source.options)
             del frame
