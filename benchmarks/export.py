@@ -138,6 +138,9 @@ def _status_kib(key: str) -> int:
 
 
 def _time_export(options):
+    import numpy  # noqa: F401  (loaded before the clock starts, as in a server process that
+    import pandas  # noqa: F401  has exported before: the first import takes a second)
+    import pyreadstat  # noqa: F401
     from django.contrib.auth import get_user_model
 
     from analytics.exports.dataset import ExportOptions

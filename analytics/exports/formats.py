@@ -48,7 +48,7 @@ from analytics.exports.dictionary import (
 )
 from analytics.exports.stata import StataColumn, write_dta
 from analytics.exports.variables import BOOLEAN, CODE, DATE, MISSING, Table, Variable, sas_dataset_names
-from analytics.exports.xport import SAS_EPOCH, XportColumn, sas_names, text_length, write_xport
+from analytics.exports.xport import SAS_EPOCH, XportColumn, ibm_floats, sas_names, write_xport_records
 from patients.clinical import MissingCode
 
 FLUSH_ROWS = 1000
@@ -463,8 +463,10 @@ def table_frame_from_csv(table: Table, blocks: Iterable[bytes], options: ExportO
     if not data:
         return table_frame(table, [], options)
     # Every value as text ("NA" is a code, not a missing value); an empty field is missing.
-    raw = pd.read_csv(io.BytesIO(data), header=None, names=names, dtype=str, keep_default_na=False,
-                      na_values=[""], encoding="utf-8")
+    numbers = {variable.name: "float64" for variable in columns
+               if not _has_numeric_codes(variable) and variable_type(variable, options) in ("integer", "decimal")}
+    raw = pd.read_csv(io.BytesIO(data), header=None, names=names, dtype={name: numbers.get(name, str) for name in names},
+                      keep_default_na=False, na_values=[""], encoding="utf-8")
     del data
     codes_of = {number: raw[names[code_number]] for number, code_number in coded_columns(table).items()}
     epoch, scale = DATE_NUMBERS[options.file_format]
@@ -480,7 +482,7 @@ def table_frame_from_csv(table: Table, blocks: Iterable[bytes], options: ExportO
             offsets = (days - np.datetime64(epoch, "D")).astype("float64") * scale
             series = pd.Series(np.where(np.isnat(days), np.nan, offsets), index=values.index)
         elif kind in ("integer", "decimal"):
-            series = pd.to_numeric(values).astype("float64")
+            series = values
         else:
             series = values.fillna("").astype(object)
         codes = codes_of.get(number)
@@ -542,9 +544,8 @@ def _write_dta_file(frame, path: str, table: Table, options: ExportOptions, labe
         numeric = _is_numeric(variable, options)
         extended = {}
         if numeric and values.dtype == object:
-            letters = values.map(lambda value: value if isinstance(value, str) else None)
-            extended = {letter: (letters == letter).to_numpy() for letter in STATA_MISSING.values()}
-            values = pd.to_numeric(values.where(letters.isna()), errors="coerce")
+            extended = {letter: (values == letter).to_numpy() for letter in STATA_MISSING.values()}
+            values = pd.to_numeric(values.where(~values.isin(list(STATA_MISSING.values()))), errors="coerce")
         columns.append(StataColumn(
             variable.name, label, values.to_numpy(dtype="float64") if numeric else values.to_numpy(dtype=object),
             numeric, display_format=dates.get(variable.name, ""), extended_missing=extended,
@@ -560,32 +561,43 @@ def _column(columns: list[Variable], name: str) -> Variable:
 
 def _write_xport_file(frame, path: str, table: Table, options: ExportOptions, labels: list[str]) -> None:
     """The table as a SAS transport (v5) file: 8-character names (``sas_names``), dates as SAS
-    dates (DATE9.), a coded number as its special missing value."""
+    dates (DATE9.), a coded number as its special missing value; the observations laid out
+    column by column with numpy."""
+    import numpy as np
+    import pandas as pd
+
     columns = table_columns(table)
     names = sas_names([variable.name for variable in columns])
-    xport_columns, converters = [], []
-    for variable, label in zip(columns, labels, strict=True):
+    xport_columns, fields, arrays = [], [], []
+    for number, (variable, label) in enumerate(zip(columns, labels, strict=True)):
         values = frame[variable.name]
-        if variable_type(variable, options) == "date":
-            xport_columns.append(XportColumn(names[variable.name], label, True, format_name="DATE", format_width=9))
-            converters.append(_sas_number)
-        elif _is_numeric(variable, options):
-            xport_columns.append(XportColumn(names[variable.name], label, True))
-            converters.append(_sas_number)
+        if _is_numeric(variable, options):
+            date = variable_type(variable, options) == "date"
+            xport_columns.append(XportColumn(names[variable.name], label, True, format_name="DATE" if date else "",
+                                             format_width=9 if date else 0))
+            letters = {}
+            if values.dtype == object:
+                letters = {letter: (values == letter).to_numpy() for letter in SAS_MISSING.values()}
+                values = pd.to_numeric(values.where(~values.isin(list(SAS_MISSING.values()))), errors="coerce")
+            arrays.append(ibm_floats(values.to_numpy(dtype="float64"), letters))
+            fields.append((f"v{number}", ">u8"))
         else:
-            xport_columns.append(XportColumn(names[variable.name], label, False, text_length(values)))
-            converters.append(str)
-    rows = ([convert(value) for convert, value in zip(converters, row, strict=True)]
-            for row in frame.itertuples(index=False, name=None))
+            text = np.asarray(values.fillna("").to_numpy(dtype=object), dtype=str)
+            try:
+                encoded = text.astype("S")
+            except UnicodeEncodeError:
+                encoded = np.char.encode(text, "utf-8")
+            length = max(encoded.dtype.itemsize, 1)
+            xport_columns.append(XportColumn(names[variable.name], label, False, length))
+            encoded = encoded.astype(f"S{length}")
+            arrays.append(np.char.ljust(encoded, length) if len(encoded) else encoded)  # blank-padded
+            fields.append((f"v{number}", f"S{length}"))
+    records = np.empty(len(frame), dtype=np.dtype(fields))
+    for (name, _kind), array in zip(fields, arrays, strict=True):
+        records[name] = array
     with open(path, "wb") as handle:
-        write_xport(handle, columns=xport_columns, rows=rows, dataset_name=sas_dataset_names()[table.name],
-                    dataset_label=f"INO-CD22 {table.name}")
-
-
-def _sas_number(value):
-    if isinstance(value, str) or value is None:
-        return value
-    return None if value != value else float(value)  # NaN is missing
+        write_xport_records(handle, columns=xport_columns, records=records.tobytes(),
+                            dataset_name=sas_dataset_names()[table.name], dataset_label=f"INO-CD22 {table.name}")
 
 
 def sas_formats_program(source: ExportSource) -> str:

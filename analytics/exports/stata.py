@@ -64,9 +64,14 @@ def _numeric_bytes(column: StataColumn) -> np.ndarray:
 
 
 def _string_bytes(column: StataColumn) -> tuple[np.ndarray, int]:
-    encoded = [value.encode("utf-8") if isinstance(value, str) and value else b"" for value in column.values]
-    width = min(max((len(value) for value in encoded), default=1) or 1, MAX_STR)
-    return np.array(encoded, dtype=f"S{width}"), width
+    """The column as UTF-8 bytes of one width (its longest value's, at least 1)."""
+    text = np.asarray(column.values, dtype=str)
+    try:
+        encoded = text.astype("S")  # ASCII (study IDs, codes): numpy's own conversion
+    except UnicodeEncodeError:
+        encoded = np.char.encode(text, "utf-8")
+    width = min(max(encoded.dtype.itemsize, 1), MAX_STR)
+    return encoded.astype(f"S{width}"), width
 
 
 def _value_label_table(name: str, labels: dict[int, str]) -> bytes:

@@ -20,11 +20,20 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from analytics.exports.dataset import DATE_MODES, VALUE_MODES, ExportOptions, table_columns
+from analytics.exports.dataset import (
+    DATE_MODES,
+    VALUE_MODES,
+    ExportOptions,
+    table_columns,
+    table_csv_copy,
+    table_rows,
+)
 from analytics.exports.dictionary import dictionary_entries
+from analytics.exports.formats import table_frame, table_frame_from_csv
 from analytics.exports.services import export_bytes
+from analytics.exports.stata import missing_double
 from analytics.exports.variables import BOOLEAN, CODE, DATE, export_tables, sas_dataset_names
-from analytics.exports.xport import LABEL_LENGTH, NAME_LENGTH
+from analytics.exports.xport import LABEL_LENGTH, NAME_LENGTH, ibm_float, ibm_floats
 from tests.factories import (
     AdverseEventFactory,
     BaselineFactory,
@@ -151,3 +160,39 @@ def test_a_decimal_column_has_one_number_format_in_csv_and_json(cohort, statisti
     text = data.decode()
     assert sorted(re.findall(r'"total_dose": ?([0-9.]+)', text)) == ["1.50", "1.80"]
     assert sorted(row["total_dose"] for row in json.loads(text)["tables"]["io_cycles"]) == [1.5, 1.8]
+
+
+@pytest.mark.parametrize(("dates", "values"), MODES)
+@pytest.mark.parametrize("file_format", ["dta", "sav", "xpt"])
+def test_the_frame_read_from_the_database_csv_is_the_frame_of_the_rows(cohort, statistician, file_format, dates,
+                                                                       values):
+    """On PostgreSQL the Stata/SPSS/SAS frames come from COPY's CSV, converted column by column:
+    the same frame as the rows give, value for value (codes, dates, coded answers)."""
+    from django.db import transaction
+
+    from patients.models import Patient
+
+    old, _young = cohort
+    # Coded answers of every kind, and an all-empty column.
+    Patient.objects.filter(pk=old.pk).update(withdrawal_date=None)
+    baseline = old.baseline
+    baseline.missing_codes = {"cd22_expression_pct": "UNK", "ph_status": "NA"}
+    baseline.cd22_expression_pct, baseline.ph_status = None, ""
+    baseline.save()
+    options = ExportOptions(file_format, dates, values)
+    with transaction.atomic():
+        for table in export_tables():
+            by_rows = table_frame(table, table_rows(table, user=statistician, options=options), options)
+            by_csv = table_frame_from_csv(table, table_csv_copy(table, user=statistician, options=options), options)
+            pd.testing.assert_frame_equal(by_csv, by_rows, check_dtype=True, obj=table.name)
+
+
+def test_column_conversions_agree_with_the_value_ones():
+    import numpy as np
+
+    values = [1.8, -12345.678, 0.5, 90.0, 1e-5, 123456789.0, -0.25, 0.0, float("nan"), 3.0]
+    letters = {"U": np.array([False] * 9 + [True])}
+    expected = [ibm_float(value) for value in values[:8]] + [b"." + bytes(7), b"U" + bytes(7)]
+    data = ibm_floats(values, letters).tobytes()
+    assert [data[start:start + 8] for start in range(0, len(data), 8)] == expected
+    assert np.array([missing_double("u")]).view("<u8")[0] == 0x7FE0000000000000 + (21 << 40)
