@@ -5,10 +5,12 @@
 - JSON: one document written row by row.
 - CDISC ODM 1.3.2: metadata (every OID defined), then one SubjectData per patient, the
   tables' cursors merged on the patient key; memory holds one patient.
-- Stata .dta, SPSS .sav, SAS .xpt: pyreadstat (Stata, SPSS) and ``analytics.exports.xport``
-  (SAS transport v5) write a whole table to a file, so these are built one table at a time
-  (memory grows with the largest table, not the registry) and each file is streamed into a
-  zip with the dictionary as soon as it is written.
+- Stata .dta, SPSS .sav, SAS .xpt: ``analytics.exports.stata`` (Stata 118), pyreadstat (SPSS)
+  and ``analytics.exports.xport`` (SAS transport v5) write a whole table to a file, so these
+  are built one table at a time (memory grows with the largest table, not the registry) and
+  each file is streamed into a zip with the dictionary as soon as it is written. On
+  PostgreSQL the table's frame is read from the CSV the database writes (COPY) and converted
+  column by column (``table_frame_from_csv``), elsewhere from the rows (``table_frame``).
 
 A question answered with a missing-data code is written as ``analytics.exports.dictionary``
 describes: an empty value and the code in ``<name>_missing``, and the format's own missing
@@ -61,6 +63,10 @@ README = (
     "A question answered with a missing-data code has no value and its code (UNK, ND, NA) in the\n"
     "column <variable>_missing; missing_codes.csv says what stands for each code in each format.\n"
     "ctcae_v5_terms.csv lists the CTCAE v5.0 terms (MedDRA code, term, system organ class).\n"
+    "Stata, SPSS and SAS files: a variable with a code list is a number labelled with the codes' labels\n"
+    "(SAS: formats.sas), in both value modes; dates are numbers with a date format. SAS names datasets and\n"
+    "variables in 8 characters and labels in 40: see sas_dataset, sas_name and sas_label in the dictionary.\n"
+    "pandas.read_sas reads a SAS zero as 5.4e-79 (its IBM-float conversion); SAS, R and pyreadstat read 0.\n"
 )
 
 
@@ -596,7 +602,7 @@ def _write_xport_file(frame, path: str, table: Table, options: ExportOptions, la
     for (name, _kind), array in zip(fields, arrays, strict=True):
         records[name] = array
     with open(path, "wb") as handle:
-        write_xport_records(handle, columns=xport_columns, records=records.tobytes(),
+        write_xport_records(handle, columns=xport_columns, records=memoryview(records).cast("B"),
                             dataset_name=sas_dataset_names()[table.name], dataset_label=f"INO-CD22 {table.name}")
 
 

@@ -122,7 +122,7 @@ def write_dta(handle, *, columns: Sequence[StataColumn], rows: int, data_label: 
                                        for column in columns)),
         ("variable_labels", b"".join(_fixed(column.label, LABEL_BYTES) for column in columns)),
         ("characteristics", b""),
-        ("data", records.tobytes()),
+        ("data", memoryview(records).cast("B")),  # written from the array, not copied
         ("strls", b""),
         ("value_labels", b"".join(_value_label_table(column.name, column.value_labels) for column in labelled)),
     ]
@@ -132,11 +132,13 @@ def write_dta(handle, *, columns: Sequence[StataColumn], rows: int, data_label: 
     position = len(opening) + map_length
     for name, body in sections:
         offsets.append(position)
-        position += len(_tag(name, body))
+        position += len(_tag(name)) + len(body)
     offsets.append(position)  # </stata_dta>
     offsets.append(position + len(b"</stata_dta>"))  # end of file
     handle.write(opening)
     handle.write(_tag("map", struct.pack("<14Q", *offsets)))
     for name, body in sections:
-        handle.write(_tag(name, body))
+        handle.write(f"<{name}>".encode())
+        handle.write(body)
+        handle.write(f"</{name}>".encode())
     handle.write(b"</stata_dta>")

@@ -154,10 +154,11 @@ def write_xport(handle: BinaryIO, *, columns: Sequence[XportColumn], rows: Itera
     handle.write(b" " * (-written % RECORD))
 
 
-def write_xport_records(handle: BinaryIO, *, columns: Sequence[XportColumn], records: bytes, dataset_name: str,
+def write_xport_records(handle: BinaryIO, *, columns: Sequence[XportColumn], records, dataset_name: str,
                         dataset_label: str = "", created: dt.datetime | None = None) -> None:
     """One dataset as an XPORT v5 file whose observations are already laid out (``records``:
-    each row's cells in column order, numbers as ``ibm_floats``, text blank-padded)."""
+    each row's cells in column order, numbers as ``ibm_floats``, text blank-padded: bytes or a
+    byte memoryview)."""
     write_xport_header(handle, columns=columns, dataset_name=dataset_name, dataset_label=dataset_label,
                        created=created)
     handle.write(records)

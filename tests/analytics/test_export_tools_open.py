@@ -51,7 +51,7 @@ MODES = [(dates, values) for dates in DATE_MODES for values in VALUE_MODES]
 PANDAS_READERS = {
     "dta": lambda path: pd.read_stata(path),
     "sav": lambda path: pd.read_spss(path),
-    "xpt": lambda path: pd.read_sas(path, format="xport"),
+    "xpt": lambda path: pd.read_sas(path, format="xport", encoding="utf-8"),
 }
 PYREADSTAT_READERS = {"dta": pyreadstat.read_dta, "sav": pyreadstat.read_sav, "xpt": pyreadstat.read_xport}
 DATE_FORMATS = {"dta": "%td", "sav": "DATE11", "xpt": "DATE9"}
@@ -88,8 +88,7 @@ def _read(file_format: str, content: bytes):
     with tempfile.NamedTemporaryFile(suffix=f".{file_format}") as handle:
         handle.write(content)
         handle.flush()
-        with pd.option_context("future.no_silent_downcasting", True):
-            by_pandas = PANDAS_READERS[file_format](handle.name)
+        by_pandas = PANDAS_READERS[file_format](handle.name)
         by_pyreadstat, meta = PYREADSTAT_READERS[file_format](handle.name)
     return by_pandas, by_pyreadstat, meta
 
