@@ -370,10 +370,12 @@ LABEL_LIMITS = {"dta": 80, "sav": 256, "xpt": 40}
 
 def stat_label(variable: Variable, file_format: str) -> str:
     """The variable's label in the file: SAS keeps 40 characters, so SAS gets the label
-    written to fit (``Variable.sas_label``); Stata (80) and SPSS keep the question."""
-    if file_format == "xpt":
-        return variable.sas_label
-    return str(variable.label)[: LABEL_LIMITS[file_format]]
+    written to fit (``Variable.sas_label``); Stata (80) and SPSS (256) keep the question, or
+    that short label where the question is longer."""
+    label = str(variable.label)
+    if file_format == "xpt" or len(label) > LABEL_LIMITS[file_format]:
+        return variable.sas_label  # the label written to fit, never the question cut
+    return label
 
 
 def stat_value_labels(variable: Variable, options: ExportOptions, *, coded: bool = False) -> dict | None:
