@@ -76,8 +76,18 @@ class ExportOptions:
 def date_shift_days(study_id: str) -> int:
     """The patient's date offset, in days, in [-365, 365] and never 0: the same for every date
     of the patient (intervals are kept), deterministic, and unguessable without SECRET_KEY."""
-    digest = hmac.digest(settings.SECRET_KEY.encode(), f"inocd22-date-shift:{study_id}".encode(), "sha256")
-    offset = int.from_bytes(digest[:8], "big") % (2 * MAX_SHIFT_DAYS) - MAX_SHIFT_DAYS
+    return _date_shift(_shift_key(), study_id)
+
+
+def _shift_key():
+    """The keyed hash every offset starts from (SECRET_KEY and the purpose), to copy per patient."""
+    return hmac.new(settings.SECRET_KEY.encode(), b"inocd22-date-shift:", "sha256")
+
+
+def _date_shift(key, study_id: str) -> int:
+    digest = key.copy()
+    digest.update(study_id.encode())
+    offset = int.from_bytes(digest.digest()[:8], "big") % (2 * MAX_SHIFT_DAYS) - MAX_SHIFT_DAYS
     return offset if offset < 0 else offset + 1
 
 
@@ -97,8 +107,9 @@ def date_shifts(*, user) -> DateShifts:
         return DateShifts(0, [])
     base = patients[0][0] - 1
     days = [0] * (patients[-1][0] - base)
+    key = _shift_key()
     for pk, study_id in patients:
-        days[pk - base - 1] = date_shift_days(study_id)
+        days[pk - base - 1] = _date_shift(key, study_id)
     return DateShifts(base, days)
 
 
