@@ -64,7 +64,9 @@ README = (
     "column <variable>_missing; missing_codes.csv says what stands for each code in each format.\n"
     "ctcae_v5_terms.csv lists the CTCAE v5.0 terms (MedDRA code, term, system organ class).\n"
     "Stata, SPSS and SAS files: a variable with a code list is a number labelled with the codes' labels\n"
-    "(SAS: formats.sas), in both value modes; dates are numbers with a date format. SAS names datasets and\n"
+    "(SAS: formats.sas), in both value modes, so an empty one is missing; a text variable without a code\n"
+    "list (CTCAE term, class, specified term) is empty text when empty: \"\" in Stata and SPSS, blank in SAS,\n"
+    "which missing() takes as missing. Dates are numbers with a date format. SAS names datasets and\n"
     "variables in 8 characters and labels in 40: see sas_dataset, sas_name and sas_label in the dictionary.\n"
     "pandas.read_sas reads a SAS zero as 5.4e-79 (its IBM-float conversion); SAS, R and pyreadstat read 0.\n"
 )
