@@ -1,7 +1,9 @@
-"""Benchmark: the de-identified CSV export next to PostgreSQL's own COPY of the same tables.
+"""Benchmark: the de-identified exports next to PostgreSQL's own COPY of the same tables.
 
     .venv/bin/python benchmarks/export.py --patients 100000
-        [--database-url postgres://postgres@127.0.0.1:5432/inocd22_bench_export] [--format csv]
+        [--database-url postgres://postgres@127.0.0.1:5432/inocd22_bench_export]
+        [--format csv] [--dates relative] [--values codes]   one mode
+        [--modes all | csv/shifted/labels,json/relative/codes,...]   several, one table of figures
 
 Seeds the database with `seed_demo --patients N` when it does not hold exactly N patients
 (a database of its own: never the development one), then, in the same run, times
@@ -36,9 +38,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
-    parser.add_argument("--format", default="csv", choices=["csv", "json", "odm"], help="export format to time")
+    parser.add_argument("--format", default="csv", choices=["csv", "json", "odm", "dta", "sav", "xpt"],
+                        help="export format to time")
     parser.add_argument("--dates", default="relative", choices=["relative", "shifted"])
     parser.add_argument("--values", default="codes", choices=["codes", "labels"])
+    parser.add_argument("--modes", help="'all' (every format × dates × values but ODM) or a comma-separated list of "
+                                        "format/dates/values")
     parser.add_argument("--side", choices=["export", "copy"], help=argparse.SUPPRESS)  # one measured side
     options = parser.parse_args()
 
@@ -54,6 +59,9 @@ def main() -> None:
     if connection.vendor != "postgresql":
         sys.exit("COPY needs PostgreSQL: give a postgres:// --database-url.")
 
+    if options.modes:
+        _modes_table(options)
+        return
     export = _run_side("export", options)
     copy = _run_side("copy", options)
     rows = export["rows"]
@@ -65,6 +73,26 @@ def main() -> None:
               f"(+{(side['peak'] - side['baseline']) / 2**20:.0f} MiB over the {side['baseline'] / 2**20:.0f} MiB "
               f"of the process at start)   {side['bytes'] / 2**20:.1f} MiB {unit}")
     print(f"ratio export / COPY           {export['seconds'] / copy['seconds']:>10.2f}  (goal ≤ 3)")
+
+
+ALL_MODES = [f"{file_format}/{dates}/{values}" for file_format in ("csv", "json", "dta", "sav", "xpt")
+             for dates in ("relative", "shifted") for values in ("codes", "labels")]
+
+
+def _modes_table(options) -> None:
+    """Each mode's export next to a COPY run just before it (the machine's load changes over
+    a long run), each in a fresh process: seconds, ratio to that COPY, and peak memory."""
+    modes = ALL_MODES if options.modes == "all" else options.modes.split(",")
+    print(f"patients {options.patients}")
+    print(f"{'mode':<24}{'seconds':>9}{'COPY s':>9}{'× COPY':>9}{'peak RSS MiB':>14}{'over start MiB':>16}"
+          f"{'size MiB':>10}")
+    for mode in modes:
+        options.format, options.dates, options.values = mode.split("/")
+        copy = _run_side("copy", options)
+        export = _run_side("export", options)
+        print(f"{mode:<24}{export['seconds']:>9.2f}{copy['seconds']:>9.2f}{export['seconds'] / copy['seconds']:>9.2f}"
+              f"{export['peak'] / 2**20:>14.0f}{(export['peak'] - export['baseline']) / 2**20:>16.0f}"
+              f"{export['bytes'] / 2**20:>10.1f}", flush=True)
 
 
 def _run_side(side: str, options) -> dict:
@@ -80,6 +108,13 @@ def _run_side(side: str, options) -> dict:
 
 def _measure_side(options) -> None:
     import json
+
+    if options.side == "export":
+        # Loaded before the clock starts and the memory baseline is taken, as in a server
+        # process that has exported before (the first import takes a second).
+        import numpy  # noqa: F401
+        import pandas  # noqa: F401
+        import pyreadstat  # noqa: F401
 
     baseline = _status_kib("VmRSS") * 1024
     if options.side == "export":
@@ -143,26 +178,34 @@ def copy_queries() -> dict[str, str]:
     queries = {}
     for table in export_tables():
         model_table = quote(table.model._meta.db_table)
-        columns = []
+        columns, joins = [], {}
         for variable in table.variables:
             for path in variable.inputs:
-                if path == "center__code":
-                    columns.append("c.code")
-                elif path not in columns:
-                    column = table.model._meta.get_field(path).column
-                    columns.append(f"t.{quote(column)}")
+                if "__" in path:  # a field of a related table (center code, CTCAE term): joined
+                    relation, name = path.split("__")
+                    foreign_key = table.model._meta.get_field(relation)
+                    related = foreign_key.related_model
+                    alias = f"r_{relation}"
+                    joins[alias] = (f"LEFT JOIN {quote(related._meta.db_table)} {alias} ON "
+                                    f"{alias}.{quote(foreign_key.target_field.column)} = t.{quote(foreign_key.column)}")
+                    columns.append(f"{alias}.{quote(related._meta.get_field(name).column)}")
+                else:
+                    columns.append(f"t.{quote(table.model._meta.get_field(path).column)}")
+        if table.codable:
+            columns.append("t.missing_codes")  # the companions' codes
         columns = list(dict.fromkeys(columns))
+        joined = " ".join(joins.values())
         if table.is_patient_table:
             queries[table.name] = (
-                f"SELECT t.study_id, {', '.join(columns)} FROM {model_table} t "  # noqa: S608 (model names, no input)
-                f"JOIN sites_center c ON c.id = t.center_id WHERE NOT t.is_deleted ORDER BY t.id"
+                f"SELECT t.study_id, {', '.join(columns)} FROM {model_table} t {joined} "  # noqa: S608 (model names)
+                f"WHERE NOT t.is_deleted ORDER BY t.id"
             )
         else:
             order = ", ".join(f"t.{quote(table.model._meta.get_field(name).column)}" if name != "pk" else "t.id"
                               for name in table.order_by if name != "patient_id")
             queries[table.name] = (
-                f"SELECT p.study_id, {', '.join(columns)} FROM {model_table} t "  # noqa: S608 (model names, no input)
-                f"JOIN patients_patient p ON p.id = t.patient_id WHERE NOT t.is_deleted AND NOT p.is_deleted "
+                f"SELECT p.study_id, {', '.join(columns)} FROM {model_table} t "  # noqa: S608 (model names)
+                f"JOIN patients_patient p ON p.id = t.patient_id {joined} WHERE NOT t.is_deleted AND NOT p.is_deleted "
                 f"ORDER BY t.patient_id{', ' + order if order else ''}"
             )
     return queries

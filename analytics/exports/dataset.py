@@ -2,10 +2,13 @@
 
 Each table is one query through the user's selectors (``patients.selectors``) that selects
 the allowlisted variables only (``analytics.exports.variables``), each as an SQL expression:
-dates become days from C1D1 (or stay dates, shifted here by a per-patient secret offset),
-codes stay codes or become labels, booleans become 1/0. The rows are read with
-``iterator(chunk_size)`` (a server-side cursor on PostgreSQL), so memory holds one chunk,
-never the registry; a CSV export on PostgreSQL has COPY write the same query's CSV.
+dates become days from C1D1 (or dates shifted by a per-patient secret offset: the offsets
+are computed here, with SECRET_KEY, and handed to the query as an array, so that the
+database shifts the dates and SECRET_KEY never goes to it), codes stay codes or become
+labels, booleans become 1/0. The rows are read with ``iterator(chunk_size)`` (a server-side
+cursor on PostgreSQL), so memory holds one chunk, never the registry; on PostgreSQL a CSV
+export has COPY write the same query's CSV, and a JSON export has the database write each
+row's JSON object.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Case, CharField, F, IntegerField, QuerySet, Value, When
+from django.db.models import Case, CharField, DateField, F, Func, IntegerField, QuerySet, Value, When
 from django.db.models.expressions import Expression
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, NullIf
@@ -42,6 +45,7 @@ from patients.selectors import form_rows_for_user, patient_list_for_user
 CHUNK_SIZE = 5000
 
 FILE_FORMATS = ("csv", "json", "dta", "sav", "xpt", "odm")
+STAT_FORMATS = ("dta", "sav", "xpt")  # Stata, SPSS, SAS
 DATE_MODES = ("relative", "shifted")
 VALUE_MODES = ("codes", "labels")
 MAX_SHIFT_DAYS = 365
@@ -58,6 +62,13 @@ class ExportOptions:
             raise ValueError(f"unknown export options {self}")
 
     @property
+    def labels_as_text(self) -> bool:
+        """Whether a code list's values are written as their labels' text: in CSV, JSON and ODM
+        when values are labels. Stata, SPSS and SAS files hold them as labelled numbers in both
+        modes (value labels; SAS's in formats.sas), so that an empty one is the tool's missing."""
+        return self.values == "labels" and self.file_format not in STAT_FORMATS
+
+    @property
     def as_dict(self) -> dict:
         return {"file_format": self.file_format, "dates": self.dates, "values": self.values}
 
@@ -65,9 +76,69 @@ class ExportOptions:
 def date_shift_days(study_id: str) -> int:
     """The patient's date offset, in days, in [-365, 365] and never 0: the same for every date
     of the patient (intervals are kept), deterministic, and unguessable without SECRET_KEY."""
-    digest = hmac.digest(settings.SECRET_KEY.encode(), f"inocd22-date-shift:{study_id}".encode(), "sha256")
-    offset = int.from_bytes(digest[:8], "big") % (2 * MAX_SHIFT_DAYS) - MAX_SHIFT_DAYS
+    return _date_shift(_shift_key(), study_id)
+
+
+def _shift_key():
+    """The keyed hash every offset starts from (SECRET_KEY and the purpose), to copy per patient."""
+    return hmac.new(settings.SECRET_KEY.encode(), b"inocd22-date-shift:", "sha256")
+
+
+def _date_shift(key, study_id: str) -> int:
+    digest = key.copy()
+    digest.update(study_id.encode())
+    offset = int.from_bytes(digest.digest()[:8], "big") % (2 * MAX_SHIFT_DAYS) - MAX_SHIFT_DAYS
     return offset if offset < 0 else offset + 1
+
+
+@dataclass(frozen=True, eq=False)  # compared (and hashed, in expressions) by identity
+class DateShifts:
+    """Every visible patient's date offset, in days, at index ``pk - base`` (1-based, as
+    PostgreSQL's arrays): what the database adds to each date of a shifted export."""
+
+    base: int
+    days: list[int]
+
+
+def date_shifts(*, user) -> DateShifts:
+    """The offsets of the patients ``user`` may see (the patients whose rows the tables hold)."""
+    patients = list(patient_list_for_user(user=user).order_by("pk").values_list("pk", "study_id"))
+    if not patients:
+        return DateShifts(0, [])
+    base = patients[0][0] - 1
+    days = [0] * (patients[-1][0] - base)
+    key = _shift_key()
+    for pk, study_id in patients:
+        days[pk - base - 1] = _date_shift(key, study_id)
+    return DateShifts(base, days)
+
+
+# A date outside these is implausible (stored before the plausibility checks existed) and
+# could be shifted off the calendar (years 1 to 9999): it is exported missing.
+SHIFTABLE_FROM, SHIFTABLE_TO = dt.date(2, 1, 1), dt.date(9998, 12, 31)
+
+
+class ShiftedDate(Func):
+    """A date plus its patient's offset, read from ``DateShifts`` by the patient's pk (PostgreSQL)."""
+
+    output_field = DateField()
+
+    def __init__(self, date, patient_pk, *, shifts: DateShifts):
+        super().__init__(date, patient_pk)
+        self.shifts = shifts
+
+    def as_sql(self, compiler, connection, **extra_context):
+        (date, date_params), (patient_pk, pk_params) = (
+            compiler.compile(expression) for expression in self.source_expressions)
+        sql = (f"(CASE WHEN {date} BETWEEN %s AND %s THEN {date} END"
+               f" + (%s::integer[])[{patient_pk} - %s])")
+        return sql, (*date_params, SHIFTABLE_FROM, SHIFTABLE_TO, *date_params, self.shifts.days, *pk_params,
+                     self.shifts.base)
+
+
+def shifts_in_database() -> bool:
+    """Whether the database shifts dates (PostgreSQL); elsewhere ``table_rows`` shifts them."""
+    return connection.vendor == "postgresql"
 
 
 def variable_type(variable: Variable, options: ExportOptions) -> str:
@@ -75,7 +146,7 @@ def variable_type(variable: Variable, options: ExportOptions) -> str:
     if variable.kind == DATE:
         return "integer" if options.dates == "relative" else "date"
     if variable.kind in (CODE, BOOLEAN):
-        return "string" if options.values == "labels" or variable.kind == CODE else "integer"
+        return "string" if options.labels_as_text or variable.kind == CODE else "integer"
     if variable.kind == MISSING:
         return "string"
     if variable.kind == DECIMAL:
@@ -120,12 +191,14 @@ def _code_labels(expression: Expression, choices, *, default: Expression) -> Exp
                 default=default, output_field=CharField())
 
 
-def variable_expression(table: Table, variable: Variable, options: ExportOptions) -> Expression:
+def variable_expression(table: Table, variable: Variable, options: ExportOptions, *,
+                        shifts: DateShifts | None = None) -> Expression:
     """The SQL expression of the variable's exported value under these options.
 
     Every conversion happens in the database: days from C1D1, derived values, booleans as
-    1/0, empty codes as missing, labels for codes. Only the shift of dates by a per-patient
-    offset does not: it needs SECRET_KEY, which never goes to the database."""
+    1/0, empty codes as missing, labels for codes, and (given ``shifts``) dates shifted by
+    their patient's offset; without ``shifts`` a shifted date is the stored one, which
+    ``table_rows`` shifts."""
     if variable.kind == MISSING:
         # The code of the question the companion is named after, whatever the value mode.
         question = variable.inputs[0].removeprefix("missing_codes__")
@@ -134,27 +207,34 @@ def variable_expression(table: Table, variable: Variable, options: ExportOptions
     value = variable.derive(*inputs) if variable.is_derived else inputs[0]
     if variable.kind == DATE:
         if options.dates == "shifted":
-            return value
+            if shifts is None:
+                return value
+            return ShiftedDate(value, F("pk" if table.is_patient_table else "patient_id"), shifts=shifts)
         c1d1 = F("c1d1_date" if table.is_patient_table else "patient__c1d1_date")
         return DaysBetween(value, c1d1)
     if variable.kind == BOOLEAN:
-        if options.values == "labels":
+        if options.labels_as_text:
             return Case(When(Exact(value, True), then=Value(str(_("Yes")))),
                         When(Exact(value, False), then=Value(str(_("No")))), default=None, output_field=CharField())
         return Cast(value, IntegerField())
     if variable.kind == CODE:
         code = NullIf(value, Value("")) if not variable.is_derived else value
-        if options.values == "labels" and variable.choices:
+        if options.labels_as_text and variable.choices:
             # An unknown code (none should exist) is kept as it is rather than lost.
             return _code_labels(code, variable.choices, default=code)
         return code
     return value
 
 
-def table_values(table: Table, *, user, options: ExportOptions, with_patient_pk: bool = True) -> QuerySet:
+def table_values(table: Table, *, user, options: ExportOptions, with_patient_pk: bool = True,
+                 shifts: DateShifts | None = None) -> QuerySet:
     """The table's exported rows as a values_list queryset of ([patient pk,] study ID,
-    variables...), through the access-controlled selectors, in the table's order."""
-    expressions = {f"export_{number}": variable_expression(table, variable, options)
+    variables...), through the access-controlled selectors, in the table's order. Dates of a
+    shifted export are shifted by the database when it can (``shifts``, computed here when not
+    given), else left for ``table_rows``."""
+    if options.dates == "shifted" and shifts is None and shifts_in_database():
+        shifts = date_shifts(user=user)
+    expressions = {f"export_{number}": variable_expression(table, variable, options, shifts=shifts)
                    for number, variable in enumerate(table_columns(table)[1:])}
     keys = ("pk", "study_id") if table.is_patient_table else ("patient_id", "patient__study_id")
     if not with_patient_pk:
@@ -162,10 +242,11 @@ def table_values(table: Table, *, user, options: ExportOptions, with_patient_pk:
     return table_queryset(table, user=user).annotate(**expressions).values_list(*keys, *expressions)
 
 
-def table_rows(table: Table, *, user, options: ExportOptions, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple]:
+def table_rows(table: Table, *, user, options: ExportOptions, chunk_size: int = CHUNK_SIZE,
+               shifts: DateShifts | None = None) -> Iterator[tuple]:
     """(patient pk, exported row) for each row of the table, in patient order, streamed."""
-    rows = table_values(table, user=user, options=options).iterator(chunk_size=chunk_size)
-    if options.dates != "shifted":
+    rows = table_values(table, user=user, options=options, shifts=shifts).iterator(chunk_size=chunk_size)
+    if options.dates != "shifted" or shifts_in_database():
         for row in rows:
             yield row[0], row[1:]
         return
@@ -192,18 +273,19 @@ def date_shifted(value: dt.date | None, shift: dt.timedelta) -> dt.date | None:
 
 
 def csv_copy_available(options: ExportOptions) -> bool:
-    """Whether the database can write the tables' CSV itself (PostgreSQL's COPY): every value
-    is computed in SQL unless dates are shifted (see ``variable_expression``)."""
-    return connection.vendor == "postgresql" and options.dates != "shifted"
+    """Whether the database can write the tables' CSV (PostgreSQL's COPY) and JSON objects
+    itself: every value is computed in SQL there, shifted dates included."""
+    return connection.vendor == "postgresql"
 
 
-def table_csv_copy(table: Table, *, user, options: ExportOptions) -> Generator[bytes, None, int]:
+def table_csv_copy(table: Table, *, user, options: ExportOptions,
+                   shifts: DateShifts | None = None) -> Generator[bytes, None, int]:
     """The table's rows as CSV (no header), written by PostgreSQL's COPY from the query of
     ``table_rows`` (without the patient pk), streamed as it arrives; returns the row count.
 
     The same values as ``table_rows`` in the same order, without a Python object per value:
     on 100 000 patients this is what keeps the export within a small factor of COPY itself."""
-    queryset = table_values(table, user=user, options=options, with_patient_pk=False)
+    queryset = table_values(table, user=user, options=options, with_patient_pk=False, shifts=shifts)
     sql, params = queryset.query.sql_with_params()
     copy_sql = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)"
     with connection.cursor() as cursor:
@@ -212,3 +294,23 @@ def table_csv_copy(table: Table, *, user, options: ExportOptions) -> Generator[b
             yield from copy
         return raw.rowcount
 
+
+
+def table_json_objects(table: Table, *, user, options: ExportOptions, chunk_size: int = CHUNK_SIZE,
+                       shifts: DateShifts | None = None) -> Generator[str, None, int]:
+    """Each row of the table as the text of a JSON object keyed by the columns' names, written
+    by PostgreSQL (``row_to_json``) from the query of ``table_rows``: numbers as the database
+    holds them (a decimal with its field's decimal places), dates as ISO dates. Returns the
+    row count."""
+    queryset = table_values(table, user=user, options=options, with_patient_pk=False, shifts=shifts)
+    sql, params = queryset.query.sql_with_params()
+    names = ", ".join(connection.ops.quote_name(variable.name) for variable in table_columns(table))
+    json_sql = f"SELECT row_to_json(exported)::text FROM ({sql}) AS exported({names})"  # noqa: S608 (our own query)
+    count = 0
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(json_sql, params)
+        while batch := cursor.fetchmany(chunk_size):
+            count += len(batch)
+            for (text,) in batch:
+                yield text
+    return count

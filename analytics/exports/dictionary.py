@@ -17,6 +17,18 @@ How a coded answer (the value empty, the reason a code) is written, format by fo
 - SAS .xpt (transport version 5): a number is the special missing value ``.U``, ``.D``,
   ``.N``; a string is blank, the code being in ``<name>_missing``. Names are of 8 characters
   at most: ``sas_name`` of each variable gives its name there.
+- Stata, SPSS and SAS hold a code list's variable (codes and yes/no) as a labelled number in
+  both value modes: the code's number (``code_list``) with the labels as value labels (SAS:
+  ``formats.sas``), so that an empty answer is the tool's missing (never ""). A text variable
+  without a code list (the CTCAE term, its class, the specified term, the center code) is a
+  string; there an empty value is the tool's missing for strings: "" in Stata and SPSS
+  (``missing()`` is true), blank in SAS (``missing()`` is true; pyreadstat and pandas read "").
+- Dates are numbers with a date format (Stata %td, SPSS DATE11, SAS DATE9.), also when a
+  column is empty throughout. SAS names datasets and variables in 8 characters and labels in
+  40: ``sas_dataset``, ``sas_name`` and ``sas_label`` give them; a label that does not fit is
+  written short rather than cut.
+- pandas (``read_sas``) reads a zero of a SAS transport file as 5.4e-79: it converts IBM
+  floats approximately; SAS, R haven and pyreadstat read 0.
 - CDISC ODM 1.3.2: the ItemData has ``IsNull="Yes"`` and no Value, and an Annotation whose
   Flag's FlagValue is the code, from the code list ``CL.MISSING_DATA_CODE``.
 """
@@ -34,6 +46,7 @@ from analytics.exports.variables import (
     Variable,
     excluded_fields,
     export_tables,
+    sas_dataset_names,
 )
 from analytics.exports.xport import sas_names
 from outcomes.models import CtcaeTerm
@@ -41,7 +54,7 @@ from patients.clinical import MissingCode
 
 DICTIONARY_COLUMNS = (
     "variable", "form", "form_label", "label", "type", "unit", "code_list", "is_identifier", "exported", "derived",
-    "note", "accepts_code", "missing_code_column", "sas_name",
+    "note", "accepts_code", "missing_code_column", "sas_dataset", "sas_name", "sas_label",
 )
 
 # What stands for each missing-data code in the files of Stata, SAS and SPSS (numbers and
@@ -105,6 +118,7 @@ def dictionary_entries(options: ExportOptions | None = None) -> list[dict]:
     for table in export_tables():
         columns = table_columns(table)
         sas = sas_names([variable.name for variable in columns])
+        sas_dataset = sas_dataset_names()[table.name]
         for number, variable in enumerate(columns):
             accepts_code = table.accepts_code(variable)
             note = str(variable.note) if variable.note else ""
@@ -129,7 +143,9 @@ def dictionary_entries(options: ExportOptions | None = None) -> list[dict]:
                 "note": note,
                 "accepts_code": accepts_code,
                 "missing_code_column": columns[number + 1].name if accepts_code else "",
+                "sas_dataset": sas_dataset,
                 "sas_name": sas[variable.name],
+                "sas_label": variable.sas_label,
             })
     for table, model_field, why in excluded_fields():
         entries.append({
@@ -146,7 +162,9 @@ def dictionary_entries(options: ExportOptions | None = None) -> list[dict]:
             "note": _("Direct identifier: never exported.") if why == "identifier" else _("Free text: never exported."),
             "accepts_code": False,
             "missing_code_column": "",
+            "sas_dataset": "",
             "sas_name": "",
+            "sas_label": "",
         })
     return entries
 

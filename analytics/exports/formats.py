@@ -5,10 +5,12 @@
 - JSON: one document written row by row.
 - CDISC ODM 1.3.2: metadata (every OID defined), then one SubjectData per patient, the
   tables' cursors merged on the patient key; memory holds one patient.
-- Stata .dta, SPSS .sav, SAS .xpt: pyreadstat (Stata, SPSS) and ``analytics.exports.xport``
-  (SAS transport v5) write a whole table to a file, so these are built one table at a time
-  (memory grows with the largest table, not the registry) and each file is streamed into a
-  zip with the dictionary as soon as it is written.
+- Stata .dta, SPSS .sav, SAS .xpt: ``analytics.exports.stata`` (Stata 118), pyreadstat (SPSS)
+  and ``analytics.exports.xport`` (SAS transport v5) write a whole table to a file, so these
+  are built one table at a time (memory grows with the largest table, not the registry) and
+  each file is streamed into a zip with the dictionary as soon as it is written. On
+  PostgreSQL the table's frame is read from the CSV the database writes (COPY) and converted
+  column by column (``table_frame_from_csv``), elsewhere from the rows (``table_frame``).
 
 A question answered with a missing-data code is written as ``analytics.exports.dictionary``
 describes: an empty value and the code in ``<name>_missing``, and the format's own missing
@@ -46,8 +48,9 @@ from analytics.exports.dictionary import (
     numeric_codes,
     table_csv_rows,
 )
-from analytics.exports.variables import AGE_TOP_CODE, BOOLEAN, CODE, DATE, MISSING, Table, Variable
-from analytics.exports.xport import SAS_EPOCH, XportColumn, sas_names, text_length, write_xport
+from analytics.exports.stata import StataColumn, write_dta
+from analytics.exports.variables import BOOLEAN, CODE, DATE, MISSING, Table, Variable, sas_dataset_names
+from analytics.exports.xport import SAS_EPOCH, XportColumn, ibm_floats, sas_names, write_xport_records
 from patients.clinical import MissingCode
 
 FLUSH_ROWS = 1000
@@ -60,6 +63,12 @@ README = (
     "A question answered with a missing-data code has no value and its code (UNK, ND, NA) in the\n"
     "column <variable>_missing; missing_codes.csv says what stands for each code in each format.\n"
     "ctcae_v5_terms.csv lists the CTCAE v5.0 terms (MedDRA code, term, system organ class).\n"
+    "Stata, SPSS and SAS files: a variable with a code list is a number labelled with the codes' labels\n"
+    "(SAS: formats.sas), in both value modes, so an empty one is missing; a text variable without a code\n"
+    "list (CTCAE term, class, specified term) is empty text when empty: \"\" in Stata and SPSS, blank in SAS,\n"
+    "which missing() takes as missing. Dates are numbers with a date format. SAS names datasets and\n"
+    "variables in 8 characters and labels in 40: see sas_dataset, sas_name and sas_label in the dictionary.\n"
+    "pandas.read_sas reads a SAS zero as 5.4e-79 (its IBM-float conversion); SAS, R and pyreadstat read 0.\n"
 )
 
 
@@ -74,6 +83,8 @@ class ExportSource:
     meta: dict
     # The table's rows as CSV bytes written by the database, when it can (else None).
     csv_blocks: Callable[[Table], Iterator[bytes]] | None = None
+    # The table's rows as JSON objects' text written by the database, when it can (else None).
+    json_objects: Callable[[Table], Iterator[str]] | None = None
 
 
 class ByteSink:
@@ -181,14 +192,19 @@ def write_json(source: ExportSource) -> Iterator[bytes]:
     for number, table in enumerate(source.tables):
         names = [variable.name for variable in table_columns(table)]
         yield (("," if number else "") + "\n" + dumps(table.name) + ": [").encode()
-        batch, first = [], True
-        for _pk, row in source.rows(table):
-            batch.append(("" if first else ",") + "\n" + dumps(dict(zip(names, row, strict=True))))
-            first = False
-            if len(batch) >= FLUSH_ROWS:
+        if source.json_objects is not None:
+            objects = source.json_objects(table)
+        else:
+            objects = (dumps(dict(zip(names, row, strict=True))) for _pk, row in source.rows(table))
+        batch, separator = [], "\n"
+        for text in objects:
+            batch += (separator, text)
+            separator = ",\n"
+            if len(batch) >= 2 * FLUSH_ROWS:
                 yield "".join(batch).encode()
                 batch.clear()
-        yield ("".join(batch) + "]").encode()
+        batch.append("]")
+        yield "".join(batch).encode()
     yield b"\n}}\n"
 
 
@@ -355,17 +371,22 @@ LABEL_LIMITS = {"dta": 80, "sav": 256, "xpt": 40}
 
 
 def stat_label(variable: Variable, file_format: str) -> str:
-    return str(variable.label)[: LABEL_LIMITS[file_format]]
+    """The variable's label in the file: SAS keeps 40 characters, so SAS gets the label
+    written to fit (``Variable.sas_label``); Stata (80) and SPSS (256) keep the question, or
+    that short label where the question is longer."""
+    label = str(variable.label)
+    if file_format == "xpt" or len(label) > LABEL_LIMITS[file_format]:
+        return variable.sas_label  # the label written to fit, never the question cut
+    return label
 
 
 def stat_value_labels(variable: Variable, options: ExportOptions, *, coded: bool = False) -> dict | None:
-    """Numeric code → label, for the numeric columns that carry a code list (codes mode), the
-    '90+' label of the top-coded age, and (SPSS: ``coded``) the user-missing numbers of the
-    missing-data codes."""
+    """Numeric code → label, for the columns that carry a code list (in both value modes:
+    Stata, SPSS and SAS hold them as labelled numbers), and (SPSS: ``coded``) the
+    user-missing numbers of the missing-data codes. A continuous variable has none (the
+    top-coded age is flagged by ``age_90_or_over``, not labelled)."""
     labels = None
-    if variable.name == "age_at_c1d1":
-        labels = {float(AGE_TOP_CODE): "90+"}
-    elif options.values == "codes" and variable.kind != MISSING and has_code_list(variable):
+    if variable.kind != MISSING and has_code_list(variable):
         labels = {float(item["numeric_code"]): item["label"] for item in code_list(variable)}
     if coded:
         labels = {**(labels or {}), **{float(SPSS_MISSING[code]): f"{label} ({code})"
@@ -373,9 +394,13 @@ def stat_value_labels(variable: Variable, options: ExportOptions, *, coded: bool
     return labels
 
 
+def _has_numeric_codes(variable: Variable) -> bool:
+    return variable.kind in (CODE, BOOLEAN) and has_code_list(variable)
+
+
 def _is_numeric(variable: Variable, options: ExportOptions) -> bool:
     """Whether the variable is a number (or a date) in Stata, SPSS and SAS files."""
-    if variable.kind in (CODE, BOOLEAN) and options.values == "codes" and has_code_list(variable):
+    if _has_numeric_codes(variable):
         return True
     return variable.kind == DATE or variable_type(variable, options) in ("integer", "decimal")
 
@@ -393,53 +418,99 @@ def _missing_value(variable: Variable, code: str, options: ExportOptions):
 
 
 SPSS_EPOCH = dt.date(1582, 10, 14)
+STATA_EPOCH = dt.date(1960, 1, 1)
+# A date is a number in each format: days since 1960 (Stata, SAS), seconds since the
+# Gregorian calendar began (SPSS), with the format's date display format, so that a date
+# column is a date even when every value is empty.
+DATE_NUMBERS = {"dta": (STATA_EPOCH, 1), "sav": (SPSS_EPOCH, 86400), "xpt": (SAS_EPOCH, 1)}
+DATE_DISPLAY = {"dta": "%td", "sav": "DATE11"}
 
 
 def table_frame(table: Table, rows: Iterable[tuple], options: ExportOptions):
     """One table as a DataFrame typed for pyreadstat: numbers as float64 (NaN missing), dates
-    as dates, codes as their numbers (codes mode; the labels are value labels) or labels. A
-    coded answer is the format's own missing value (``_missing_value``); a Stata or SAS column
-    holding one is of objects (the numbers and the letters of the missing values), an SPSS date
-    column holding one is of seconds since 14 October 1582 (SPSS's own date numbers)."""
+    as the format's date numbers, a code list's codes as their numbers (the labels are value
+    labels). A coded answer is the format's own missing value (``_missing_value``); a Stata or
+    SAS column holding one is of objects (the numbers and the letters of the missing values)."""
     import pandas as pd
 
     columns = table_columns(table)
     data = list(zip(*(row for _pk, row in rows), strict=True)) or [() for _ in columns]
     codes_of = {number: data[code_number] for number, code_number in coded_columns(table).items()}
+    epoch, scale = DATE_NUMBERS[options.file_format]
     frame = {}
     for number, (variable, values) in enumerate(zip(columns, data, strict=True)):
         kind = variable_type(variable, options)
-        if variable.kind in (CODE, BOOLEAN) and options.values == "codes" and has_code_list(variable):
+        if _has_numeric_codes(variable):
             numbers = numeric_codes(variable)
             values = [float(numbers[str(value)]) if value is not None else None for value in values]
+        elif kind == "date":
+            values = [float((value - epoch).days * scale) if value is not None else None for value in values]
         elif kind in ("integer", "decimal"):
             values = [float(value) if value is not None else None for value in values]
-        elif variable.kind == DATE:
-            values = list(values)
         else:
             values = ["" if value is None else str(value) for value in values]
         codes = codes_of.get(number)
         coded = codes is not None and any(codes)
-        # SPSS user-missing values are numbers: a codable date column is of SPSS date numbers.
-        spss_seconds = codes is not None and kind == "date" and options.file_format == "sav"
-        if spss_seconds:
-            values = [float((value - SPSS_EPOCH).days * 86400) if value is not None else None for value in values]
         if coded:
             values = [_missing_value(variable, code, options) if code else value
                       for value, code in zip(values, codes, strict=True)]
-        if spss_seconds or (_is_numeric(variable, options) and kind != "date"
-                            and not (coded and options.file_format != "sav")):
+        if _is_numeric(variable, options) and not (coded and options.file_format != "sav"):
             frame[variable.name] = pd.Series(values, dtype="float64")
         else:
-            # Python dates (not datetime64): pyreadstat then writes a date (%td, DATE11).
             frame[variable.name] = pd.Series(values, dtype=object)
     return pd.DataFrame(frame, columns=[variable.name for variable in columns])
 
 
-def _spss_date_seconds(table: Table, options: ExportOptions) -> set[str]:
-    """The date columns ``table_frame`` writes as SPSS date numbers: the codable ones."""
-    return {variable.name for variable in table_columns(table)
-            if table.accepts_code(variable) and variable_type(variable, options) == "date"}
+def table_frame_from_csv(table: Table, blocks: Iterable[bytes], options: ExportOptions):
+    """``table_frame`` of the table's CSV as the database writes it (``csv_blocks``): the
+    same frame, its columns converted whole by pandas rather than value by value."""
+    import numpy as np
+    import pandas as pd
+
+    columns = table_columns(table)
+    names = [variable.name for variable in columns]
+    data = b"".join(blocks)
+    if not data:
+        return table_frame(table, [], options)
+    # Every value as text ("NA" is a code, not a missing value); an empty field is missing.
+    numbers = {variable.name: "float64" for variable in columns
+               if not _has_numeric_codes(variable) and variable_type(variable, options) in ("integer", "decimal")}
+    raw = pd.read_csv(io.BytesIO(data), header=None, names=names, dtype={name: numbers.get(name, str) for name in names},
+                      keep_default_na=False, na_values=[""], encoding="utf-8")
+    del data
+    codes_of = {number: raw[names[code_number]] for number, code_number in coded_columns(table).items()}
+    epoch, scale = DATE_NUMBERS[options.file_format]
+    frame = {}
+    for number, variable in enumerate(columns):
+        values = raw[variable.name]
+        kind = variable_type(variable, options)
+        if _has_numeric_codes(variable):
+            numbers = {code: float(number) for code, number in numeric_codes(variable).items()}
+            series = values.map(numbers).astype("float64")
+        elif kind == "date":
+            days = values.fillna("NaT").to_numpy().astype("datetime64[D]")
+            offsets = (days - np.datetime64(epoch, "D")).astype("float64") * scale
+            series = pd.Series(np.where(np.isnat(days), np.nan, offsets), index=values.index)
+        elif kind in ("integer", "decimal"):
+            series = values
+        else:
+            series = values.fillna("").astype(object)
+        codes = codes_of.get(number)
+        coded = codes is not None and codes.notna().any()
+        if coded:
+            mask = codes.notna()
+            stand_in = {code: _missing_value(variable, code, options) for code in SAS_MISSING}
+            if not (_is_numeric(variable, options) and options.file_format == "sav"):
+                series = series.astype(object)
+            series[mask] = codes[mask].map(stand_in)
+        if _is_numeric(variable, options) and not (coded and options.file_format != "sav"):
+            series = series.astype("float64")
+        frame[variable.name] = series
+    return pd.DataFrame(frame, columns=names)
+
+
+def _date_columns(table: Table, options: ExportOptions) -> list[str]:
+    return [variable.name for variable in table_columns(table) if variable_type(variable, options) == "date"]
 
 
 def _write_stat_file(frame, path: str, table: Table, options: ExportOptions) -> None:
@@ -458,23 +529,40 @@ def _write_stat_file(frame, path: str, table: Table, options: ExportOptions) -> 
         if (found := stat_value_labels(variable, options, coded=file_format == "sav" and variable.name in codable
                                        and _is_numeric(variable, options))) is not None
     }
+    dates = {name: DATE_DISPLAY[file_format] for name in _date_columns(table, options)}
     if file_format == "dta":
-        missing = {name: sorted(STATA_MISSING.values()) for name in codable
-                   if frame[name].dtype == object and _is_numeric(_column(columns, name), options)}
-        # A column of letters only (every row coded) would otherwise lose its date format.
-        dates = {name: "%td" for name in missing if variable_type(_column(columns, name), options) == "date"}
-        pyreadstat.write_dta(frame, path, file_label=file_label, column_labels=labels,
-                             variable_value_labels=value_labels, missing_user_values=missing or None,
-                             variable_format=dates or None)
+        _write_dta_file(frame, path, table, options, labels, value_labels, dates)
     else:
         missing_ranges = {
             name: [float(number) for number in SPSS_MISSING.values()] if _is_numeric(_column(columns, name), options)
             else list(SPSS_MISSING) for name in codable
         }
-        seconds = _spss_date_seconds(table, options)
         pyreadstat.write_sav(frame, path, file_label=file_label, column_labels=labels,
                              variable_value_labels=value_labels, missing_ranges=missing_ranges or None,
-                             variable_format={name: "DATE11" for name in seconds} or None)
+                             variable_format=dates or None)
+
+
+def _write_dta_file(frame, path: str, table: Table, options: ExportOptions, labels: list[str],
+                    value_labels: dict, dates: dict) -> None:
+    """The table as a Stata file (``analytics.exports.stata``): a coded number is its extended
+    missing value (.u, .d, .n), a code list's number carries its value labels."""
+    import pandas as pd
+
+    columns = []
+    for variable, label in zip(table_columns(table), labels, strict=True):
+        values = frame[variable.name]
+        numeric = _is_numeric(variable, options)
+        extended = {}
+        if numeric and values.dtype == object:
+            extended = {letter: (values == letter).to_numpy() for letter in STATA_MISSING.values()}
+            values = pd.to_numeric(values.where(~values.isin(list(STATA_MISSING.values()))), errors="coerce")
+        columns.append(StataColumn(
+            variable.name, label, values.to_numpy(dtype="float64") if numeric else values.to_numpy(dtype=object),
+            numeric, display_format=dates.get(variable.name, ""), extended_missing=extended,
+            value_labels={int(number): text for number, text in value_labels[variable.name].items()}
+            if variable.name in value_labels else None))
+    with open(path, "wb") as handle:
+        write_dta(handle, columns=columns, rows=len(frame), data_label=f"INO-CD22 {table.name}")
 
 
 def _column(columns: list[Variable], name: str) -> Variable:
@@ -483,45 +571,51 @@ def _column(columns: list[Variable], name: str) -> Variable:
 
 def _write_xport_file(frame, path: str, table: Table, options: ExportOptions, labels: list[str]) -> None:
     """The table as a SAS transport (v5) file: 8-character names (``sas_names``), dates as SAS
-    dates (DATE9.), a coded number as its special missing value."""
+    dates (DATE9.), a coded number as its special missing value; the observations laid out
+    column by column with numpy."""
+    import numpy as np
+    import pandas as pd
+
     columns = table_columns(table)
     names = sas_names([variable.name for variable in columns])
-    xport_columns, converters = [], []
-    for variable, label in zip(columns, labels, strict=True):
+    xport_columns, fields, arrays = [], [], []
+    for number, (variable, label) in enumerate(zip(columns, labels, strict=True)):
         values = frame[variable.name]
-        if _is_numeric(variable, options) and variable_type(variable, options) == "date":
-            xport_columns.append(XportColumn(names[variable.name], label, True, format_name="DATE", format_width=9))
-            converters.append(_sas_date)
-        elif _is_numeric(variable, options):
-            xport_columns.append(XportColumn(names[variable.name], label, True))
-            converters.append(_sas_number)
+        if _is_numeric(variable, options):
+            date = variable_type(variable, options) == "date"
+            xport_columns.append(XportColumn(names[variable.name], label, True, format_name="DATE" if date else "",
+                                             format_width=9 if date else 0))
+            letters = {}
+            if values.dtype == object:
+                letters = {letter: (values == letter).to_numpy() for letter in SAS_MISSING.values()}
+                values = pd.to_numeric(values.where(~values.isin(list(SAS_MISSING.values()))), errors="coerce")
+            arrays.append(ibm_floats(values.to_numpy(dtype="float64"), letters))
+            fields.append((f"v{number}", ">u8"))
         else:
-            xport_columns.append(XportColumn(names[variable.name], label, False, text_length(values)))
-            converters.append(str)
-    rows = ([convert(value) for convert, value in zip(converters, row, strict=True)]
-            for row in frame.itertuples(index=False, name=None))
+            text = np.asarray(values.fillna("").to_numpy(dtype=object), dtype=str)
+            try:
+                encoded = text.astype("S")
+            except UnicodeEncodeError:
+                encoded = np.char.encode(text, "utf-8")
+            length = max(encoded.dtype.itemsize, 1)
+            xport_columns.append(XportColumn(names[variable.name], label, False, length))
+            encoded = encoded.astype(f"S{length}")
+            arrays.append(np.char.ljust(encoded, length) if len(encoded) else encoded)  # blank-padded
+            fields.append((f"v{number}", f"S{length}"))
+    records = np.empty(len(frame), dtype=np.dtype(fields))
+    for (name, _kind), array in zip(fields, arrays, strict=True):
+        records[name] = array
     with open(path, "wb") as handle:
-        write_xport(handle, columns=xport_columns, rows=rows, dataset_name=table.name[:8],
-                    dataset_label=f"INO-CD22 {table.name}")
-
-
-def _sas_number(value):
-    if isinstance(value, str) or value is None:
-        return value
-    return None if value != value else float(value)  # NaN is missing
-
-
-def _sas_date(value):
-    if isinstance(value, dt.date):
-        return float((value - SAS_EPOCH).days)
-    return _sas_number(value)
+        write_xport_records(handle, columns=xport_columns, records=memoryview(records).cast("B"),
+                            dataset_name=sas_dataset_names()[table.name], dataset_label=f"INO-CD22 {table.name}")
 
 
 def sas_formats_program(source: ExportSource) -> str:
     """PROC FORMAT for the code lists: SAS transport files carry no value labels. A variable
     that takes a missing-data code has its special missing values .U, .D, .N labelled too."""
-    lines = ["/* Value formats of the INO-CD22 export (codes mode): apply with a FORMAT statement, naming the",
-             "   variables by their SAS names (sas_name in data_dictionary.csv). */",
+    lines = ["/* Value formats of the INO-CD22 export: a code list's variable is a number in the SAS files",
+             "   (in both value modes); apply these with a FORMAT statement, naming the variables by their",
+             "   SAS names and the datasets by theirs (sas_name, sas_dataset in data_dictionary.csv). */",
              "proc format;"]
     for table in source.tables:
         names = sas_names([variable.name for variable in table_columns(table)])
@@ -545,14 +639,17 @@ def write_stat_zip(source: ExportSource) -> Iterator[bytes]:
     archive.writestr("README.txt", README)
     with tempfile.TemporaryDirectory(prefix="inocd22-export-") as folder:
         for table in source.tables:
-            frame = table_frame(table, source.rows(table), source.options)
+            if source.csv_blocks is not None:
+                frame = table_frame_from_csv(table, source.csv_blocks(table), source.options)
+            else:
+                frame = table_frame(table, source.rows(table), source.options)
             path = os.path.join(folder, f"{table.name}.{extension}")
             _write_stat_file(frame, path, table, source.options)
             del frame
             archive.write(path, arcname=f"{table.name}.{extension}")
             os.remove(path)
             yield sink.drain()
-    if source.options.file_format == "xpt" and source.options.values == "codes":
+    if source.options.file_format == "xpt":
         archive.writestr("formats.sas", sas_formats_program(source))
     yield from _dictionary_entries(archive, sink, source)
     archive.close()

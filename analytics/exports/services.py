@@ -13,7 +13,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from analytics.exports.dataset import ExportOptions, csv_copy_available, table_csv_copy, table_rows
+from analytics.exports.dataset import (
+    ExportOptions,
+    csv_copy_available,
+    date_shifts,
+    shifts_in_database,
+    table_csv_copy,
+    table_json_objects,
+    table_rows,
+)
 from analytics.exports.dictionary import dictionary_entries
 from analytics.exports.formats import FILE_EXTENSIONS, WRITERS, ExportSource
 from analytics.exports.variables import export_tables
@@ -71,13 +79,18 @@ def export_stream(*, log: ExportLog, user, options: ExportOptions) -> Iterator[b
     digest = hashlib.sha256()
     size = 0
 
+    shifts = None
+
     def counted_rows(table):
-        for item in table_rows(table, user=user, options=options):
+        for item in table_rows(table, user=user, options=options, shifts=shifts):
             counts[table.name] += 1
             yield item
 
     def counted_csv_blocks(table):
-        counts[table.name] = yield from table_csv_copy(table, user=user, options=options)
+        counts[table.name] = yield from table_csv_copy(table, user=user, options=options, shifts=shifts)
+
+    def counted_json_objects(table):
+        counts[table.name] = yield from table_json_objects(table, user=user, options=options, shifts=shifts)
 
     source = ExportSource(
         options=options,
@@ -85,6 +98,7 @@ def export_stream(*, log: ExportLog, user, options: ExportOptions) -> Iterator[b
         rows=counted_rows,
         dictionary=dictionary_entries(options),
         csv_blocks=counted_csv_blocks if csv_copy_available(options) else None,
+        json_objects=counted_json_objects if csv_copy_available(options) else None,
         meta={"study": "INO-CD22", "export_id": log.pk, "created": log.started_at.isoformat(),
               "parameters": options.as_dict, "patient_key": "study_id",
               "dates": "days from IO cycle 1 day 1" if options.dates == "relative"
@@ -92,6 +106,8 @@ def export_stream(*, log: ExportLog, user, options: ExportOptions) -> Iterator[b
     )
     try:
         with _Snapshot():
+            if options.dates == "shifted" and shifts_in_database():
+                shifts = date_shifts(user=user)  # once for every table, in the export's snapshot
             for chunk in WRITERS[options.file_format](source):
                 if chunk:
                     digest.update(chunk)

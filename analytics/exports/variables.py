@@ -26,14 +26,16 @@ from dataclasses import dataclass, field
 from django.db import models
 from django.db.models import BooleanField, Case, DecimalField, ExpressionWrapper, IntegerField, Value, When
 from django.db.models.expressions import Expression
+from django.db.models.functions import Cast
 from django.db.models.lookups import GreaterThan, LessThan
 from django.utils.translation import gettext_lazy as _
 
 from analytics.exports.sql import WholeYearsBetween
+from analytics.exports.xport import LABEL_LENGTH, NAME_LENGTH
 from patients.clinical import MissingCode, is_direct_identifier, is_free_text
 from patients.models import Patient
 from patients.registry import casebook
-from treatments.models import DOSE_UNIT, IOCycle
+from treatments.models import DOSE_UNIT, AlloHsct, IOCycle
 
 # Variable kinds. "date" becomes days from C1D1 or a shifted date, by the user's choice.
 KEY, CODE, BOOLEAN, INTEGER, DECIMAL, DATE = "key", "code", "boolean", "integer", "decimal", "date"
@@ -59,10 +61,17 @@ class Variable:
     choices: tuple[tuple[str, object], ...] = ()
     derive: Callable[..., Expression] | None = None
     note: object = ""
+    # The label where a format keeps at most 40 characters (SAS): the label itself when it
+    # fits, else one written to fit (``SHORT_LABELS``), never the label cut.
+    short_label: object = ""
 
     @property
     def is_derived(self) -> bool:
         return self.derive is not None
+
+    @property
+    def sas_label(self) -> str:
+        return str(self.short_label or self.label)
 
 
 @dataclass(frozen=True)
@@ -103,7 +112,7 @@ def _field(model: type[models.Model], name: str, *, unit: str = "", note: object
         raise TypeError(f"{model.__name__}.{name}: free text or unsupported field type, never exported")
     choices = YES_NO if kind == BOOLEAN else tuple((str(code), label) for code, label in model_field.choices or ())
     return Variable(name=name, kind=kind, label=model_field.verbose_name, inputs=(name,), unit=unit, choices=choices,
-                    note=note)
+                    note=note, short_label=SHORT_LABELS.get((model, name), ""))
 
 
 def missing_code_variable(variable: Variable) -> Variable:
@@ -112,7 +121,8 @@ def missing_code_variable(variable: Variable) -> Variable:
     return Variable(f"{variable.name}{MISSING_SUFFIX}", MISSING, _("Missing-data code of %(name)s") % {
         "name": variable.name}, (f"missing_codes__{variable.name}",), choices=tuple(MissingCode.choices),
         note=_("Why %(name)s has no value: UNK unknown (not in the source), ND not done, NA not applicable. "
-               "Empty when it has a value, or when nothing was recorded.") % {"name": variable.name})
+               "Empty when it has a value, or when nothing was recorded.") % {"name": variable.name},
+        short_label=_("Missing code of %(name)s") % {"name": variable.name})
 
 
 def age_top_coded(date_of_birth: Expression, c1d1: Expression) -> Expression:
@@ -129,8 +139,9 @@ def age_over_89(date_of_birth: Expression, c1d1: Expression) -> Expression:
 
 def total_dose(day1: Expression, day8: Expression, day15: Expression) -> Expression:
     dose = IOCycle._meta.get_field("dose_day1")
-    return ExpressionWrapper(day1 + day8 + day15,
-                             output_field=DecimalField(max_digits=dose.max_digits + 1, decimal_places=dose.decimal_places))
+    # Cast to the doses' own scale: one number format for the column, whatever the database.
+    return Cast(ExpressionWrapper(day1 + day8 + day15, output_field=DecimalField()),
+                DecimalField(max_digits=dose.max_digits + 1, decimal_places=dose.decimal_places))
 
 
 # Variables computed from the form's fields, named in the registry's export lists.
@@ -140,7 +151,8 @@ DERIVED_VARIABLES = {
         "age_at_c1d1", INTEGER, _("Age at IO cycle 1 day 1 (whole years; 90 means 90 or over)"),
         ("date_of_birth", "c1d1_date"), unit="years", derive=age_top_coded,
         note=_("Derived from the date of birth, which is never exported. Ages over 89 are top-coded to 90 "
-               "(value label '90+') and flagged in age_90_or_over.")),
+               "and flagged in age_90_or_over (a plain number, without a value label: it is continuous)."),
+        short_label=_("Age at C1D1 (years; 90 = 90 or over)")),
     "age_90_or_over": Variable("age_90_or_over", BOOLEAN, _("Age at IO cycle 1 day 1 is 90 or over?"),
                                ("date_of_birth", "c1d1_date"), choices=YES_NO, derive=age_over_89),
     "total_dose": Variable("total_dose", DECIMAL, _("Total dose of the cycle (mg/m²)"),
@@ -151,7 +163,7 @@ DERIVED_VARIABLES = {
     "term": Variable("term", CODE, _("CTCAE v5.0 term"), ("ctcae_term__term",), derive=lambda term: term,
                      note=_("From the MedDRA code.")),
     "other_specify": Variable("other_specify", CODE, _("Specified term of an 'Other, specify' event"),
-                              ("other_specify",),
+                              ("other_specify",), short_label=_("Specified term (Other, specify)"),
                               note=_("A term of a few words (letters only, no digits), not a narrative: the name of "
                                      "an event CTCAE v5.0 has no term for. Empty for every other term.")),
     "organ_class": Variable("organ_class", CODE, _("CTCAE system organ class"), ("ctcae_term__soc",),
@@ -160,6 +172,11 @@ DERIVED_VARIABLES = {
                              choices=YES_NO, derive=lambda haematologic: haematologic,
                              note=_("Derived from the term's class: blood and lymphatic system disorders, and "
                                     "blood-count investigations.")),
+}
+# Labels written to fit 40 characters (SAS transport), for the fields whose question is longer.
+SHORT_LABELS = {
+    (Patient, "received_io"): _("Any dose of inotuzumab ozogamicin given?"),
+    (AlloHsct, "performed"): _("Allogeneic HSCT after IO?"),
 }
 # What the data dictionary says of a plain field beyond its question.
 FIELD_NOTES = {"c1d1_date": _("The index date: day 0 when dates are days from C1D1.")}
@@ -183,7 +200,43 @@ def export_tables() -> tuple[Table, ...]:
         for part in casebook.parts()
     )
     allowlist_check(tables)
+    sas_label_check(tables)
     return tables
+
+
+# SAS transport names a dataset in 8 characters: the table's name when it fits, else that
+# name without underscores when it fits, else its first 8 characters, or the abbreviation
+# declared here where those would read badly. The dictionary lists each (``sas_dataset``).
+SAS_DATASET_ABBREVIATIONS = {"adverse_events": "ae", "end_of_treatment": "eot", "prior_lines": "priorlns"}
+
+
+@functools.cache
+def sas_dataset_names() -> dict[str, str]:
+    """Table name → its SAS dataset name (at most 8 characters, unique, lower case)."""
+    names = {}
+    for table in export_tables():
+        joined = table.name.replace("_", "")
+        if len(table.name) <= NAME_LENGTH:
+            names[table.name] = table.name
+        elif len(joined) <= NAME_LENGTH:
+            names[table.name] = joined
+        elif table.name in SAS_DATASET_ABBREVIATIONS:
+            names[table.name] = SAS_DATASET_ABBREVIATIONS[table.name]
+        else:
+            names[table.name] = joined[:NAME_LENGTH]
+    if len(set(names.values())) != len(names) or max(map(len, names.values())) > NAME_LENGTH:
+        raise ValueError(f"SAS dataset names must be unique and of 8 characters at most: {names}")
+    return names
+
+
+def sas_label_check(tables) -> None:
+    """Refuse a variable whose label does not fit SAS's 40 characters and has no short label."""
+    for table in tables:
+        for variable in table.variables:
+            for column in (variable, missing_code_variable(variable)) if variable.name in table.codable else (variable,):
+                if len(column.sas_label) > LABEL_LENGTH:
+                    raise ValueError(f"{table.name}.{column.name}: label over {LABEL_LENGTH} characters; "
+                                     "declare a short label (SHORT_LABELS)")
 
 
 def export_table(name: str) -> Table:

@@ -107,10 +107,67 @@ def text_length(values: Iterable[str]) -> int:
     return max((len(value.encode("utf-8")) for value in values), default=1) or 1
 
 
+def ibm_floats(values, letters: dict[str, object] | None = None):
+    """``ibm_float`` of a whole float64 array at once (NaN: missing ``.``), as big-endian 8-byte
+    integers; ``letters`` maps a special missing value's letter to the mask of its rows."""
+    import numpy as np
+
+    values = np.asarray(values, dtype="float64")
+    missing = np.isnan(values)
+    out = np.zeros(len(values), dtype=">u8")
+    present = ~missing & (values != 0)
+    numbers = values[present]
+    mantissa, exponent2 = np.frexp(np.abs(numbers))
+    exponent16 = -((-exponent2) // 4)
+    if len(numbers) and not ((exponent16 + 64).min() >= 0 and (exponent16 + 64).max() < 128):
+        raise ValueError("a value is out of the range of an IBM float")
+    fraction = np.ldexp(mantissa, 56 + exponent2 - 4 * exponent16).astype(np.uint64)
+    first = (np.where(numbers < 0, 0x80, 0) | (exponent16 + 64)).astype(np.uint64)
+    out[present] = (first << np.uint64(56)) | fraction
+    out[missing] = ord(".") << 56
+    for letter, mask in (letters or {}).items():
+        out[mask] = ord(letter) << 56
+    return out
+
+
 def write_xport(handle: BinaryIO, *, columns: Sequence[XportColumn], rows: Iterable[Sequence],
                 dataset_name: str, dataset_label: str = "", created: dt.datetime | None = None) -> None:
     """One dataset as an XPORT v5 file. A numeric value is a float, None (missing) or a
     one-letter string (that special missing value); a text value is a string."""
+    write_xport_header(handle, columns=columns, dataset_name=dataset_name, dataset_label=dataset_label,
+                       created=created)
+    written = 0
+    for row in rows:
+        parts = []
+        for column, value in zip(columns, row, strict=True):
+            if not column.numeric:
+                parts.append(_text("" if value is None else str(value), column.length))
+            elif value is None or (isinstance(value, float) and math.isnan(value)):
+                parts.append(missing_float())
+            elif isinstance(value, str):
+                parts.append(missing_float(value))
+            else:
+                parts.append(ibm_float(float(value)))
+        data = b"".join(parts)
+        handle.write(data)
+        written += len(data)
+    handle.write(b" " * (-written % RECORD))
+
+
+def write_xport_records(handle: BinaryIO, *, columns: Sequence[XportColumn], records, dataset_name: str,
+                        dataset_label: str = "", created: dt.datetime | None = None) -> None:
+    """One dataset as an XPORT v5 file whose observations are already laid out (``records``:
+    each row's cells in column order, numbers as ``ibm_floats``, text blank-padded: bytes or a
+    byte memoryview)."""
+    write_xport_header(handle, columns=columns, dataset_name=dataset_name, dataset_label=dataset_label,
+                       created=created)
+    handle.write(records)
+    handle.write(b" " * (-len(records) % RECORD))
+
+
+def write_xport_header(handle: BinaryIO, *, columns: Sequence[XportColumn], dataset_name: str,
+                       dataset_label: str = "", created: dt.datetime | None = None) -> None:
+    """The header records of an XPORT v5 file, up to the observations' header."""
     created = created or dt.datetime.now(dt.UTC)
     stamp = _stamp(created)
     handle.write(_header("LIBRARY"))
@@ -131,19 +188,3 @@ def write_xport(handle: BinaryIO, *, columns: Sequence[XportColumn], rows: Itera
         position += length
     handle.write(_padded(b"".join(namestrs)))
     handle.write(_header("OBS"))
-    written = 0
-    for row in rows:
-        parts = []
-        for column, value in zip(columns, row, strict=True):
-            if not column.numeric:
-                parts.append(_text("" if value is None else str(value), column.length))
-            elif value is None or (isinstance(value, float) and math.isnan(value)):
-                parts.append(missing_float())
-            elif isinstance(value, str):
-                parts.append(missing_float(value))
-            else:
-                parts.append(ibm_float(float(value)))
-        data = b"".join(parts)
-        handle.write(data)
-        written += len(data)
-    handle.write(b" " * (-written % RECORD))

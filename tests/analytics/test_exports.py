@@ -284,13 +284,14 @@ def test_statistical_files_read_back_with_types_and_labels(planted, statistician
     labels = meta.column_names_to_labels
     limit = {"dta": 80, "sav": 256, "xpt": 40}[file_format]
     assert labels["sex"] == "sex"
-    assert labels["age_at_c1d1"] == "Age at IO cycle 1 day 1 (whole years; 90 means 90 or over)"[:limit]
+    assert labels["age_at_c1d1"] == ("Age at C1D1 (years; 90 = 90 or over)" if file_format == "xpt"
+                                     else "Age at IO cycle 1 day 1 (whole years; 90 means 90 or over)"[:limit])
     assert labels["c1d1_date"] == "Date of IO cycle 1 day 1"
     assert cycles_meta.column_names_to_labels["dose_day1"] == "Dose on day 1 (mg/m²)"
     assert cycles["total_dose"].tolist() == pytest.approx([1.8, 1.8])
     if file_format in ("dta", "sav"):
         assert meta.variable_value_labels["sex"] == {1: "Male", 2: "Female"}
-        assert meta.variable_value_labels["age_at_c1d1"] == {90: "90+"}
+        assert "age_at_c1d1" not in meta.variable_value_labels  # a continuous variable
         assert meta.variable_value_labels["received_io"] == {1: "Yes", 0: "No"}
     if dates == "relative":
         assert row["c1d1_date"] == 0 and pd.api.types.is_float_dtype(patients["c1d1_date"])
@@ -302,12 +303,14 @@ def test_statistical_files_read_back_with_types_and_labels(planted, statistician
             shifted, shifted + dt.timedelta(days=28)]
 
 
-@pytest.mark.parametrize("file_format", ["dta", "sav", "xpt"])
-def test_statistical_files_with_labels_as_strings(planted, statistician, file_format):
+@pytest.mark.parametrize("file_format", ["dta", "sav"])
+def test_statistical_files_with_labels_are_labelled_numbers(planted, statistician, file_format):
+    """In labels mode too a code list is a labelled number, which the tools show as its label."""
     patient, _excluded = planted
     _log, data = export_bytes(user=statistician, options=ExportOptions(file_format, "relative", "labels"))
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        patients, _meta = read_stat(f"patients.{file_format}", archive.read(f"patients.{file_format}"))
+        patients, _meta = read_stat(f"patients.{file_format}", archive.read(f"patients.{file_format}"),
+                                    apply_value_formats=True)
     row = patients.set_index("study_id").loc[patient.study_id]
     assert row["sex"] == "Female" and row["received_io"] == "Yes" and row["enrollment_status"] == "Enrolled"
 
@@ -459,7 +462,7 @@ def test_csv_written_by_copy_is_the_csv_of_the_rows(planted, center, statisticia
                 status_at_hsct="")
     IOCycleFactory(patient=other, start_date=other.c1d1_date - dt.timedelta(days=3), dose_day1=Decimal("0.8"))
     options = ExportOptions("csv", "relative", values)
-    assert csv_copy_available(options) and not csv_copy_available(ExportOptions("csv", "shifted", values))
+    assert csv_copy_available(options) and csv_copy_available(ExportOptions("csv", "shifted", values))
     with transaction.atomic():
         for table in export_tables():
             text = io.StringIO()
@@ -496,7 +499,7 @@ def test_dictionary_field_types(settings):
 # Before the first byte a failure is a 503; after it the status has gone and the body stops.
 EXPORT_STEPS = {
     "the snapshot is set up": ("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", 503),
-    "the first table is read": ('SELECT "patients_patient"."id" AS "pk"', 200),
+    "the first table is read": ('SELECT row_to_json(exported)::text FROM (SELECT "patients_patient"', 200),
 }
 
 
