@@ -79,17 +79,6 @@ def planted(center):
     return patient, excluded
 
 
-@pytest.fixture
-def ctcae_terms():
-    """The CTCAE v5.0 terms, which a migration loads: a transactional test starts from an empty
-    database when one before it has flushed it."""
-    from outcomes.ctcae import read_terms
-    from outcomes.models import CtcaeTerm
-
-    if not CtcaeTerm.objects.exists():
-        CtcaeTerm.objects.bulk_create(CtcaeTerm(**row) for row in read_terms())
-
-
 def output_texts(file_format: str, data: bytes) -> list[str]:
     """Every readable text of an export: each zip member decoded (binary members also read
     back with pyreadstat and rendered as text), or the document itself."""
@@ -505,7 +494,7 @@ EXPORT_STEPS = {
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("step", list(EXPORT_STEPS))
-def test_a_connection_dropped_during_an_export_fails_it_and_the_next_request_works(step, ctcae_terms, planted,
+def test_a_connection_dropped_during_an_export_fails_it_and_the_next_request_works(step, planted,
                                                                                    statistician):
     """The export logs itself as failed (never a 500), and the same thread's connection serves
     the next export: none is left marked as inside a transaction."""
@@ -538,7 +527,7 @@ def test_a_connection_dropped_during_an_export_fails_it_and_the_next_request_wor
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_export_whose_client_goes_before_the_first_byte_is_logged_as_failed(ctcae_terms, planted, statistician):
+def test_an_export_whose_client_goes_before_the_first_byte_is_logged_as_failed(planted, statistician):
     from rest_framework.test import APIClient
 
     api = APIClient()
