@@ -80,7 +80,7 @@ def _converted(field: Field, raw: str, date_format: str):
     return model_field.to_python(raw.strip())
 
 
-def _apply(row, fields: dict[Field, str], *, date_format: str) -> dict[str, list[str]]:
+def row_values_apply(row, fields: dict[Field, str], *, date_format: str) -> dict[str, list[str]]:
     """Sets the row's values and codes from the import; returns the fields it could not read."""
     problems: dict[str, list[str]] = {}
     codes = dict(row.missing_codes or {})
@@ -228,7 +228,7 @@ def target_save(*, user, patient, instrument: Instrument, fields: dict[Field, st
         return [ImportProblem(record, REPEAT_INSTANCE, instance, error.message)]
     place = f"{instrument.name} {instance}".strip()
     before = _stored(row, fields) if row.pk else None
-    unreadable = _apply(row, fields, date_format=date_format)
+    unreadable = row_values_apply(row, fields, date_format=date_format)
     if unreadable:
         # every problem of the row at once: the fields that could not be read, and the others' checks
         invalid = {field_by_name(name).model_field.name: messages for name, messages in unreadable.items()}
