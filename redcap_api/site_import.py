@@ -24,12 +24,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from patients.models import FormState, FormStatus, Patient
@@ -47,9 +49,12 @@ from redcap_api.project import (
     instrument_by_name,
     instruments,
 )
+from redcap_api.models import ImportRun, ImportStatus
 from redcap_api.services import ImportProblem, row_targets, row_values_apply, target_save
 from sites.roles import can_edit_clinical_data
 from sites.selectors import center_list_for_user
+
+logger = logging.getLogger(__name__)
 
 DICTIONARY_SHEET = "data_dictionary"
 LISTS_SHEET = "lists"
@@ -336,3 +341,53 @@ def site_import(*, user, file_name: str, rows: list[SheetRow], dry_run: bool,
         if progress is not None:
             progress(done, len(records))
     return outcome
+
+
+def import_run_start(*, user, file_name: str, content: bytes) -> ImportRun:
+    """Records an uploaded file, for its dry run (`import_run_execute`, usually in a task)."""
+    if not can_edit_clinical_data(user):
+        raise PermissionDenied(_("You may not change casebooks."))
+    return ImportRun.objects.create(created_by=user, file_name=file_name[:200], content=content)
+
+
+def import_run_confirm(*, user, run: ImportRun) -> ImportRun:
+    """The coordinator's go after a dry run without problems: the run is to be imported."""
+    if run.created_by_id != user.pk or not run.may_confirm:
+        raise PermissionDenied(_("Only a dry run without problems, by its uploader, is imported."))
+    ImportRun.objects.filter(pk=run.pk).update(status=ImportStatus.IMPORTING, casebooks_done=0, finished_at=None)
+    run.refresh_from_db()
+    return run
+
+
+def import_run_execute(*, run_id: int) -> ImportRun:
+    """The dry run (status checking) or the import (status importing) of a recorded run; the
+    counters move as casebooks are done, the problems and the outcome go on the row."""
+    run = ImportRun.objects.select_related("created_by").get(pk=run_id)
+    dry_run = run.status == ImportStatus.CHECKING
+    if run.status not in (ImportStatus.CHECKING, ImportStatus.IMPORTING):
+        return run  # done already: a task delivered twice does nothing
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 25 == 0:
+            ImportRun.objects.filter(pk=run.pk).update(casebooks_done=done, casebooks_total=total)
+
+    try:
+        rows = file_rows(file_name=run.file_name, content=bytes(run.content))
+        outcome = site_import(user=run.created_by, file_name=run.file_name, rows=rows, dry_run=dry_run,
+                              progress=progress)
+    except (FileError, PermissionDenied) as error:
+        run.status = ImportStatus.FAILED if not dry_run else ImportStatus.CHECKED
+        run.problems = [asdict(SiteProblem("", 0, "", "", "", str(error)))]
+    except Exception as error:  # the row says what went wrong; the task's log has the traceback
+        logger.exception("Import run %s failed", run.pk)
+        run.status = ImportStatus.FAILED
+        run.error = f"{type(error).__name__}: {error}"
+    else:
+        run.status = ImportStatus.CHECKED if dry_run else ImportStatus.DONE
+        run.problems = outcome.problem_dicts()
+        run.casebooks_total = run.casebooks_done = outcome.casebooks
+        run.casebooks_written = 0 if dry_run else outcome.casebooks_written
+        run.patients_enrolled = outcome.patients_enrolled
+    run.finished_at = timezone.now()
+    run.save()
+    return run
