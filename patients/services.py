@@ -100,7 +100,9 @@ def row_problems(row: ClinicalRecord, *, patient: Patient, invalid: Iterable[str
     collect(lambda: row.clean_fields(exclude=coded + list(invalid)))
     failed = set(problems) | set(invalid)
     # the edit checks see what could be read and passed its own checks
-    saved = {name: getattr(row, name) for name in failed if hasattr(row, name)}
+    # by attname: a foreign key holding an unknown key is not fetched
+    attnames = {field.name: field.attname for field in row._meta.concrete_fields}
+    saved = {attnames[name]: getattr(row, attnames[name]) for name in failed if name in attnames}
     for name in saved:
         setattr(row, name, None)
     try:

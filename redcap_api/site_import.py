@@ -38,6 +38,7 @@ from patients.models import FormState, FormStatus, Patient
 from patients.selectors import patient_list_for_user
 from patients.services import patient_enroll
 from patients.workflow import form_status_set
+from redcap_api.models import ImportRun, ImportStatus
 from redcap_api.project import (
     DATA_ACCESS_GROUP,
     PSEUDO_FIELDS,
@@ -49,7 +50,6 @@ from redcap_api.project import (
     instrument_by_name,
     instruments,
 )
-from redcap_api.models import ImportRun, ImportStatus
 from redcap_api.services import ImportProblem, row_targets, row_values_apply, target_save
 from sites.roles import can_edit_clinical_data
 from sites.selectors import center_list_for_user
@@ -304,7 +304,8 @@ def _casebook_import(*, user, record: str, rows: list[SheetRow], patient: Patien
             break
         pending = [write for write, _found in refused]
     problems += [problem for _write, found in refused for problem in found]
-    problems += _forms_completed(user=user, patient=patient, rows=rows)
+    if not problems:  # a casebook with problems is not written: marking its forms complete would add nothing
+        problems += _forms_completed(user=user, patient=patient, rows=rows)
     return problems, enrolled, True
 
 
