@@ -8,6 +8,8 @@ from sites.views import SignInView
 urlpatterns = [
     # Case report forms in the browser: home, patient list, enrollment, casebooks.
     path("", home, name="home"),
+    # The import of sites' files (REDCap flat CSV, the XLSX template), before the casebooks' addresses.
+    path("patients/import/", include("redcap_api.import_urls")),
     path("patients/", include("patients.urls")),
     path("patients/", include("patients.casebook_urls")),
     path("reference/", include("outcomes.urls")),  # the CTCAE term picker's search

@@ -100,7 +100,9 @@ def row_problems(row: ClinicalRecord, *, patient: Patient, invalid: Iterable[str
     collect(lambda: row.clean_fields(exclude=coded + list(invalid)))
     failed = set(problems) | set(invalid)
     # the edit checks see what could be read and passed its own checks
-    saved = {name: getattr(row, name) for name in failed if hasattr(row, name)}
+    # by attname: a foreign key holding an unknown key is not fetched
+    attnames = {field.name: field.attname for field in row._meta.concrete_fields}
+    saved = {attnames[name]: getattr(row, attnames[name]) for name in failed if name in attnames}
     for name in saved:
         setattr(row, name, None)
     try:
@@ -172,9 +174,11 @@ def crf_row_delete(*, user, row: ClinicalRecord, reason: str = "", expected_vers
 
 
 @transaction.atomic
-def patient_enroll(*, user, patient: Patient) -> Patient:
+def patient_enroll(*, user, patient: Patient, sequence: int | None = None, reason: str = "") -> Patient:
     """Enroll (or record as excluded) a new patient of a center the user works for.
-    The study ID is the center code and the center's next sequence number, never reused."""
+    The study ID is the center code and the center's next sequence number, never reused;
+    or, given `sequence` (a study ID kept from another system), that number when no patient
+    of the center has it, the center's sequence moving past it."""
     if not can_edit_clinical_data(user):
         raise PermissionDenied(_("You may not enroll patients."))
     center = center_list_for_user(user=user).select_for_update(of=("self",)).filter(pk=patient.center_id).first()
@@ -182,10 +186,15 @@ def patient_enroll(*, user, patient: Patient) -> Patient:
         raise PermissionDenied(_("You may not enroll patients in this center."))
     patient.clean_fields(exclude=["study_id", "sequence"])
     edit_check(casebook.patient_part(), patient, CasebookDates(today=timezone.localdate()))
-    Center.objects.filter(pk=center.pk).update(last_sequence=center.last_sequence + 1)
-    patient.sequence = center.last_sequence + 1
+    if sequence is not None:
+        if sequence < 1 or Patient.objects.filter(center=center, sequence=sequence).exists():
+            raise ValidationError({"study_id": _("This study ID is taken.")})
+        patient.sequence = sequence
+    else:
+        patient.sequence = center.last_sequence + 1
+    Center.objects.filter(pk=center.pk).update(last_sequence=max(center.last_sequence, patient.sequence))
     patient.study_id = study_id_for(center.code, patient.sequence)
-    _save_with_history(patient, user=user, reason="")
+    _save_with_history(patient, user=user, reason=reason)
     FormState.objects.create(patient=patient, form=casebook.patient_part().key, changed_by=user)
     return patient
 

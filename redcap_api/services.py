@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from analytics.models import ExportLog, ExportStatus
-from patients.clinical import MissingCode
+from patients.clinical import MissingCode, is_empty
 from patients.selectors import patient_list_for_user
-from patients.services import StaleVersionError, crf_row_save
+from patients.services import StaleVersionError, crf_row_save, row_problems
 from redcap_api.project import (
     DATA_ACCESS_GROUP,
     PSEUDO_FIELDS,
@@ -79,7 +80,7 @@ def _converted(field: Field, raw: str, date_format: str):
     return model_field.to_python(raw.strip())
 
 
-def _apply(row, fields: dict[Field, str], *, date_format: str) -> dict[str, list[str]]:
+def row_values_apply(row, fields: dict[Field, str], *, date_format: str) -> dict[str, list[str]]:
     """Sets the row's values and codes from the import; returns the fields it could not read."""
     problems: dict[str, list[str]] = {}
     codes = dict(row.missing_codes or {})
@@ -131,21 +132,39 @@ def _is_column(key: str) -> bool:
     return key == RECORD_ID_FIELD or key in PSEUDO_FIELDS or field_by_name(key) is not None or key in complete_fields()
 
 
-def _problem_lines(record: str, place: str, problems: dict[str, list[str]], group: dict[Field, str]) -> list[str]:
-    """REDCap's lines of import errors: "record","field","value","message" (with where: the
-    instrument and instance)."""
-    by_model_name = {field.model_field.name: field for field in group}
+@dataclass(frozen=True)
+class ImportProblem:
+    """One problem of an import: the record, the field (its REDCap name), the value given, the
+    message, and where (the instrument and instance)."""
+
+    record: str
+    field: str
+    value: str
+    message: str
+    place: str = ""
+
+    def line(self) -> str:
+        """REDCap's line of an import error: "record","field","value","message"."""
+        where = f" ({self.place})" if self.place else ""
+        return f'"{self.record}","{self.field}","{self.value}","{self.message}{where}"'
+
+
+def field_problems(record: str, place: str, problems: dict[str, list[str]],
+                   group: dict[Field, str]) -> list[ImportProblem]:
+    """The problems of a row, per field (by model field name or REDCap name), as import problems."""
+    by_model_name = {field.model_field.name: field for field in group if field.model_field is not None}
     by_name = {field.name: field for field in group}
     lines = []
     for name, messages in problems.items():
         field = by_model_name.get(name) or by_name.get(name)
         value = group.get(field, "") if field is not None else ""
         for message in messages:
-            lines.append(f'"{record}","{field.name if field else name}","{value}","{message} ({place})"')
+            lines.append(ImportProblem(record, field.name if field else name, value, message, place))
     return lines
 
 
-def _targets(record: str, row_data: dict) -> tuple[list[tuple[Instrument, dict[Field, str], str]], list[str]]:
+def row_targets(record: str, row_data: dict) -> tuple[list[tuple[Instrument, dict[Field, str], str]],
+                                                        list[ImportProblem]]:
     """What one import row writes: [(instrument, {field: raw value}, instance)], and its
     problems. A row of a repeating instrument holds that instrument's fields only; the other
     rows hold fields of single instruments. Blank values write nothing."""
@@ -159,44 +178,73 @@ def _targets(record: str, row_data: dict) -> tuple[list[tuple[Instrument, dict[F
     if repeat:
         instrument = instrument_by_name(repeat)
         if instrument is None or not instrument.repeating:
-            return [], [f'"{record}","{REPEAT_INSTRUMENT}","{repeat}","Not a repeating instrument."']
+            return [], [ImportProblem(record, REPEAT_INSTRUMENT, repeat, "Not a repeating instrument.")]
         others = sorted(field.name for name, fields in by_instrument.items() if name != repeat for field in fields)
         if others:
-            return [], [f'"{record}","{others[0]}","","Fields of other instruments on a row of {repeat}: '
-                        f'{", ".join(others)}."']
+            return [], [ImportProblem(record, others[0], "", f"Fields of other instruments on a row of {repeat}: "
+                                                             f"{', '.join(others)}.")]
         return [(instrument, by_instrument.get(repeat, {}), str(row_data.get(REPEAT_INSTANCE, "") or ""))], []
     targets, problems = [], []
     for name, fields in by_instrument.items():
         instrument = instrument_by_name(name)
         if instrument.repeating:
-            problems.append(f'"{record}","{next(iter(fields)).name}","","A field of the repeating instrument {name}: '
-                            f'give {REPEAT_INSTRUMENT} and {REPEAT_INSTANCE}."')
+            problems.append(ImportProblem(record, next(iter(fields)).name, "",
+                                          f"A field of the repeating instrument {name}: give {REPEAT_INSTRUMENT} "
+                                          f"and {REPEAT_INSTANCE}."))
         else:
             targets.append((instrument, fields, ""))
     return targets, problems
 
 
-def _target_save(*, user, patient, instrument: Instrument, fields: dict[Field, str], instance: str,
-                 date_format: str) -> list[str]:
+def _stored(row, fields: dict[Field, str]) -> tuple:
+    return tuple(getattr(row, field.model_field.attname) for field in fields), dict(row.missing_codes or {})
+
+
+def _same_value(old, new) -> bool:
+    if old == new:
+        return True
+    if is_empty(old) and is_empty(new):
+        return True
+    return old is not None and new is not None and str(old) == str(new)
+
+
+def _unchanged(before: tuple, row, fields: dict[Field, str]) -> bool:
+    values, codes = before
+    after_values, after_codes = _stored(row, fields)
+    return codes == after_codes and all(_same_value(old, new) for old, new in zip(values, after_values, strict=True))
+
+
+def target_save(*, user, patient, instrument: Instrument, fields: dict[Field, str], instance: str,
+                date_format: str = "YMD", reason: str = IMPORT_REASON,
+                skip_unchanged: bool = False) -> list[ImportProblem]:
     """Writes one instrument row of a record through the casebook's write service; returns
-    its problems."""
+    its problems. With `skip_unchanged`, an existing row whose values are those given is not
+    saved again (no new history entry)."""
     record = patient.study_id
     try:
         row = _row_for(patient, instrument, instance,
                        instance_numbers(instrument, [patient.pk]) if instrument.repeating else {})
     except RedcapError as error:
-        return [error.message]
+        return [ImportProblem(record, REPEAT_INSTANCE, instance, error.message)]
     place = f"{instrument.name} {instance}".strip()
-    unreadable = _apply(row, fields, date_format=date_format)
+    before = _stored(row, fields) if row.pk else None
+    unreadable = row_values_apply(row, fields, date_format=date_format)
     if unreadable:
-        return _problem_lines(record, place, unreadable, fields)
+        # every problem of the row at once: the fields that could not be read, and the others' checks
+        invalid = {field_by_name(name).model_field.name: messages for name, messages in unreadable.items()}
+        problems = row_problems(row, patient=patient, invalid=list(invalid))
+        for name, messages in invalid.items():
+            problems.setdefault(name, []).extend(messages)
+        return field_problems(record, place, problems, fields)
+    if skip_unchanged and before is not None and _unchanged(before, row, fields):
+        return []
     try:
-        crf_row_save(user=user, row=row, reason=IMPORT_REASON)
+        crf_row_save(user=user, row=row, reason=reason)
     except ValidationError as error:
-        return _problem_lines(record, place, error.message_dict if hasattr(error, "error_dict")
+        return field_problems(record, place, error.message_dict if hasattr(error, "error_dict")
                               else {"": error.messages}, fields)
     except (PermissionDenied, StaleVersionError) as error:
-        return [f'"{record}","","","{error} ({place})"']
+        return [ImportProblem(record, "", "", str(error), place)]
     return []
 
 
@@ -228,11 +276,12 @@ def records_import(*, user, rows: list[dict], date_format: str = "YMD") -> list[
             problems.append(f'"{record}","{DATA_ACCESS_GROUP}","{dag}","The record belongs to the data access '
                             f'group {data_access_group_name(patient.center)}."')
             continue
-        targets, row_problems = _targets(record, row_data)
-        problems += row_problems
+        targets, unplaced = row_targets(record, row_data)
+        problems += [problem.line() for problem in unplaced]
         for instrument, fields, instance in targets:
-            problems += _target_save(user=user, patient=patient, instrument=instrument, fields=fields,
-                                     instance=instance, date_format=date_format)
+            problems += [problem.line() for problem in target_save(
+                user=user, patient=patient, instrument=instrument, fields=fields, instance=instance,
+                date_format=date_format)]
         if record not in imported:
             imported.append(record)
     if problems:

@@ -1,0 +1,394 @@
+"""Import of a center's spreadsheet: the REDCap flat format (a REDCap CSV export, or the XLSX
+template of `redcap_api.template`: one sheet per instrument), written through the same row
+writer as the REDCap API (`redcap_api.services.target_save`: field names, value parsing, the
+casebook's write service and its edit checks, problems as record/field/value/message).
+
+Rules, beyond the REDCap API's:
+- Each casebook (all the rows of one study ID) is written in its own transaction, all or
+  nothing; a dry run writes every casebook and rolls each back, so it reports every problem
+  the real import would meet, and changes nothing.
+- A row whose values equal the stored ones is not saved again: importing the same file
+  twice changes nothing the second time (no new history entry).
+- A study ID the registry does not have enrolls a new patient from the enrollment fields of
+  the record, keeping that study ID when it is `<center code>-<number>` of one of the user's
+  centers and the number is free (the center's numbering moves past it). A study ID of a
+  center the user does not work for is refused as "not one of your centers", whether or not
+  it exists.
+- `<instrument>_complete` = 2 marks the instrument's form complete (the site's "data
+  entered"); 0 and 1 change nothing: verification and locking stay the monitors'.
+- The reason for change of every row is "Imported from <file name> (row N)".
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from patients.models import FormState, FormStatus, Patient
+from patients.selectors import patient_list_for_user
+from patients.services import patient_enroll
+from patients.workflow import form_status_set
+from redcap_api.models import ImportRun, ImportStatus
+from redcap_api.project import (
+    DATA_ACCESS_GROUP,
+    PSEUDO_FIELDS,
+    RECORD_ID_FIELD,
+    REPEAT_INSTRUMENT,
+    complete_fields,
+    data_access_group_name,
+    field_by_name,
+    instrument_by_name,
+    instruments,
+)
+from redcap_api.services import ImportProblem, row_targets, row_values_apply, target_save
+from sites.roles import can_edit_clinical_data
+from sites.selectors import center_list_for_user
+
+logger = logging.getLogger(__name__)
+
+DICTIONARY_SHEET = "data_dictionary"
+LISTS_SHEET = "lists"
+COMPLETE_CODE = "2"
+STUDY_ID_PATTERN = re.compile(r"^(?P<code>[A-Za-z0-9]+)-(?P<number>\d+)$")
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    """A data row of the file: its sheet ("" for a CSV), its row number as a spreadsheet shows
+    it (the header is row 1), and its values by column."""
+
+    sheet: str
+    number: int
+    values: dict
+
+
+@dataclass(frozen=True)
+class SiteProblem:
+    """A problem of the import, where a coordinator finds it in the file."""
+
+    sheet: str
+    row: int
+    record: str
+    field: str
+    value: str
+    message: str
+
+    @classmethod
+    def of(cls, row: SheetRow, problem: ImportProblem) -> SiteProblem:
+        message = f"{problem.message} ({problem.place})" if problem.place else problem.message
+        return cls(row.sheet, row.number, problem.record, problem.field, problem.value, message)
+
+    def line(self) -> str:
+        where = f"{self.sheet} row {self.row}" if self.sheet else f"row {self.row}"
+        return f"{where}, {self.record or '-'}, {self.field or '-'}: {self.message}"
+
+
+@dataclass
+class ImportOutcome:
+    casebooks: int = 0
+    casebooks_written: int = 0
+    patients_enrolled: int = 0
+    problems: list[SiteProblem] = field(default_factory=list)
+
+    def problem_dicts(self) -> list[dict]:
+        return [asdict(problem) for problem in self.problems]
+
+
+class FileError(ValueError):
+    """The file cannot be read as an import (not a CSV or XLSX, unknown columns)."""
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _xlsx_rows(content: bytes) -> list[SheetRow]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises several kinds for a file that is not a workbook
+        raise FileError(_("The file is not an XLSX workbook: %(error)s") % {"error": error}) from None
+    rows = []
+    for sheet in book.worksheets:
+        if sheet.title in (DICTIONARY_SHEET, LISTS_SHEET):
+            continue
+        instrument = instrument_by_name(sheet.title)
+        if instrument is None:
+            raise FileError(_("The sheet %(sheet)s is not an instrument of the registry.") % {"sheet": sheet.title})
+        lines = sheet.iter_rows(values_only=True)
+        header = [_cell_text(cell) for cell in next(lines, ())]
+        for number, cells in enumerate(lines, start=2):
+            values = {name: _cell_text(cell) for name, cell in zip(header, cells, strict=False) if name}
+            if not any(values.values()):
+                continue
+            if instrument.repeating:
+                values[REPEAT_INSTRUMENT] = instrument.name
+            rows.append(SheetRow(sheet.title, number, values))
+    book.close()
+    return rows
+
+
+def _csv_rows(content: bytes) -> list[SheetRow]:
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FileError(_("The CSV file is not in UTF-8.")) from None
+    reader = csv.DictReader(io.StringIO(text))
+    return [SheetRow("", number, {key: (value or "").strip() for key, value in row.items() if key})
+            for number, row in enumerate(reader, start=2) if any((value or "").strip() for value in row.values())]
+
+
+def file_rows(*, file_name: str, content: bytes) -> list[SheetRow]:
+    """The data rows of an import file (CSV or XLSX, by its name); FileError when it cannot be
+    read or names columns the registry does not have."""
+    if file_name.lower().endswith(".xlsx"):
+        rows = _xlsx_rows(content)
+    elif file_name.lower().endswith(".csv"):
+        rows = _csv_rows(content)
+    else:
+        raise FileError(_("Import a CSV (REDCap flat export) or an XLSX file (the import template)."))
+    known = {RECORD_ID_FIELD, *PSEUDO_FIELDS, *complete_fields()}
+    unknown = sorted({key for row in rows for key in row.values if key not in known and field_by_name(key) is None})
+    if unknown:
+        raise FileError(_("Columns that are not fields of the registry: %(names)s") % {"names": ", ".join(unknown)})
+    return rows
+
+
+def _records(rows: Iterable[SheetRow]) -> dict[str, list[SheetRow]]:
+    """The rows of each record, in file order, the rows of single instruments first (the
+    enrollment before the rest)."""
+    records: dict[str, list[SheetRow]] = {}
+    for row in rows:
+        records.setdefault(str(row.values.get(RECORD_ID_FIELD, "")).strip(), []).append(row)
+    return {record: sorted(lines, key=lambda line: bool(line.values.get(REPEAT_INSTRUMENT)))
+            for record, lines in records.items()}
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def _reason(file_name: str, row: SheetRow) -> str:
+    where = f"{row.sheet} row {row.number}" if row.sheet else f"row {row.number}"
+    return f"Imported from {file_name} ({where})"
+
+
+def _not_yours(record: str) -> ImportProblem:
+    return ImportProblem(record, RECORD_ID_FIELD, record, _("This study ID is not one of your centers."))
+
+
+def _enroll(*, user, record: str, rows: list[SheetRow], file_name: str) -> tuple[Patient | None, list[SiteProblem]]:
+    """Enrolls the new patient a record names, from its enrollment fields."""
+    first = rows[0]
+    match = STUDY_ID_PATTERN.match(record)
+    centers = {center.code.upper(): center for center in center_list_for_user(user=user)}
+    if match is None:
+        return None, [SiteProblem.of(first, ImportProblem(record, RECORD_ID_FIELD, record, _(
+            "A new patient's study ID is the center code and a number (e.g. %(example)s).")
+            % {"example": f"{next(iter(centers), 'XX01')}-001"}))]
+    center = centers.get(match["code"].upper())
+    if center is None:
+        return None, [SiteProblem.of(first, _not_yours(record))]
+    enrollment = next((row for row in rows if not row.values.get(REPEAT_INSTRUMENT)
+                       and any(field_by_name(key) is not None and field_by_name(key).instrument.part.is_patient
+                               and value for key, value in row.values.items() if key != RECORD_ID_FIELD)), None)
+    if enrollment is None:
+        return None, [SiteProblem.of(first, ImportProblem(record, RECORD_ID_FIELD, record, _(
+            "A new patient: give the enrollment fields of the record."))) ]
+    targets, _unplaced = row_targets(record, enrollment.values)
+    fields = next((fields for instrument, fields, _instance in targets if instrument.part.is_patient), {})
+    patient = Patient(center=center)
+    unreadable = row_values_apply(patient, fields, date_format="YMD")
+    if unreadable:
+        problems = [ImportProblem(record, name, fields.get(field_by_name(name), ""), message, "enrollment")
+                    for name, messages in unreadable.items() for message in messages]
+        return None, [SiteProblem.of(enrollment, problem) for problem in problems]
+    try:
+        patient = patient_enroll(user=user, patient=patient, sequence=int(match["number"]),
+                                 reason=_reason(file_name, enrollment))
+    except ValidationError as error:
+        by_name = {field.model_field.name: field for field in fields}
+        messages = error.message_dict if hasattr(error, "error_dict") else {"": error.messages}
+        return None, [SiteProblem(enrollment.sheet, enrollment.number, record,
+                                  by_name[name].name if name in by_name else name,
+                                  fields.get(by_name[name], "") if name in by_name else "", message)
+                      for name, texts in messages.items() for message in texts]
+    except PermissionDenied:
+        return None, [SiteProblem.of(enrollment, _not_yours(record))]
+    if patient.study_id != record:
+        return None, [SiteProblem.of(enrollment, ImportProblem(record, RECORD_ID_FIELD, record, _(
+            "A new patient's study ID is the center code and a three-digit number (e.g. %(example)s).")
+            % {"example": patient.study_id}))]
+    return patient, []
+
+
+def _forms_completed(*, user, patient: Patient, rows: list[SheetRow]) -> list[SiteProblem]:
+    """Marks complete the forms whose `<instrument>_complete` the file gives as 2."""
+    problems = []
+    done: set[str] = set()
+    by_field = complete_fields()
+    for row in rows:
+        for name, instrument in by_field.items():
+            form = instrument.part.key
+            if str(row.values.get(name, "")).strip() != COMPLETE_CODE or form in done:
+                continue
+            done.add(form)
+            state = FormState.objects.filter(patient=patient, form=form).first()
+            if state is not None and state.status != FormStatus.IN_PROGRESS:
+                continue  # complete already, or verified or locked by a monitor
+            try:
+                form_status_set(user=user, patient=patient, form=form, status=FormStatus.COMPLETE)
+            except (ValidationError, PermissionDenied) as error:
+                message = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+                problems.append(SiteProblem(row.sheet, row.number, patient.study_id, name, COMPLETE_CODE, message))
+    return problems
+
+
+def _casebook_import(*, user, record: str, rows: list[SheetRow], patient: Patient | None,
+                     file_name: str) -> tuple[list[SiteProblem], bool, bool]:
+    """Writes one casebook; returns its problems, whether it enrolled the patient and whether
+    anything was written (history entries)."""
+    problems: list[SiteProblem] = []
+    enrolled = False
+    if patient is None:
+        patient, problems = _enroll(user=user, record=record, rows=rows, file_name=file_name)
+        if patient is None:
+            return problems, False, False
+        enrolled = True
+    order = {instrument.name: index for index, instrument in enumerate(instruments())}
+    writes = []
+    for row in rows:
+        dag = str(row.values.get(DATA_ACCESS_GROUP, "") or "").strip()
+        if dag and dag != data_access_group_name(patient.center):
+            problems.append(SiteProblem(row.sheet, row.number, record, DATA_ACCESS_GROUP, dag, _(
+                "The record belongs to the data access group %(group)s.")
+                % {"group": data_access_group_name(patient.center)}))
+            continue
+        targets, unplaced = row_targets(record, row.values)
+        problems += [SiteProblem.of(row, problem) for problem in unplaced]
+        writes += [(row, *target) for target in targets if not (enrolled and target[0].part.is_patient)]
+    # In casebook order; a row refused by an edit check that reads a later form (a death from
+    # an adverse event needs the follow-up's death) is tried again after the others, as long
+    # as a pass writes something.
+    pending = sorted(writes, key=lambda write: order[write[1].name])
+    while True:
+        refused = []
+        for write in pending:
+            row, instrument, fields, instance = write
+            found = target_save(user=user, patient=patient, instrument=instrument, fields=fields, instance=instance,
+                                reason=_reason(file_name, row), skip_unchanged=True)
+            if found:
+                refused.append((write, [SiteProblem.of(row, problem) for problem in found]))
+        if not refused or len(refused) == len(pending):
+            break
+        pending = [write for write, _found in refused]
+    problems += [problem for _write, found in refused for problem in found]
+    if not problems:  # a casebook with problems is not written: marking its forms complete would add nothing
+        problems += _forms_completed(user=user, patient=patient, rows=rows)
+    return problems, enrolled, True
+
+
+def site_import(*, user, file_name: str, rows: list[SheetRow], dry_run: bool,
+                progress: Callable[[int, int], None] | None = None) -> ImportOutcome:
+    """Imports the rows of a site's file (see module docstring). A dry run changes nothing;
+    otherwise each casebook without problems is written, one transaction each."""
+    outcome = ImportOutcome()
+    if not can_edit_clinical_data(user):
+        raise PermissionDenied(_("You may not change casebooks."))
+    records = _records(rows)
+    outcome.casebooks = len(records)
+    patients = {patient.study_id: patient for patient in
+                patient_list_for_user(user=user).filter(study_id__in=list(records)).select_related("center")}
+    for done, (record, lines) in enumerate(records.items(), start=1):
+        if not record:
+            outcome.problems += [SiteProblem(line.sheet, line.number, "", RECORD_ID_FIELD, "",
+                                             _("Give the study ID.")) for line in lines]
+            continue
+        try:
+            with transaction.atomic():
+                problems, enrolled, _written = _casebook_import(
+                    user=user, record=record, rows=lines, patient=patients.get(record), file_name=file_name)
+                if problems or dry_run:
+                    raise _RolledBack
+        except _RolledBack:
+            pass
+        else:
+            outcome.casebooks_written += 1
+        if problems:
+            outcome.problems += problems
+        elif enrolled:
+            outcome.patients_enrolled += 1
+        if progress is not None:
+            progress(done, len(records))
+    return outcome
+
+
+def import_run_start(*, user, file_name: str, content: bytes) -> ImportRun:
+    """Records an uploaded file, for its dry run (`import_run_execute`, usually in a task)."""
+    if not can_edit_clinical_data(user):
+        raise PermissionDenied(_("You may not change casebooks."))
+    return ImportRun.objects.create(created_by=user, file_name=file_name[:200], content=content)
+
+
+def import_run_confirm(*, user, run: ImportRun) -> ImportRun:
+    """The coordinator's go after a dry run without problems: the run is to be imported."""
+    if run.created_by_id != user.pk or not run.may_confirm:
+        raise PermissionDenied(_("Only a dry run without problems, by its uploader, is imported."))
+    ImportRun.objects.filter(pk=run.pk).update(status=ImportStatus.IMPORTING, casebooks_done=0, finished_at=None)
+    run.refresh_from_db()
+    return run
+
+
+def import_run_execute(*, run_id: int) -> ImportRun:
+    """The dry run (status checking) or the import (status importing) of a recorded run; the
+    counters move as casebooks are done, the problems and the outcome go on the row."""
+    run = ImportRun.objects.select_related("created_by").get(pk=run_id)
+    dry_run = run.status == ImportStatus.CHECKING
+    if run.status not in (ImportStatus.CHECKING, ImportStatus.IMPORTING):
+        return run  # done already: a task delivered twice does nothing
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 25 == 0:
+            ImportRun.objects.filter(pk=run.pk).update(casebooks_done=done, casebooks_total=total)
+
+    try:
+        rows = file_rows(file_name=run.file_name, content=bytes(run.content))
+        outcome = site_import(user=run.created_by, file_name=run.file_name, rows=rows, dry_run=dry_run,
+                              progress=progress)
+    except (FileError, PermissionDenied) as error:
+        run.status = ImportStatus.FAILED if not dry_run else ImportStatus.CHECKED
+        run.problems = [asdict(SiteProblem("", 0, "", "", "", str(error)))]
+    except Exception as error:  # the row says what went wrong; the task's log has the traceback
+        logger.exception("Import run %s failed", run.pk)
+        run.status = ImportStatus.FAILED
+        run.error = f"{type(error).__name__}: {error}"
+    else:
+        run.status = ImportStatus.CHECKED if dry_run else ImportStatus.DONE
+        run.problems = outcome.problem_dicts()
+        run.casebooks_total = run.casebooks_done = outcome.casebooks
+        run.casebooks_written = 0 if dry_run else outcome.casebooks_written
+        run.patients_enrolled = outcome.patients_enrolled
+    run.finished_at = timezone.now()
+    run.save()
+    return run
