@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 
 from django import forms
 from django.contrib import messages
@@ -14,17 +13,20 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from patients.models import Patient, QueryState
+from patients.display import show_answer
+from patients.models import Patient, QueryMessageKind, QueryState
 from patients.queries import (
     field_label,
+    person_name,
     query_age_days,
     query_answer,
     query_close,
     query_get_for_user,
     query_list_for_user,
     query_raise,
+    query_raiser,
     query_reopen,
     query_row,
     row_place,
@@ -68,10 +70,31 @@ def query_list(request):
     if state == "":
         queries = queries.filter(state__in=[QueryState.OPEN, QueryState.ANSWERED])
     now = timezone.now()
-    rows = [(query, query_age_days(query, now=now), field_label(query.form, query.field_name)) for query in queries[:500]]
+    rows = [(query, query_age_days(query, now=now), field_label(query.form, query.field_name), query_raiser(query))
+            for query in queries[:500]]
     return render(request, "data_management/query_list.html", {
         "filters": filters, "rows": rows, "total": queries.count(), "is_monitor": can_review_forms(request.user),
     })
+
+
+# The entries of a thread, as nouns: "Answer" alone is also the button's verb.
+THREAD_KIND_LABELS = {
+    QueryMessageKind.QUESTION: pgettext_lazy("query thread entry", "Question"),
+    QueryMessageKind.ANSWER: pgettext_lazy("query thread entry", "Answer"),
+    QueryMessageKind.CLOSE: pgettext_lazy("query thread entry", "Closed"),
+    QueryMessageKind.REOPEN: pgettext_lazy("query thread entry", "Re-opened"),
+}
+
+
+def _thread(query) -> list[tuple]:
+    """(entry label, author, message) of each entry; the question of an automatic check is
+    the checks', not the monitor's who ran them."""
+    entries = []
+    for message in query.messages.select_related("author"):
+        automatic = query.check_key and message.kind == QueryMessageKind.QUESTION
+        entries.append((THREAD_KIND_LABELS.get(message.kind, message.get_kind_display()),
+                        _("Automatic checks") if automatic else person_name(message.author), message))
+    return entries
 
 
 class QueryActionForm(forms.Form):
@@ -105,14 +128,13 @@ def query_detail(request, pk: int):
     row = query_row(query)
     current_value = None
     if row is not None and query.field_name:
-        value = getattr(row, f"get_{query.field_name}_display", None)
-        current_value = value() if value else getattr(row, query.field_name, None)
-        if isinstance(current_value, dt.date):
-            current_value = current_value.isoformat()
+        current_value = show_answer(type(row)._meta.get_field(query.field_name), row, query.field_name)
     user = request.user
     return render(request, "data_management/query_detail.html", {
         "query": query,
-        "thread": query.messages.select_related("author"),
+        "thread": _thread(query),
+        "raised_by": query_raiser(query),
+        "run_by": person_name(query.raised_by) if query.check_key else "",
         "field_label": field_label(query.form, query.field_name, type(row) if row is not None else None),
         "row": row,
         "row_place": row_place(query.form, row),
