@@ -382,8 +382,10 @@ def test_the_query_page_names_the_form_and_the_row(client, monitor, casebook):
     assert 'data-testid="query-row">IO cycles · IO cycle 2<' in page
     page = client.get(url("query-detail", on_follow_up.pk)).content.decode()
     assert 'data-testid="query-row">Follow-up &amp; outcome<' in page and "follow-up</dd>" not in page
-    raise_page = client.get(url("query-raise", casebook.study_id)).content.decode()
-    assert "IO cycles · IO cycle 2" in raise_page and "Response assessments · Response assessment 2017-" in raise_page
+    raise_page = client.get(url("query-raise", casebook.study_id), {"form": "io_cycles"}).content.decode()
+    assert "IO cycles · IO cycle 2" in raise_page and "Response assessments · " not in raise_page
+    raise_page = client.get(url("query-raise", casebook.study_id), {"form": "responses"}).content.decode()
+    assert "Response assessments · Response assessment 2017-" in raise_page and "IO cycles · " not in raise_page
 
 
 def test_the_home_page_counts_open_queries_overall_and_per_center(client, monitor, coordinator, other_coordinator,
@@ -605,3 +607,30 @@ def test_italian_query_pages_say_risposta_and_show_local_dates(client, monitor, 
     assert ">Rispondi</button>" in detail
     raised = query.raised_at.astimezone()
     assert raised.strftime("%d/%m/%Y") in detail and raised.strftime("%Y-%m-%d") not in detail
+
+
+def test_the_raise_query_lists_hold_the_chosen_forms_rows_and_questions_with_their_values(client, monitor, casebook):
+    from django.contrib.contenttypes.models import ContentType
+
+    logged_in(client, monitor)
+    page = client.get(url("query-raise", casebook.study_id), {"form": "follow_up"})
+    form = page.context["form"]
+    follow_up = FollowUp.objects.get(patient=casebook)
+    assert [key for key, _label in form.fields["row"].choices] == [
+        "", f"{ContentType.objects.get_for_model(FollowUp).pk}-{follow_up.pk}"]
+    questions = dict(form.fields["field_name"].choices)
+    assert set(questions) == {"", *(f.name for f in FollowUp._meta.concrete_fields if f.editable and f.name not in (
+        "id", "version", "is_deleted", "created_at", "updated_at", "patient"))}
+    assert questions["last_contact_date"] == "Date of last contact (now: 2020-01-15)"
+    # Another form: its own rows (IO cycles and the end of treatment) and questions only.
+    page = client.get(url("query-raise", casebook.study_id), {"form": "io_cycles"}, HTTP_HX_REQUEST="true")
+    form = page.context["form"]
+    places = [label for _key, label in form.fields["row"].choices[1:]]
+    assert places and all(label.startswith("IO cycles") for label in places)
+    assert "last_contact_date" not in dict(form.fields["field_name"].choices)
+    cycle = IOCycle.objects.filter(patient=casebook).order_by("cycle_number").first()
+    key = f"{ContentType.objects.get_for_model(IOCycle).pk}-{cycle.pk}"
+    page = client.get(url("query-raise", casebook.study_id), {"form": "io_cycles", "row": key})
+    labels = dict(page.context["form"].fields["field_name"].choices)
+    assert labels["start_date"] == f"IO cycles · Cycle start date (day 1) (now: {cycle.start_date:%Y-%m-%d})"
+    assert 'hx-get="/data-management/' in page.content.decode()
