@@ -21,7 +21,9 @@ demo: install
 	$(BIN)/python manage.py compilemessages --ignore=.venv >/dev/null 2>&1 || true
 	$(BIN)/python manage.py seed_demo --if-empty
 	@echo "Serving http://$(HOST):$(PORT)/  (sign in as one of the demo users above)"
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	@# As production runs: jobs off the request (a worker thread on an in-memory broker, see
+	@# inocd22/settings/local.py), and the site's own error pages (DEBUG off).
+	DEBUG=false CELERY_WORKER_IN_PROCESS=true $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: install
 	$(BIN)/python -m pytest

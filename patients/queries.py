@@ -64,6 +64,21 @@ def row_place(form: str, row: models.Model | None) -> str:
     return casebook.part_for(row).place(row)
 
 
+def query_raiser(query: DataQuery) -> str:
+    """Who asked, as the pages say it: the automatic checks for a query they raised (the
+    monitor whose run raised it stays its `raised_by`, in the history), else the monitor."""
+    if query.check_key:
+        return _("Automatic checks")
+    return person_name(query.raised_by)
+
+
+def person_name(user) -> str:
+    """A user as the pages name them: full name, else user name."""
+    if user is None:
+        return "—"
+    return user.get_full_name() or user.get_username()
+
+
 def _query_target(*, patient: Patient, form: str, row: models.Model | None, field_name: str) -> None:
     """Refuses a query about a form, row or field that is not this patient's."""
     if not casebook.has_form(form):

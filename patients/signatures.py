@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -9,10 +11,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from patients.models import CasebookSignature, EnrollmentStatus, FormState, FormStatus, Patient
-from patients.queries import require_visible
+from patients.queries import person_name, require_visible, unresolved_query_list
 from patients.registry import casebook
 from sites.auth import credentials_confirm
-from sites.roles import can_sign_casebook
+from sites.roles import Role, can_sign_casebook, user_roles
 
 SIGNATURE_MEANING = gettext_lazy(
     "By signing I confirm, as the site investigator responsible for this patient, that I have "
@@ -27,6 +29,41 @@ def required_form_keys(patient: Patient) -> list[str]:
     if patient.enrollment_status == EnrollmentStatus.ENROLLED:
         return casebook.keys_requiring_data()
     return [casebook.patient_part().key]
+
+
+@dataclass(frozen=True)
+class SignedForm:
+    """One form of the casebook as the sign-off page summarises it."""
+
+    key: str
+    label: str
+    status: str  # "" for a form with no data
+    status_label: str
+    unresolved_queries: int
+
+
+def casebook_signoff_summary(*, user, patient: Patient) -> list[SignedForm]:
+    """What a signature covers: every form of the casebook in casebook order, its status, and
+    its open or answered queries (those the user may see)."""
+    states = {state.form: state for state in FormState.objects.filter(patient=patient)}
+    queries = unresolved_query_list(user=user, patient=patient)
+    return [
+        SignedForm(
+            key=form.key,
+            label=str(form.label),
+            status=states[form.key].status if form.key in states else "",
+            status_label=str(states[form.key].get_status_display()) if form.key in states else _("Empty"),
+            unresolved_queries=sum(1 for query in queries if query.form == form.key),
+        )
+        for form in casebook.forms()
+    ]
+
+
+def signer_description(user) -> str:
+    """A signer as the signature names them: full name and study role ("Anna Rossi (Site investigator)")."""
+    roles = [str(role.label) for role in Role if role in user_roles(user)]
+    name = person_name(user)
+    return f"{name} ({', '.join(roles)})" if roles else name
 
 
 def casebook_signature_get(*, patient: Patient) -> CasebookSignature | None:

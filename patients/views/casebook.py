@@ -120,6 +120,46 @@ def _conflict(form, current) -> list[tuple[str, str, str]]:
     return differences
 
 
+# The buttons of a form: save and back to the casebook, save and go on to the next form, save
+# and open a new row of the same repeating form.
+SAVE = "save"
+SAVE_NEXT = "next"
+SAVE_ANOTHER = "another"
+
+
+def next_part(patient: Patient, spec: Part) -> Part | None:
+    """The part after `spec` in casebook order whose form the site may still change (not
+    locked); None after the last one. The enrollment is edited first, never "next"."""
+    parts = [part for part in casebook.parts() if not part.is_patient]
+    locked = set(FormState.objects.filter(patient=patient, status=FormStatus.LOCKED).values_list("form", flat=True))
+    later = parts[parts.index(spec) + 1:] if spec in parts else parts
+    return next((part for part in later if part.key not in locked), None)
+
+
+def part_url(patient: Patient, part: Part) -> str:
+    """Where a part is filled in: a single part's form; a repeating part's new row while it has
+    none, else its table on the casebook page (its rows, each with Edit, and the Add button)."""
+    if not part.repeating:
+        return reverse("casebook:form", args=[patient.study_id, part.slug])
+    if not part.model.objects.filter(patient=patient, is_deleted=False).exists():
+        return reverse("casebook:row-new", args=[patient.study_id, part.slug])
+    return casebook_url(patient, part.key)
+
+
+def _after_save(patient: Patient, spec: Part, choice: str) -> str:
+    if choice == SAVE_NEXT and (following := next_part(patient, spec)) is not None:
+        return part_url(patient, following)
+    if choice == SAVE_ANOTHER and spec.repeating:
+        return reverse("casebook:row-new", args=[patient.study_id, spec.slug])
+    return casebook_url(patient, spec.key)
+
+
+def _unchanged(form) -> bool:
+    """True when the user changed no answer (nor code) of a saved row: the reason for change
+    is not a change of the data."""
+    return bool(form.instance.pk) and not (set(form.changed_data) - {"change_reason", "version"})
+
+
 def _rebound(form, version: int):
     """The same form, keeping what the user typed, now against the saved version."""
     data = form.data.copy()
@@ -146,8 +186,13 @@ def crf_row_edit(request, study_id: str, slug: str, pk: int | None = None):
         return _locked_refusal(request, patient, spec.key)
     reason_required = bool(state and state.status in REASON_REQUIRED_STATES)
     conflict = []
+    choice = request.POST.get("then", SAVE)
     if request.method == "POST":
         form = spec.form_class(request.POST, instance=row, reason_required=reason_required)
+        if _unchanged(form) and str(row.version) == request.POST.get("version", ""):
+            # Nothing to save: no history row, no reason asked, no verification undone.
+            messages.info(request, _("%(form)s: nothing changed, nothing saved.") % {"form": spec.title})
+            return redirect(_after_save(patient, spec, choice))
         if form.is_valid():
             expected = form.cleaned_data.get("version")
             try:
@@ -175,7 +220,7 @@ def crf_row_edit(request, study_id: str, slug: str, pk: int | None = None):
             else:
                 messages.success(request, _("%(form)s saved.") % {"form": spec.title})
                 _change_notices(request, saved.change_notices)
-                return redirect(casebook_url(patient, spec.key))
+                return redirect(_after_save(patient, spec, choice))
         else:
             # Every error in one submit: the edit checks of what could be read, beside the typos.
             form.add_row_problems(row_problems(form.instance, patient=patient, invalid=form.invalid_questions()))
@@ -196,6 +241,7 @@ def crf_row_edit(request, study_id: str, slug: str, pk: int | None = None):
             # The open queries are flagged on the fields they concern (casebook/_field.html).
             "query_form": spec.key,
             "query_row": row if spec.repeating else None,
+            "next_part": next_part(patient, spec),
         },
     )
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from patients.dashboard import dashboard_csv_rows, monitoring_dashboard, progress_chart
 from patients.queries import QUERY_AGE_ALERT_DAYS
+from patients.registry import casebook
 from patients.spreadsheet import csv_response
 from sites.roles import can_see_monitoring_dashboard
 
@@ -23,7 +24,7 @@ def dashboard(request):
     _require_dashboard(request)
     rows = monitoring_dashboard(user=request.user)
     return render(request, "data_management/dashboard.html", {"rows": rows, "chart": progress_chart(rows),
-                                                              "alert_days": QUERY_AGE_ALERT_DAYS})
+                                                              "alert_days": QUERY_AGE_ALERT_DAYS, "form_count": len(casebook)})
 
 
 @login_required

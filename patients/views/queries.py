@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,19 +10,23 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.html import strip_tags
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from patients.models import Patient, QueryState
+from patients.display import show_answer
+from patients.models import Patient, QueryMessageKind, QueryState
 from patients.queries import (
     field_label,
+    person_name,
     query_age_days,
     query_answer,
     query_close,
     query_get_for_user,
     query_list_for_user,
     query_raise,
+    query_raiser,
     query_reopen,
     query_row,
     row_place,
@@ -68,10 +70,31 @@ def query_list(request):
     if state == "":
         queries = queries.filter(state__in=[QueryState.OPEN, QueryState.ANSWERED])
     now = timezone.now()
-    rows = [(query, query_age_days(query, now=now), field_label(query.form, query.field_name)) for query in queries[:500]]
+    rows = [(query, query_age_days(query, now=now), field_label(query.form, query.field_name), query_raiser(query))
+            for query in queries[:500]]
     return render(request, "data_management/query_list.html", {
         "filters": filters, "rows": rows, "total": queries.count(), "is_monitor": can_review_forms(request.user),
     })
+
+
+# The entries of a thread, as nouns: "Answer" alone is also the button's verb.
+THREAD_KIND_LABELS = {
+    QueryMessageKind.QUESTION: pgettext_lazy("query thread entry", "Question"),
+    QueryMessageKind.ANSWER: pgettext_lazy("query thread entry", "Answer"),
+    QueryMessageKind.CLOSE: pgettext_lazy("query thread entry", "Closed"),
+    QueryMessageKind.REOPEN: pgettext_lazy("query thread entry", "Re-opened"),
+}
+
+
+def _thread(query) -> list[tuple]:
+    """(entry label, author, message) of each entry; the question of an automatic check is
+    the checks', not the monitor's who ran them."""
+    entries = []
+    for message in query.messages.select_related("author"):
+        automatic = query.check_key and message.kind == QueryMessageKind.QUESTION
+        entries.append((THREAD_KIND_LABELS.get(message.kind, message.get_kind_display()),
+                        _("Automatic checks") if automatic else person_name(message.author), message))
+    return entries
 
 
 class QueryActionForm(forms.Form):
@@ -105,14 +128,13 @@ def query_detail(request, pk: int):
     row = query_row(query)
     current_value = None
     if row is not None and query.field_name:
-        value = getattr(row, f"get_{query.field_name}_display", None)
-        current_value = value() if value else getattr(row, query.field_name, None)
-        if isinstance(current_value, dt.date):
-            current_value = current_value.isoformat()
+        current_value = show_answer(type(row)._meta.get_field(query.field_name), row, query.field_name)
     user = request.user
     return render(request, "data_management/query_detail.html", {
         "query": query,
-        "thread": query.messages.select_related("author"),
+        "thread": _thread(query),
+        "raised_by": query_raiser(query),
+        "run_by": person_name(query.raised_by) if query.check_key else "",
         "field_label": field_label(query.form, query.field_name, type(row) if row is not None else None),
         "row": row,
         "row_place": row_place(query.form, row),
@@ -127,6 +149,10 @@ def query_detail(request, pk: int):
 
 
 class QueryRaiseForm(forms.Form):
+    """A query on the chosen form: its rows, and its questions with the whole question and
+    the value now (of the chosen row, or of the form's single row). The lists follow the
+    chosen form (the page asks for them again when it changes: data_management/query_raise.html)."""
+
     form = forms.ChoiceField(label=gettext_lazy("form"), choices=form_choices)
     row = forms.ChoiceField(label=gettext_lazy("row"), required=False)
     field_name = forms.ChoiceField(label=gettext_lazy("question of the form"), required=False)
@@ -136,26 +162,43 @@ class QueryRaiseForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.patient = patient
         self.rows = {}
+        source = self.data if self.is_bound else self.initial
+        chosen = source.get("form") if casebook.has_form(source.get("form")) else casebook.form_keys()[0]
+        parts = casebook.form(chosen).parts
         row_choices = [("", _("the whole form"))]
-        field_choices = [("", _("no particular question"))]
-        seen_fields = set()
-        # The questions of the chosen form first, named as that form asks them (a name such as
-        # start_date is a question of several forms).
-        chosen = self.data.get("form") if self.is_bound else self.initial.get("form")
-        parts_in_order = sorted(casebook.parts(), key=lambda part: part.key != chosen)
-        for part in parts_in_order:
+        for part in parts:
             content_type = ContentType.objects.get_for_model(part.model)
             rows = [patient] if part.is_patient else part.model.objects.filter(patient=patient, is_deleted=False)
             for row in rows:
                 key = f"{content_type.pk}-{row.pk}"
                 self.rows[key] = row
                 row_choices.append((key, row_place(part.key, row)))
+        chosen_row = self.rows.get(source.get("row") or "")
+        field_choices = [("", _("no particular question"))]
+        seen = set()
+        for part in parts:
+            # The value shown: of the chosen row, or of the part's only row.
+            shown = chosen_row if chosen_row is not None and casebook.part_for(chosen_row) is part else None
+            if shown is None and not part.repeating:
+                shown = next((row for row in self.rows.values() if casebook.part_for(row) is part), None)
             for model_field in part.question_fields():
-                if model_field.name not in seen_fields:
-                    seen_fields.add(model_field.name)
-                    field_choices.append((model_field.name, f"{part.form.label} · {capfirst(model_field.verbose_name)}"))
+                if model_field.name in seen:
+                    continue
+                seen.add(model_field.name)
+                label = capfirst(model_field.verbose_name)
+                if len(parts) > 1:
+                    label = f"{capfirst(part.title)} · {label}"
+                if shown is not None:
+                    value = strip_tags(show_answer(model_field, shown, model_field.name))
+                    label = _("%(question)s (now: %(value)s)") % {"question": label, "value": value}
+                field_choices.append((model_field.name, label))
         self.fields["row"].choices = row_choices
         self.fields["field_name"].choices = field_choices
+        for name in ("form", "row"):
+            # Choosing the form (or the row) asks the server for the lists that follow it.
+            self.fields[name].widget.attrs.update({"hx-get": "", "hx-trigger": "change", "hx-target": "#raise-query-form",
+                                                   "hx-select": "#raise-query-form", "hx-swap": "outerHTML",
+                                                   "hx-include": "closest form", "hx-push-url": "false"})
 
 
 @login_required
@@ -164,8 +207,10 @@ def query_raise_view(request, study_id: str):
     patient = patient_get_for_user(user=request.user, study_id=study_id)
     if not can_review_forms(request.user):
         raise PermissionDenied
-    initial = {key: request.GET.get(key, "") for key in ("form", "row", "field_name")}
+    initial = {key: request.GET.get(key, "") for key in ("form", "row", "field_name", "question")}
     form = QueryRaiseForm(request.POST or None, initial=initial, patient=patient)
+    for name in ("form", "row"):
+        form.fields[name].widget.attrs["hx-get"] = request.path
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

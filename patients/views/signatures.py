@@ -16,7 +16,9 @@ from patients.signatures import (
     casebook_sign,
     casebook_signature_get,
     casebook_signature_list,
+    casebook_signoff_summary,
     casebook_unsigned_reasons,
+    signer_description,
 )
 from patients.views.common import casebook_url
 from sites.auth import two_factor_required
@@ -52,12 +54,17 @@ def casebook_sign_view(request, study_id: str):
             else:
                 messages.success(request, _("The casebook is signed."))
                 return redirect("data_management:sign", study_id=patient.study_id)
+    signature = casebook_signature_get(patient=patient)
+    summary = casebook_signoff_summary(user=request.user, patient=patient)
     return render(request, "data_management/sign.html", {
         "patient": patient,
+        "summary": summary,
+        "unresolved_total": sum(form.unresolved_queries for form in summary),
+        "signer": signer_description(signature.signer if signature else request.user),
         "form": form,
         "may_sign": may_sign,
         "meaning": SIGNATURE_MEANING,
-        "signature": casebook_signature_get(patient=patient),
+        "signature": signature,
         "signatures": casebook_signature_list(patient=patient),
         "unsigned_reasons": casebook_unsigned_reasons(patient=patient),
         "casebook_url": casebook_url(patient.study_id),

@@ -23,7 +23,8 @@ def sign_in(page, base_url, username):
 
 
 def save(page):
-    page.get_by_role("button", name=re.compile("^Save")).click()
+    """The form's first button: Save (Save and next form, Save and add another follow it)."""
+    page.get_by_role("button", name=re.compile("^Save")).first.click()
 
 
 def saved(page, text):
@@ -252,3 +253,77 @@ def test_a_coordinator_enters_a_whole_casebook(live_server, new_page, screenshot
     page.get_by_role("link", name="Modifica · Malattia alla baseline").click()
     expect(page.get_by_label("Data della diagnosi di LLA-B")).to_have_value("10/01/2015")
     screenshot(page, "10-form-italian")
+
+
+def test_save_and_next_form_and_save_and_add_another(live_server, new_page, screenshot, center, coordinator):
+    from tests import factories
+
+    patient = factories.PatientFactory(center=center)
+    base = live_server.url
+    page = new_page()
+    sign_in(page, base, "coord-rm01")
+    page.goto(f"{base}/patients/{patient.study_id}/forms/prior-lines/new/")
+    expect(page.get_by_text("Next form: IO cycles")).to_be_visible()
+    page.get_by_label("Line number").fill("1")
+    page.get_by_label("Category").select_option("induction_chemo")
+    page.get_by_label("Regimen").fill("hyper-CVAD")
+    page.get_by_label("Start date").fill("2015-01-20")
+    page.get_by_label("End date").fill("2015-07-01")
+    page.get_by_label("Best response").select_option("cr")
+    screenshot(page, "flow-save-buttons")
+    page.get_by_role("button", name="Save and add another").click()
+    saved(page, "Prior therapy lines saved.")
+    expect(page).to_have_url(re.compile(r"/forms/prior-lines/new/$"))
+    expect(page.get_by_label("Line number")).to_have_value("")
+    page.get_by_label("Line number").fill("2")
+    page.get_by_label("Category").select_option("induction_chemo")
+    page.get_by_label("Regimen").fill("FLAG-Ida")
+    page.get_by_label("Start date").fill("2015-09-01")
+    page.get_by_label("End date").fill("2015-11-01")
+    page.get_by_label("Best response").select_option("pd")
+    page.get_by_role("button", name="Save and next form").click()
+    saved(page, "Prior therapy lines saved.")
+    expect(page).to_have_url(re.compile(r"/forms/io-cycles/new/$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("IO cycles")
+    assert PriorTherapyLine.objects.filter(patient=patient).count() == 2
+
+
+def test_an_unchanged_complete_form_saves_nothing_and_asks_no_reason(live_server, new_page, screenshot, center,
+                                                                    coordinator):
+    from patients.workflow import form_status_set
+    from tests import factories
+
+    patient = factories.PatientFactory(center=center)
+    baseline = factories.BaselineFactory(patient=patient)
+    form_status_set(user=coordinator, patient=patient, form="baseline", status="complete")
+    base = live_server.url
+    page = new_page("it-IT")
+    sign_in_it(page, base, "coord-rm01")
+    page.goto(f"{base}/patients/{patient.study_id}/forms/baseline/")
+    expect(page.get_by_role("button", name="Salva e vai alla scheda successiva")).to_be_visible()
+    page.get_by_role("button", name="Salva e vai alla scheda successiva").click()
+    expect(page.locator(".messages")).to_contain_text("nessuna modifica")
+    expect(page).to_have_url(re.compile(r"/forms/prior-lines/new/$"))
+    screenshot(page, "flow-nothing-changed-it")
+    baseline.refresh_from_db()
+    assert baseline.version == 1 and baseline.history.count() == 1
+
+
+def sign_in_it(page, base_url, username):
+    page.goto(f"{base_url}/accounts/login/")
+    page.locator("#id_username").fill(username)
+    page.locator("#id_password").fill("pw-for-tests")
+    page.locator("form button[type=submit]").last.click()
+    expect(page.locator(".usernav")).to_contain_text(username)
+
+
+def test_the_site_says_not_found_in_its_own_page_in_both_languages(live_server, new_page, screenshot, coordinator):
+    base = live_server.url
+    for locale, heading, home in (("en-GB", "Not found", "Home"), ("it-IT", "Non trovato", "Home")):
+        page = new_page(locale)
+        response = page.goto(f"{base}/no-such-page/")
+        assert response.status == 404
+        expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        expect(page.locator("link[rel=stylesheet]").first).to_have_attribute("href", re.compile("/static/"))
+        expect(page.get_by_role("link", name=home).last).to_be_visible()
+        screenshot(page, f"404-{locale}")

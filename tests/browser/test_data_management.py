@@ -187,3 +187,50 @@ def test_query_correct_verify_lock_sign_unlock_and_void_from_the_casebook(
     screenshot(coordinator_page, "dm-signature-void")
     signature = CasebookSignature.objects.get()
     assert signature.is_void and "Visit of March" in signature.void_reason
+
+
+def test_the_raise_query_lists_follow_the_chosen_form_and_query_links_are_readable(
+    live_server, new_page, screenshot, center, monitor
+):
+    base = live_server.url
+    patient = full_casebook(center)
+    page = signed_in_page(new_page, base, monitor.username)
+    page.goto(f"{base}/patients/{patient.study_id}/")
+    link = page.get_by_test_id("raise-query-follow_up-last_contact_date")
+    style = link.evaluate("a => { const s = getComputedStyle(a); return [s.fontSize, s.opacity, s.color]; }")
+    assert float(style[0].removesuffix("px")) >= 14 and float(style[1]) == 1.0, style
+    background = page.locator("#form-follow_up").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert contrast(style[2], background) >= 4.5, (style[2], background)
+
+    page.goto(f"{base}/data-management/casebooks/{patient.study_id}/queries/new/?form=follow_up")
+    rows, questions = page.get_by_label("Row"), page.get_by_label("Question of the form")
+    expect(rows.locator("option")).to_have_count(2)  # the whole form, and its one row
+    expect(questions.locator("option", has_text="Date of last contact (now: 2020-01-15)")).to_have_count(1)
+    page.get_by_label("Form", exact=True).select_option("io_cycles")
+    # The server sends the chosen form's rows and questions: IO cycles only.
+    expect(rows.locator("option", has_text="IO cycles · IO cycle 1")).to_have_count(1)
+    expect(rows.locator("option", has_text="Follow-up")).to_have_count(0)
+    expect(questions.locator("option", has_text="Date of last contact")).to_have_count(0)
+    rows.select_option(label="IO cycles · IO cycle 1")
+    expect(questions.locator("option", has_text=re.compile(r"Cycle start date \(day 1\) \(now: \d{4}-\d\d-\d\d\)"))
+           ).to_have_count(1)
+    screenshot(page, "dm-query-raise-dependent")
+    questions.select_option("start_date")
+    page.get_by_label("Your question").fill("Is day 1 right?")
+    page.get_by_role("button", name="Raise the query").click()
+    expect(messages(page)).to_contain_text(re.compile(r"Query \d+ raised\."))
+    query = DataQuery.objects.get()
+    assert (query.form, query.field_name) == ("io_cycles", "start_date")
+
+
+def contrast(foreground: str, background: str) -> float:
+    """WCAG contrast ratio of two CSS rgb() colours."""
+    def luminance(colour: str) -> float:
+        channels = [int(part) / 255 for part in re.findall(r"\d+", colour)[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    if background in ("rgba(0, 0, 0, 0)", "transparent"):
+        background = "rgb(255, 255, 255)"
+    light, dark = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)

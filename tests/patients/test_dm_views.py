@@ -11,6 +11,7 @@ from django.template import Context, Template
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.html import escape
 
 from outcomes.models import FollowUp
 from patients.models import CasebookSignature, DataCheckRun, DataQuery, FormState, FormStatus, QueryState
@@ -135,7 +136,7 @@ def test_sign_off_page_wrong_password_refused_right_one_recorded_and_shown(clien
     signature = CasebookSignature.objects.get()
     assert signature.signer == investigator
     body = response.content.decode()
-    assert "Signed by inv-rm01 on" in body and signature.signed_at.astimezone().strftime("%Y-%m-%d") in body
+    assert "Signed by inv-rm01 (Site investigator) on" in body and signature.signed_at.astimezone().strftime("%Y-%m-%d") in body
 
 
 def test_run_checks_from_the_page(client, monitor, coordinator, casebook, django_capture_on_commit_callbacks):
@@ -381,8 +382,10 @@ def test_the_query_page_names_the_form_and_the_row(client, monitor, casebook):
     assert 'data-testid="query-row">IO cycles · IO cycle 2<' in page
     page = client.get(url("query-detail", on_follow_up.pk)).content.decode()
     assert 'data-testid="query-row">Follow-up &amp; outcome<' in page and "follow-up</dd>" not in page
-    raise_page = client.get(url("query-raise", casebook.study_id)).content.decode()
-    assert "IO cycles · IO cycle 2" in raise_page and "Response assessments · Response assessment 2017-" in raise_page
+    raise_page = client.get(url("query-raise", casebook.study_id), {"form": "io_cycles"}).content.decode()
+    assert "IO cycles · IO cycle 2" in raise_page and "Response assessments · " not in raise_page
+    raise_page = client.get(url("query-raise", casebook.study_id), {"form": "responses"}).content.decode()
+    assert "Response assessments · Response assessment 2017-" in raise_page and "IO cycles · " not in raise_page
 
 
 def test_the_home_page_counts_open_queries_overall_and_per_center(client, monitor, coordinator, other_coordinator,
@@ -537,3 +540,97 @@ def test_the_audit_csv_takes_the_ends_of_the_calendar_as_no_bound(client, monito
     everything = b"".join(client.get(url("audit-csv")).streaming_content)
     response = client.get(url("audit-csv"), bounds)
     assert response.status_code == 200 and b"".join(response.streaming_content) == everything
+
+
+def test_dashboard_progress_counts_every_expected_form_and_says_so(client, monitor, center, casebook):
+    from patients.registry import casebook as registry
+
+    for _ in range(3):
+        factories.PatientFactory(center=center)  # enrolled, nothing filled in yet
+    factories.PatientFactory(center=center, enrollment_status="excluded", exclusion_reason="CD22-negative")
+    logged_in(client, monitor)
+    page = client.get(url("dashboard")).content.decode()
+    expected = 4 * len(registry.forms()) + 1
+    started = FormState.objects.filter(patient__center=center).count()
+    assert f">{started}/{expected}</text>" in page
+    assert "forms started / forms expected" in page
+    rows = {row["center"]: row for row in csv.DictReader(io.StringIO(client.get(url("dashboard-csv")).content.decode()))}
+    assert (int(rows["RM01"]["forms expected"]), int(rows["RM01"]["forms not started"])) == (expected, expected - started)
+
+
+def test_sign_off_page_summarises_the_forms_their_status_the_open_queries_and_the_signer(client, investigator,
+                                                                                         monitor, casebook):
+    from patients.registry import casebook as registry
+
+    investigator.first_name, investigator.last_name = "Anna", "Rossi"
+    investigator.save()
+    query_raise(user=monitor, patient=casebook, form="hsct", question="Donor type?")
+    logged_in(client, investigator)
+    response = client.get(url("sign", casebook.study_id))
+    body = response.content.decode()
+    summary = body.split('data-testid="signoff-summary"', 1)[1].split("</section>", 1)[0]
+    assert "Anna Rossi (Site investigator)" in summary
+    for form in registry.forms():
+        assert f'data-form="{form.key}"' in summary and escape(str(form.label)) in summary
+    assert [(form.key, form.unresolved_queries) for form in response.context["summary"] if form.unresolved_queries] == [
+        ("hsct", 1)]
+    assert "1 query is still open or answered" in summary
+    states = dict(FormState.objects.filter(patient=casebook).values_list("form", "status"))
+    assert {form.key: form.status for form in response.context["summary"]} == {
+        form.key: states.get(form.key, "") for form in registry.forms()}
+
+
+def test_automatic_check_queries_say_so_and_messages_are_whole(client, monitor, casebook):
+    long_question = "Last contact date: " + "the date of last contact is before the end of treatment; " * 3
+    automatic, _ = query_raise(user=monitor, patient=casebook, form="follow_up", field_name="last_contact_date",
+                               question=long_question, check_key="test-check")
+    by_hand, _ = query_raise(user=monitor, patient=casebook, form="baseline", question="ECOG?")
+    logged_in(client, monitor)
+    listing = client.get(url("query-list")).content.decode()
+    row = listing.split(f'data-query="{automatic.pk}"', 1)[1].split("</tr>", 1)[0]
+    assert "<td>Automatic checks</td>" in row and long_question.strip() in row
+    row = listing.split(f'data-query="{by_hand.pk}"', 1)[1].split("</tr>", 1)[0]
+    assert "Automatic checks" not in row and "<td>monitor</td>" in row
+    detail = client.get(url("query-detail", automatic.pk)).content.decode()
+    raised_by = detail.split('data-testid="raised-by">', 1)[1].split("</dd>", 1)[0]
+    assert raised_by.startswith("Automatic checks") and "run by monitor" in raised_by
+    assert "Question</strong> · Automatic checks" in detail.split('data-testid="thread"')[1]
+
+
+def test_italian_query_pages_say_risposta_and_show_local_dates(client, monitor, coordinator, casebook):
+    query, _ = query_raise(user=monitor, patient=casebook, form="baseline", question="ECOG?")
+    query_answer(user=coordinator, query=query, text="Corretto")
+    logged_in(client, coordinator)
+    detail = client.get(url("query-detail", query.pk), HTTP_ACCEPT_LANGUAGE="it").content.decode()
+    thread = detail.split('data-testid="thread"', 1)[1].split("</ol>", 1)[0]
+    assert "<strong>Risposta</strong>" in thread and "Rispondi" not in thread
+    assert ">Rispondi</button>" in detail
+    raised = query.raised_at.astimezone()
+    assert raised.strftime("%d/%m/%Y") in detail and raised.strftime("%Y-%m-%d") not in detail
+
+
+def test_the_raise_query_lists_hold_the_chosen_forms_rows_and_questions_with_their_values(client, monitor, casebook):
+    from django.contrib.contenttypes.models import ContentType
+
+    logged_in(client, monitor)
+    page = client.get(url("query-raise", casebook.study_id), {"form": "follow_up"})
+    form = page.context["form"]
+    follow_up = FollowUp.objects.get(patient=casebook)
+    assert [key for key, _label in form.fields["row"].choices] == [
+        "", f"{ContentType.objects.get_for_model(FollowUp).pk}-{follow_up.pk}"]
+    questions = dict(form.fields["field_name"].choices)
+    assert set(questions) == {"", *(f.name for f in FollowUp._meta.concrete_fields if f.editable and f.name not in (
+        "id", "version", "is_deleted", "created_at", "updated_at", "patient"))}
+    assert questions["last_contact_date"] == "Date of last contact (now: 2020-01-15)"
+    # Another form: its own rows (IO cycles and the end of treatment) and questions only.
+    page = client.get(url("query-raise", casebook.study_id), {"form": "io_cycles"}, HTTP_HX_REQUEST="true")
+    form = page.context["form"]
+    places = [label for _key, label in form.fields["row"].choices[1:]]
+    assert places and all(label.startswith("IO cycles") for label in places)
+    assert "last_contact_date" not in dict(form.fields["field_name"].choices)
+    cycle = IOCycle.objects.filter(patient=casebook).order_by("cycle_number").first()
+    key = f"{ContentType.objects.get_for_model(IOCycle).pk}-{cycle.pk}"
+    page = client.get(url("query-raise", casebook.study_id), {"form": "io_cycles", "row": key})
+    labels = dict(page.context["form"].fields["field_name"].choices)
+    assert labels["start_date"] == f"IO cycles · Cycle start date (day 1) (now: {cycle.start_date:%Y-%m-%d})"
+    assert 'hx-get="/data-management/' in page.content.decode()

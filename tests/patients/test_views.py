@@ -577,3 +577,93 @@ def test_an_empty_repeating_form_can_be_marked_complete_and_an_empty_single_form
     response = client.post(reverse("casebook:status", args=[patient.study_id, "adverse_events"]), {"status": "complete"})
     assert response.status_code == 302
     assert FormState.objects.get(patient=patient, form="adverse_events").status == "complete"
+
+
+# -- flow: save and next, save and add another, nothing changed --------------------------
+
+def _as_the_page_sends_it(response) -> dict:
+    """What the browser posts back when the user changes nothing on the form the page shows."""
+    data = {}
+    for field in response.context["form"]:
+        shown = field.field.widget.format_value(field.value())
+        if isinstance(shown, list):
+            shown = shown[0] if shown else ""
+        data[field.name] = "" if shown is None else shown
+    return data
+
+
+def test_save_and_next_form_goes_to_the_next_form_in_casebook_order(coordinator, patient):
+    client = signed_in(coordinator)
+    page = client.get(form_url(patient, "baseline")).content.decode()
+    assert "Save and next form" in page and "Next form: Prior therapy lines" in page
+    assert "Save and add another" not in page  # baseline is one row per patient
+    response = client.post(form_url(patient, "baseline"), {**FORMS["baseline"][1], "then": "next"})
+    # Prior lines has no row yet: its first row's form.
+    assert response["Location"] == reverse("casebook:row-new", args=[patient.study_id, "prior-lines"])
+    response = client.post(form_url(patient, "prior-lines"), {**FORMS["prior-lines"][1], "then": "next"})
+    assert response["Location"] == reverse("casebook:row-new", args=[patient.study_id, "io-cycles"])
+    # IO cycles has a row now: its table on the casebook page, where rows are edited or added.
+    response = client.post(form_url(patient, "io-cycles"), {**FORMS["io-cycles"][1], "then": "another"})
+    assert response["Location"] == reverse("casebook:row-new", args=[patient.study_id, "io-cycles"])
+    response = client.post(form_url(patient, "end-of-treatment"), {**FORMS["end-of-treatment"][1], "then": "next"})
+    assert response["Location"] == reverse("casebook:row-new", args=[patient.study_id, "responses"])
+
+
+def test_save_and_next_skips_locked_forms_and_the_last_form_has_none(coordinator, monitor, patient):
+    from patients.workflow import form_lock, form_verify
+
+    factories.HsctFactory(patient=patient)
+    form_status_set(user=coordinator, patient=patient, form="hsct", status="complete")
+    form_verify(user=monitor, patient=patient, form="hsct")
+    form_lock(user=monitor, patient=patient, form="hsct")
+    client = signed_in(coordinator)
+    response = client.post(form_url(patient, "responses"), {**FORMS["responses"][1], "then": "next"})
+    assert response["Location"] == reverse("casebook:row-new", args=[patient.study_id, "adverse-events"])
+    page = client.get(form_url(patient, "follow-up")).content.decode()
+    assert "Save and next form" not in page
+
+
+def test_a_save_with_no_change_asks_no_reason_and_writes_no_history(coordinator, patient):
+    baseline = factories.BaselineFactory(patient=patient)
+    client = signed_in(coordinator)
+    form_status_set(user=coordinator, patient=patient, form="baseline", status="complete")
+    history = baseline.history.count()
+    page = client.get(form_url(patient, "baseline"))
+    response = client.post(form_url(patient, "baseline"), _as_the_page_sends_it(page), follow=True)
+    assert response.redirect_chain[-1][0] == f"/patients/{patient.study_id}/#form-baseline"
+    assert "Baseline disease: nothing changed, nothing saved." in response.content.decode()
+    baseline.refresh_from_db()
+    assert (baseline.version, baseline.history.count()) == (1, history)
+    assert FormState.objects.get(patient=patient, form="baseline").status == "complete"
+    # A change still asks for its reason.
+    response = client.post(form_url(patient, "baseline"), {**_as_the_page_sends_it(page), "ecog": "3"})
+    assert response.context["form"].errors["change_reason"]
+
+
+def test_a_repeating_row_saved_unchanged_with_save_and_add_another_opens_a_new_row(coordinator, patient):
+    cycle = factories.IOCycleFactory(patient=patient)
+    client = signed_in(coordinator)
+    url = reverse("casebook:row", args=[patient.study_id, "io-cycles", cycle.pk])
+    page = client.get(url)
+    assert "Save and add another" in page.content.decode()
+    response = client.post(url, {**_as_the_page_sends_it(page), "then": "another"})
+    assert response["Location"] == reverse("casebook:row-new", args=[patient.study_id, "io-cycles"])
+    cycle.refresh_from_db()
+    assert cycle.version == 1
+
+
+def test_a_verified_form_offers_no_reopen_and_a_locked_one_no_site_action(coordinator, monitor, patient):
+    from patients.workflow import form_lock, form_verify
+
+    factories.BaselineFactory(patient=patient)
+    form_status_set(user=coordinator, patient=patient, form="baseline", status="complete")
+    client = signed_in(coordinator)
+    page = client.get(f"/patients/{patient.study_id}/").content.decode()
+    assert 'id="reopen-reason-baseline"' in page
+    form_verify(user=monitor, patient=patient, form="baseline")
+    page = client.get(f"/patients/{patient.study_id}/").content.decode()
+    assert 'id="reopen-reason-baseline"' not in page
+    form_lock(user=monitor, patient=patient, form="baseline")
+    page = client.get(f"/patients/{patient.study_id}/").content.decode()
+    assert 'id="reopen-reason-baseline"' not in page
+    assert reverse("casebook:form", args=[patient.study_id, "baseline"]) not in page
