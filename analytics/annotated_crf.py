@@ -91,9 +91,9 @@ def annotated_forms() -> list[tuple[PrintedForm, list[tuple[object, list[Annotat
                     missing_codes=tuple(MissingCode.values) if part.part.accepts_code(question.name) else (),
                     export=_export_place(table, question.name, question.model_field),
                 )
-                for question in part.questions
+                for question in (*part.questions, *part.recorded)
             ]
-            asked = {question.name for question in part.questions}
+            asked = {annotation.variable for annotation in annotations}
             derived = [variable for variable in (table.variables if table else ()) if variable.name not in asked]
             parts.append((part, annotations, derived))
         annotated.append((form, parts))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django import forms
 from django.db import models
 from django.template.loader import render_to_string
 from django.utils.formats import date_format, get_format
@@ -47,13 +46,18 @@ class PrintedQuestion:
     help_text: str = ""
     condition: str = ""
     unit: str = ""
+    reference: str = ""  # what a reference question names: "CTCAE v5 term (MedDRA code)"
 
 
 @dataclass(frozen=True)
 class PrintedPart:
+    """A part's questions as its form asks them, in groups; `recorded`: the part's other
+    questions, recorded without being asked on the form (the center, set at enrollment)."""
+
     part: Part
     title: str
     groups: tuple[tuple[str, tuple[PrintedQuestion, ...]], ...]
+    recorded: tuple[PrintedQuestion, ...] = ()
 
     @property
     def repeating(self) -> bool:
@@ -78,7 +82,7 @@ class PrintedForm:
         return str(self.form.label)
 
 
-def _kind(model_field: models.Field, form_field: forms.Field) -> str:
+def _kind(model_field: models.Field) -> str:
     if model_field.is_relation:
         return REFERENCE
     if isinstance(model_field, models.BooleanField):
@@ -109,14 +113,15 @@ def _condition(form: CRFForm, name: str) -> str:
 
 def _question(part: Part, form: CRFForm, name: str) -> PrintedQuestion:
     model_field = part.model._meta.get_field(name)
-    form_field = form.fields[name]
-    kind = _kind(model_field, form_field)
+    form_field = form.fields[name] if name in form.fields else model_field.formfield()
+    kind = _kind(model_field)
     options: tuple = ()
+    reference = ""
     if kind in (CHOICE, YES_NO):
         options = tuple((str(value), str(label)) for value, label in form_field.choices
                         if value not in ("", None) and value not in MissingCode.values)
-    elif kind == NUMBER and getattr(form_field.widget, "choices", None) and model_field.choices:
-        options = tuple((str(value), str(label)) for value, label in model_field.choices)
+    elif kind == REFERENCE:
+        reference = f"{model_field.related_model._meta.verbose_name} ({model_field.target_field.verbose_name})"
     codes = ()
     if part.accepts_code(name):
         # A yes/no question offers Unknown among its answers; any other one the three codes.
@@ -125,7 +130,7 @@ def _question(part: Part, form: CRFForm, name: str) -> PrintedQuestion:
     return PrintedQuestion(
         name=name, label=str(form_field.label or model_field.verbose_name), kind=kind, model_field=model_field,
         options=options, codes=codes, required=name in form.required_questions, help_text=str(form_field.help_text or ""),
-        condition=_condition(form, name), unit=getattr(model_field, "unit", ""),
+        condition=_condition(form, name), unit=getattr(model_field, "unit", ""), reference=reference,
     )
 
 
@@ -138,7 +143,9 @@ def printed_part(part: Part) -> PrintedPart:
                           if bound.name in form._meta.fields and not bound.name.endswith(CODE_SUFFIX))
         if questions:
             groups.append((str(legend), questions))
-    return PrintedPart(part=part, title=str(part.title), groups=tuple(groups))
+    asked = set(form._meta.fields)
+    recorded = tuple(_question(part, form, f.name) for f in part.question_fields() if f.name not in asked)
+    return PrintedPart(part=part, title=str(part.title), groups=tuple(groups), recorded=recorded)
 
 
 def printed_forms() -> list[PrintedForm]:
