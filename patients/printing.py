@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.db import models
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.formats import date_format, get_format
 from django.utils.translation import gettext as _
 
@@ -227,7 +228,7 @@ def _state_history(patient: Patient, *, reasons_shown: bool) -> dict[str, list[d
         reason = record.history_change_reason or ""
         history.setdefault(record.form, []).append({
             "status": record.get_status_display(), "who": person(record.history_user),
-            "when": date_format(record.history_date, "SHORT_DATETIME_FORMAT"),
+            "when": date_format(timezone.localtime(record.history_date), "SHORT_DATETIME_FORMAT"),
             "reason": reason if reasons_shown or not reason else FREE_TEXT_MASK,
         })
     return history
