@@ -75,6 +75,7 @@ def test_the_annotated_crf_is_in_the_active_language(client, monitor):
             assert squeezed(str(form.label)) in text
         assert squeezed(capfirst(casebook.patient_part().model._meta.get_field("sex").verbose_name)) in text
     assert "cd22_expression_pct" in text
+    assert "Listadeicodici" in text and "maiesportato:identificativodiretto" in text
 
 
 # -- the blank CRF -------------------------------------------------------------------------
@@ -193,3 +194,4 @@ def test_the_filled_casebook_is_in_the_active_language(client, filled, coordinat
     with translation.override("it"):
         for form in casebook.forms():
             assert squeezed(str(form.label)) in text
+    assert "Storiadellostato" in text and "Statushistory" not in text
