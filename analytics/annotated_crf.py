@@ -36,6 +36,8 @@ def variable_type(model_field: models.Field) -> str:
     """The variable's type as a data dictionary states it."""
     if model_field.is_relation:
         target = model_field.target_field
+        if not target.max_length:
+            return _("code (%(model)s)") % {"model": model_field.related_model._meta.verbose_name}
         return _("code (%(model)s, %(length)s characters)") % {
             "model": model_field.related_model._meta.verbose_name, "length": target.max_length}
     if isinstance(model_field, models.BooleanField):
@@ -54,11 +56,15 @@ def variable_type(model_field: models.Field) -> str:
     return _("text")
 
 
-def code_list(model_field: models.Field) -> tuple[tuple[str, str], ...]:
-    """The stored values of a question with a code list, with their meanings."""
+def code_list(question: PrintedQuestion) -> tuple[tuple[str, str], ...]:
+    """The stored values of a question with a code list, with their meanings: the model's
+    choices, or the few values its form offers (the AE grades)."""
+    model_field = question.model_field
     if isinstance(model_field, models.BooleanField):
         return (("true", str(_("Yes"))), ("false", str(_("No"))))
-    return tuple((str(value), str(label)) for value, label in model_field.flatchoices if value not in ("", None))
+    if model_field.flatchoices:
+        return tuple((str(value), str(label)) for value, label in model_field.flatchoices if value not in ("", None))
+    return question.options
 
 
 def _export_place(table: Table | None, name: str, model_field: models.Field) -> str:
@@ -87,7 +93,7 @@ def annotated_forms() -> list[tuple[PrintedForm, list[tuple[object, list[Annotat
             annotations = [
                 Annotation(
                     question=question, variable=question.name, type=variable_type(question.model_field),
-                    code_list=code_list(question.model_field),
+                    code_list=code_list(question),
                     missing_codes=tuple(MissingCode.values) if part.part.accepts_code(question.name) else (),
                     export=_export_place(table, question.name, question.model_field),
                 )

@@ -121,6 +121,10 @@ def _question(part: Part, form: CRFForm, name: str) -> PrintedQuestion:
     if kind in (CHOICE, YES_NO):
         options = tuple((str(value), str(label)) for value, label in form_field.choices
                         if value not in ("", None) and value not in MissingCode.values)
+    elif kind == NUMBER and getattr(form_field.widget, "choices", None):
+        # a number the form offers as a few choices (the AE grade)
+        kind = CHOICE
+        options = tuple((str(value), str(label)) for value, label in form_field.widget.choices)
     elif kind == REFERENCE:
         reference = f"{model_field.related_model._meta.verbose_name} ({model_field.target_field.verbose_name})"
     codes = ()
