@@ -192,7 +192,10 @@ def printed_answer(question: PrintedQuestion, row, *, identifiers_shown: bool) -
         meaning = MissingCode(code).label if code in MissingCode.values else ""
         return f"{code} ({meaning})" if meaning else code
     if question.kind == REFERENCE:
-        return str(value) if value is not None else "—"
+        if value is None:
+            return "—"
+        # the reference's name and its key: "Febrile neutropenia (10016288)"
+        return str(value) if str(value) == str(value.pk) else f"{value} ({value.pk})"
     return show_value(question.model_field, value)
 
 

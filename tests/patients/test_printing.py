@@ -141,7 +141,7 @@ def expected_answers(patient):
                 if code and value in (None, ""):
                     yield part, name, code
                 elif part.model._meta.get_field(name).is_relation:
-                    yield part, name, str(value) if value is not None else "—"
+                    yield part, name, f"{value} ({value.pk})" if value is not None else "—"
                 else:
                     yield part, name, show_value(part.model._meta.get_field(name), value)
 
@@ -173,6 +173,15 @@ def test_the_filled_casebook_says_who_verified_and_locked_each_form_and_lists_th
     assert squeezed("Maria Rossi (monitor)") in flat
     assert "Verified" in text and "Locked" in text
     assert squeezed("Last contact after the cut-off?") in flat
+
+
+def test_a_coded_answer_is_printed_as_its_code_and_meaning(client, filled, coordinator):
+    from patients.models import BaselineDisease
+
+    BaselineDisease.objects.filter(patient=filled).update(cd22_expression_pct=None,
+                                                          missing_codes={"cd22_expression_pct": "UNK"})
+    text = squeezed(fetch(client, coordinator, f"/patients/{filled.study_id}/casebook.pdf"))
+    assert squeezed(f"CD22 expression (% of blasts) UNK ({MissingCode.UNKNOWN.label})") in text
 
 
 def test_another_centers_coordinator_gets_404(client, filled, other_coordinator):
