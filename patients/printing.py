@@ -183,11 +183,13 @@ def blank_crf_pdf() -> bytes:
 def printed_answer(question: PrintedQuestion, row, *, identifiers_shown: bool) -> str:
     """A question's answer on paper: the value, the missing-data code with its meaning, or a
     mask where the reader may not see the value."""
+    value = getattr(row, question.name, None)
+    code = missing_code(row, question.name)
+    if (value is None or value == "") and not code:
+        return "—"  # nothing to hide
     mask = mask_for(question.model_field, identifiers_shown=identifiers_shown)
     if mask:
         return mask
-    value = getattr(row, question.name, None)
-    code = missing_code(row, question.name)
     if code and (value is None or value == ""):
         meaning = MissingCode(code).label if code in MissingCode.values else ""
         return f"{code} ({meaning})" if meaning else code
