@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -30,6 +31,8 @@ from sites.roles import can_see_identifiers, can_see_queries
 CHOICE, YES_NO, DATE, NUMBER, TEXT, REFERENCE = "choice", "yes_no", "date", "number", "text", "reference"
 # Empty rows a repeating part's table offers on paper.
 BLANK_ROWS = 6
+# A whole-number question with at most this many values more than its least is printed as boxes.
+SMALL_RANGE = 6
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,19 @@ def _condition(form: CRFForm, name: str) -> str:
     return _("Only when %(conditions)s.") % {"conditions": _(" or ").join(said)}
 
 
+def _value_range(model_field: models.Field) -> tuple[int, int] | None:
+    """The least and greatest value of a whole-number question whose validators bound it
+    to a short range (ECOG 0-4), or None."""
+    if not isinstance(model_field, models.IntegerField):
+        return None
+    limits = {type(v): v.limit_value for v in model_field.validators
+              if isinstance(v, MinValueValidator | MaxValueValidator) and isinstance(v.limit_value, int)}
+    low, high = limits.get(MinValueValidator), limits.get(MaxValueValidator)
+    if low is None or high is None or not 0 <= high - low <= SMALL_RANGE:
+        return None
+    return low, high
+
+
 def _question(part: Part, form: CRFForm, name: str) -> PrintedQuestion:
     model_field = part.model._meta.get_field(name)
     form_field = form.fields[name] if name in form.fields else model_field.formfield()
@@ -125,6 +141,11 @@ def _question(part: Part, form: CRFForm, name: str) -> PrintedQuestion:
         # a number the form offers as a few choices (the AE grade)
         kind = CHOICE
         options = tuple((str(value), str(label)) for value, label in form_field.widget.choices)
+    elif kind == NUMBER and _value_range(model_field):
+        # a whole number in a short range (ECOG 0-4) is ticked, not written
+        low, high = _value_range(model_field)
+        kind = CHOICE
+        options = tuple((str(n), str(n)) for n in range(low, high + 1))
     elif kind == REFERENCE:
         reference = f"{model_field.related_model._meta.verbose_name} ({model_field.target_field.verbose_name})"
     codes = ()
