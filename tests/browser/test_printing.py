@@ -41,3 +41,18 @@ def test_the_casebook_page_prints_its_forms_without_the_screens_controls(live_se
     for form in casebook.forms():
         assert str(form.label) in text
     assert "Sign out" not in text and "Mark complete" not in text and "Audit trail" not in text
+
+
+def test_the_patient_list_offers_the_blank_and_the_annotated_crf_in_the_users_language(live_server, new_page,
+                                                                                      coordinator):
+    page = new_page()
+    sign_in(page, live_server.url, coordinator.username)
+    page.goto(f"{live_server.url}/patients/")
+    page.locator("#language").select_option("it")
+    page.get_by_role("button", name="Change").click()
+    expect(page.get_by_test_id("blank-crf")).to_have_text("Scheda raccolta dati in bianco (PDF)")
+    for test_id, title in (("blank-crf", "Registro INO-CD22 · scheda raccolta dati"),
+                           ("annotated-crf", "Registro INO-CD22 · scheda raccolta dati annotata")):
+        answer = page.request.get(live_server.url + page.get_by_test_id(test_id).get_attribute("href"))
+        assert answer.ok and answer.headers["content-type"] == "application/pdf"
+        assert title in PdfReader(io.BytesIO(answer.body())).pages[0].extract_text()
