@@ -13,6 +13,9 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("patients/", include("patients.casebook_urls")),
     path("reference/", include("outcomes.urls")),  # the CTCAE term picker's search
+    # Printed forms: the blank CRF, and the CRF annotated with its variables.
+    path("forms/", include("patients.crf_urls")),
+    path("forms/", include("analytics.crf_urls")),
     path("healthz/", healthz, name="healthz"),
     path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -11,7 +11,7 @@ from sites.services import api_token_create
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 # Rendered by WeasyPrint into a PDF, never served to a browser.
-NOT_SERVED_AS_HTML = {"analytics/report_pdf.html"}
+NOT_SERVED_AS_HTML = {"analytics/report_pdf.html", "print/_base.html"}  # rendered to PDF only
 
 
 def csp_directives(response) -> dict[str, set[str]]:

@@ -386,7 +386,8 @@ def _routes(patient) -> list[str]:
         "vod-sos": factories.VodFactory(patient=patient),
     }
     study_id = patient.study_id
-    urls = [reverse("casebook:detail", args=[study_id]), reverse("casebook:audit", args=[study_id])]
+    urls = [reverse("casebook:detail", args=[study_id]), reverse("casebook:audit", args=[study_id]),
+            reverse("casebook:pdf", args=[study_id])]
     urls += [reverse("casebook:status", args=[study_id, key]) for key in ("enrollment", "baseline", "io_cycles")]
     for spec in casebook.parts():
         urls += [reverse("casebook:form", args=[study_id, spec.slug]), reverse("casebook:row-new", args=[study_id, spec.slug])]
@@ -402,7 +403,7 @@ def test_every_patient_route_is_404_for_a_coordinator_of_another_center(other_co
     casebook_routes = {p.name for p in get_resolver().url_patterns[2].url_patterns}
     urls = _routes(patient)
     resolved = {reverse_name for reverse_name in casebook_routes}
-    assert resolved == {"detail", "audit", "status", "form", "row-new", "row", "row-delete"}
+    assert resolved == {"detail", "pdf", "audit", "status", "form", "row-new", "row", "row-delete"}
     outsider, insider = signed_in(other_coordinator), signed_in(coordinator)
     for url in urls:
         assert outsider.get(url).status_code == 404, url
