@@ -569,8 +569,8 @@ def report_tables(results: dict) -> list[Table]:
     flow_rows += [(_("Excluded: %(reason)s") % {"reason": _label(entry["reason"])}, str(entry["n"]))
                   for entry in flow["excluded"]]
     flow_rows.append((_("Analysed"), str(flow["analysed"])))
-    missing_rows = [(entry["study_id"], entry["center"], ", ".join(entry["missing"]), entry["action"])
-                    for entry in results["missing_data"]]
+    missing_rows = [(entry["study_id"], entry["center"], ", ".join(_label(item) for item in entry["missing"]),
+                     _label(entry["action"])) for entry in results["missing_data"]]
     counted_in = {"rows": _("rows"), "patients": _("patients")}
     code_rows = [(_label(entry["form"]), _label(entry["label"]), counted_in.get(entry["counted_in"], entry["counted_in"]),
                   *(str(entry[code]) for code in MissingCode.values), str(entry["patients"]))

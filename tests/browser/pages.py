@@ -45,9 +45,15 @@ def page_overflow(page) -> int:
 def overflowing_elements(page, limit: int = 5) -> list[str]:
     """The innermost elements reaching past the window's right edge (what widens the page)."""
     return page.evaluate("""(limit) => {
+      const clipped = element => {
+        for (let parent = element.parentElement; parent && parent !== document.body; parent = parent.parentElement) {
+          if (getComputedStyle(parent).overflowX !== "visible") return true;
+        }
+        return false;
+      };
       const wide = [...document.body.querySelectorAll("*")].filter(element => {
         const box = element.getBoundingClientRect();
-        return box.width > 0 && box.right > window.innerWidth + 0.5;
+        return box.width > 0 && box.right > window.innerWidth + 0.5 && !clipped(element);
       });
       const innermost = wide.filter(element => !wide.some(other => other !== element && element.contains(other)));
       return innermost.slice(0, limit).map(element => {

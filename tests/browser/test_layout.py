@@ -106,4 +106,4 @@ def test_the_report_page_reads_like_the_pdf(live_server, new_page, screenshot, c
         for width, viewport in (("1366", WIDE), ("390", NARROW)):
             page.set_viewport_size(viewport)
             screenshot(page, f"layout-report-{language}-{width}")
-            assert page_overflow(page) == 0, f"{language} {width} px: the report page scrolls sideways"
+            assert page_overflow(page) == 0, f"{language} {width} px: too wide: {overflowing_elements(page)}"
