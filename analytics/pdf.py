@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 from django.template.loader import render_to_string
+from django.utils import translation
 
 from analytics.figures import FIGURE_TITLES
 from analytics.models import Report
@@ -26,8 +27,9 @@ def report_pdf(report: Report) -> bytes:
         {"name": name, "title": FIGURE_TITLES[name], "src": figure_data_uri(report.figures[name])}
         for name in PDF_FIGURE_ORDER if name in report.figures
     ]
-    html = render_to_string(
-        "analytics/report_pdf.html",
-        {"report": report, "results": report.results, "tables": report_tables(report.results), "figures": figures},
-    )
+    with translation.override("en"):  # the PDF is the English record of the analysis
+        html = render_to_string(
+            "analytics/report_pdf.html",
+            {"report": report, "results": report.results, "tables": report_tables(report.results), "figures": figures},
+        )
     return HTML(string=html).write_pdf()

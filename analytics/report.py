@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from django.utils import translation
+from django.utils.translation import gettext as _
 from lifelines.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
@@ -441,10 +442,14 @@ def _subgroups(patients: pd.DataFrame, os_months, os_events, *, ci_method: str, 
 
 @dataclass(frozen=True)
 class Table:
+    """A printed table: its first `text_columns` columns are labels, the others figures
+    (aligned right on the page)."""
+
     name: str  # file name of its CSV
     title: str
     columns: tuple[str, ...]
     rows: list[tuple[str, ...]]
+    text_columns: int = 1
 
 
 def fmt(value, digits: int = 1) -> str:
@@ -460,7 +465,8 @@ def fmt_p(value) -> str:
 def n_pct(entry: dict) -> str:
     """n (%); where a missing-data code left patients out, n/known (%) and how many."""
     if entry.get("missing"):
-        return f"{entry['n']}/{entry['total']} ({fmt(entry['pct'])}%); {entry['missing']} missing"
+        return _("%(n)s/%(total)s (%(pct)s%%); %(missing)s missing") % {
+            "n": entry["n"], "total": entry["total"], "pct": fmt(entry["pct"]), "missing": entry["missing"]}
     return f"{entry['n']} ({fmt(entry['pct'])}%)"
 
 
@@ -472,64 +478,77 @@ def median_iqr(entry: dict, digits: int = 1) -> str:
     return f"{fmt(entry['median'], digits)} ({fmt(entry['q1'], digits)}-{fmt(entry['q3'], digits)})"
 
 
+def _label(text) -> str:
+    """A label the results hold in English (a code list's label, a subgroup's name), in the
+    active language where the catalogue has it; the empty string stays empty."""
+    return _(str(text)) if text else ""
+
+
 def report_tables(results: dict) -> list[Table]:
-    """The tables of the analysis plan, formatted as printed (NE = not estimable)."""
+    """The tables of the analysis plan, formatted as printed (NE = not estimable), with their
+    headings and labels in the active language (the PDF and the CSV files ask for English)."""
     n = results["n_patients"]
     base = results["baseline"]
     baseline_rows = [
-        ("Age at C1D1, years, median (I-III quartiles)", median_iqr(base["age_years"])),
-        ("Female sex, n (%)", n_pct(base["female"])),
-        ("Ph+, n (%)", n_pct(base["ph_positive"])),
-        ("Prior lines, median (I-III quartiles)", median_iqr(base["prior_lines"], 0)),
-        ("Prior lines ≥ 3, n (%)", n_pct(base["prior_lines_3_or_more"])),
-        ("Prior induction chemotherapy, n (%)", n_pct(base["prior_induction_chemo"])),
-        ("Prior blinatumomab, n (%)", n_pct(base["prior_blinatumomab"])),
-        ("Prior allo-HSCT, n (%)", n_pct(base["prior_allo_hsct"])),
-        *[(f"Disease status: {entry['status']}, n (%)", n_pct(entry)) for entry in base["disease_status"]],
-        ("ECOG ≥ 2, n (%)", n_pct(base["ecog_2_or_more"])),
-        ("Marrow blasts %, median (I-III quartiles)", median_iqr(base["marrow_blasts"])),
-        ("Extramedullary disease, n (%)", n_pct(base["extramedullary_disease"])),
-        ("IO cycles, median (I-III quartiles)", median_iqr(results["treatment"]["io_cycles"], 0)),
+        (_("Age at C1D1, years, median (I-III quartiles)"), median_iqr(base["age_years"])),
+        (_("Female sex, n (%)"), n_pct(base["female"])),
+        (_("Ph+, n (%)"), n_pct(base["ph_positive"])),
+        (_("Prior lines, median (I-III quartiles)"), median_iqr(base["prior_lines"], 0)),
+        (_("Prior lines ≥ 3, n (%)"), n_pct(base["prior_lines_3_or_more"])),
+        (_("Prior induction chemotherapy, n (%)"), n_pct(base["prior_induction_chemo"])),
+        (_("Prior blinatumomab, n (%)"), n_pct(base["prior_blinatumomab"])),
+        (_("Prior allo-HSCT, n (%)"), n_pct(base["prior_allo_hsct"])),
+        *[(_("Disease status: %(status)s, n (%%)") % {"status": _label(entry["status"])}, n_pct(entry))
+          for entry in base["disease_status"]],
+        (_("ECOG ≥ 2, n (%)"), n_pct(base["ecog_2_or_more"])),
+        (_("Marrow blasts %, median (I-III quartiles)"), median_iqr(base["marrow_blasts"])),
+        (_("Extramedullary disease, n (%)"), n_pct(base["extramedullary_disease"])),
+        (_("IO cycles, median (I-III quartiles)"), median_iqr(results["treatment"]["io_cycles"], 0)),
     ]
     response = results["response"]
     response_rows = [
-        ("ORR (CR + CRi)", str(response["orr"]["n"]), with_ci(response["orr"])),
+        (_("ORR (CR + CRi)"), str(response["orr"]["n"]), with_ci(response["orr"])),
         ("CR", str(response["cr"]["n"]), with_ci(response["cr"])),
         ("CRi", str(response["cri"]["n"]), with_ci(response["cri"])),
-        ("MRD-negative among responders", f"{response['mrd_negative_among_responders']['n']}"
+        (_("MRD-negative among responders"), f"{response['mrd_negative_among_responders']['n']}"
          f"/{response['mrd_negative_among_responders']['total']}", with_ci(response["mrd_negative_among_responders"])),
     ]
     os_ = results["overall_survival"]
     dor = results["duration_of_response"]
     survival_rows = [
-        ("Overall survival: median, months (95% CI)", f"{os_['events']} deaths / {os_['n']}",
-         with_ci(os_, "median_months")),
-        *[(f"Overall survival at {months} months, % (95% CI)", "",
+        (_("Overall survival: median, months (95% CI)"),
+         _("%(events)s deaths / %(n)s") % {"events": os_["events"], "n": os_["n"]}, with_ci(os_, "median_months")),
+        *[(_("Overall survival at %(months)s months, %% (95%% CI)") % {"months": months}, "",
            with_ci(os_["at_months"][str(months)]) if os_["at_months"][str(months)]["estimable"]
-           else "NE (beyond the last follow-up)") for months in TIME_POINTS_MONTHS],
-        ("Median follow-up, months (reverse Kaplan-Meier, 95% CI)", "",
+           else _("NE (beyond the last follow-up)")) for months in TIME_POINTS_MONTHS],
+        (_("Median follow-up, months (reverse Kaplan-Meier, 95% CI)"), "",
          with_ci(results["follow_up"], "median_months")),
-        ("Duration of response: median, months (I-III quartiles)", f"{dor['events']} events / {dor['n']}",
+        (_("Duration of response: median, months (I-III quartiles)"),
+         _("%(events)s events / %(n)s") % {"events": dor["events"], "n": dor["n"]},
          f"{fmt(dor['median_months'])} ({fmt(dor['q1_months'])}-{fmt(dor['q3_months'])})"),
-        ("Allo-HSCT censors the duration of response", "", "yes" if dor["hsct_censors_dor"] else "no"),
+        (_("Allo-HSCT censors the duration of response"), "", _("yes") if dor["hsct_censors_dor"] else _("no")),
     ]
     hsct = results["hsct"]
     td, lm = hsct["os_time_dependent"], hsct["os_landmark"]
     hsct_rows = [
-        ("Allo-HSCT after IO, n (%; 95% CI)", f"{hsct['n']} ({fmt(hsct['pct'])}%)",
+        (_("Allo-HSCT after IO, n (%; 95% CI)"), f"{hsct['n']} ({fmt(hsct['pct'])}%)",
          f"{fmt(hsct['ci_low'])}-{fmt(hsct['ci_high'])}"),
-        ("Months from C1D1 to HSCT, median (I-III quartiles)", "", median_iqr(hsct["months_to_hsct"])),
-        ("OS, HSCT as time-dependent covariate: HR (95% CI), p", "",
+        (_("Months from C1D1 to HSCT, median (I-III quartiles)"), "", median_iqr(hsct["months_to_hsct"])),
+        (_("OS, HSCT as time-dependent covariate: HR (95% CI), p"), "",
          f"{with_ci(td, 'hazard_ratio', 2)}, p {fmt_p(td['p'])}"),
-        (f"OS, landmark at {lm['landmark_months']} months: HSCT by then vs not, HR (95% CI), p",
-         f"{lm['n_hsct']} / {lm['n']}", f"{with_ci(lm, 'hazard_ratio', 2)}, log-rank p {fmt_p(lm['logrank_p'])}"),
+        (_("OS, landmark at %(months)s months: HSCT by then vs not, HR (95%% CI), p")
+         % {"months": lm["landmark_months"]},
+         f"{lm['n_hsct']} / {lm['n']}", _("%(hr)s, log-rank p %(p)s") % {"hr": with_ci(lm, "hazard_ratio", 2),
+                                                                        "p": fmt_p(lm["logrank_p"])}),
     ]
     vod = results["vod_sos"]
-    vod_rows = [("Any VOD/SOS", str(vod["n"]), f"{fmt(vod['pct'])} ({fmt(vod['ci_low'])}-{fmt(vod['ci_high'])})",
-                 "; ".join(f"{fmt(p['months'], 0)} mo {fmt(p['pct'])}%" for p in vod["cumulative_incidence"]["points"]))]
-    vod_rows += [(entry["setting"], f"{entry['n']}/{entry['total']}",
+    months_short = _("mo")
+    vod_rows = [(_("Any VOD/SOS"), str(vod["n"]), f"{fmt(vod['pct'])} ({fmt(vod['ci_low'])}-{fmt(vod['ci_high'])})",
+                 "; ".join(f"{fmt(p['months'], 0)} {months_short} {fmt(p['pct'])}%"
+                           for p in vod["cumulative_incidence"]["points"]))]
+    vod_rows += [(_label(entry["setting"]), f"{entry['n']}/{entry['total']}",
                   f"{fmt(entry['pct'])} ({fmt(entry['ci_low'])}-{fmt(entry['ci_high'])})",
-                  "; ".join(f"{fmt(p['time'], 0)} mo {fmt(p['pct'])}%" for p in entry["cumulative_incidence"]))
+                  "; ".join(f"{fmt(p['time'], 0)} {months_short} {fmt(p['pct'])}%" for p in entry["cumulative_incidence"]))
                  for entry in vod["by_setting"]]
     safety = results["safety"]
     ae_rows = [(entry["term"], str(entry["grade_3"]), str(entry["grade_4"]), str(entry["grade_5"]), n_pct(entry))
@@ -539,38 +558,48 @@ def report_tables(results: dict) -> list[Table]:
     for subgroup in results["subgroups"]:
         for group in subgroup["groups"]:
             subgroup_rows.append((
-                subgroup["name"], str(group["label"]), str(group["n"]), str(group["events"]),
+                _label(subgroup["name"]), _label(group["label"]), str(group["n"]), str(group["events"]),
                 f"{fmt(group['median'])} ({fmt(group['ci_low'])}-{fmt(group['ci_high'])})",
-                "reference" if group["label"] == subgroup["reference"] else
+                _("reference") if group["label"] == subgroup["reference"] else
                 f"{fmt(subgroup['hazard_ratio'], 2)} ({fmt(subgroup['hr_ci_low'], 2)}-{fmt(subgroup['hr_ci_high'], 2)})",
                 fmt_p(subgroup["logrank_p"]),
             ))
     flow = results["flow"]
-    flow_rows = [("Registered (screened)", str(flow["screened"]))]
-    flow_rows += [(f"Excluded: {entry['reason']}", str(entry["n"])) for entry in flow["excluded"]]
-    flow_rows.append(("Analysed", str(flow["analysed"])))
-    missing_rows = [(entry["study_id"], entry["center"], ", ".join(entry["missing"]), entry["action"])
-                    for entry in results["missing_data"]]
-    code_rows = [(entry["form"], entry["label"], entry["counted_in"], *(str(entry[code]) for code in MissingCode.values),
-                  str(entry["patients"])) for entry in results.get("missing_codes", [])]
+    flow_rows = [(_("Registered (screened)"), str(flow["screened"]))]
+    flow_rows += [(_("Excluded: %(reason)s") % {"reason": _label(entry["reason"])}, str(entry["n"]))
+                  for entry in flow["excluded"]]
+    flow_rows.append((_("Analysed"), str(flow["analysed"])))
+    missing_rows = [(entry["study_id"], entry["center"], ", ".join(_label(item) for item in entry["missing"]),
+                     _label(entry["action"])) for entry in results["missing_data"]]
+    counted_in = {"rows": _("rows"), "patients": _("patients")}
+    code_rows = [(_label(entry["form"]), _label(entry["label"]), counted_in.get(entry["counted_in"], entry["counted_in"]),
+                  *(str(entry[code]) for code in MissingCode.values), str(entry["patients"]))
+                 for entry in results.get("missing_codes", [])]
+    ci_method = results["ci_method"]
     return [
-        Table("flow", "Patient flow", ("Step", "n"), flow_rows),
-        Table("baseline", f"Baseline characteristics (N = {n})", ("Characteristic", "Value"), baseline_rows),
-        Table("response", "Best response on IO before allo-HSCT (exact 95% CI)", ("Response", "n", "% (95% CI)"),
-              response_rows),
-        Table("survival", f"Survival ({results['ci_method']} 95% CI)", ("Endpoint", "Events", "Estimate"),
-              survival_rows),
-        Table("hsct", "Allogeneic HSCT after IO", ("", "n", "Estimate"), hsct_rows),
-        Table("vod_sos", "VOD/SOS: crude rate (exact 95% CI) and cumulative incidence (Aalen-Johansen, "
-              "death without VOD/SOS competing)", ("Setting", "n", "% (95% CI)", "Cumulative incidence"), vod_rows),
-        Table("safety", "Grade ≥ 3 non-haematologic adverse events (worst grade per patient)",
-              ("Term", "Grade 3", "Grade 4", "Grade 5", "Grade ≥ 3, n (%)"), ae_rows),
-        Table("grade5", "Grade 5 events", ("Term", "Organ class", "Day from C1D1"), grade5_rows),
-        Table("subgroups", f"Overall survival by subgroup (median months, {results['ci_method']} 95% CI; "
-              "Cox HR vs reference)", ("Subgroup", "Group", "n", "Deaths", "Median OS (95% CI)", "HR (95% CI)",
-                                       "Log-rank p"), subgroup_rows),
-        Table("missing_data", "Patients with missing data", ("Study ID", "Center", "Missing", "Action"), missing_rows),
-        Table("missing_codes", "Missing-data codes per question, among the analysed patients (UNK unknown, "
-              "ND not done, NA not applicable): a coded answer is missing data in the analysis",
-              ("Form", "Question", "Counted in", *MissingCode.values, "Patients"), code_rows),
+        Table("flow", _("Patient flow"), (_("Step"), "n"), flow_rows),
+        Table("baseline", _("Baseline characteristics (N = %(n)s)") % {"n": n}, (_("Characteristic"), _("Value")),
+              baseline_rows),
+        Table("response", _("Best response on IO before allo-HSCT (exact 95% CI)"),
+              (_("Response"), "n", _("% (95% CI)")), response_rows),
+        Table("survival", _("Survival (%(method)s 95%% CI)") % {"method": ci_method},
+              (_("Endpoint"), _("Events"), _("Estimate")), survival_rows),
+        Table("hsct", _("Allogeneic HSCT after IO"), ("", "n", _("Estimate")), hsct_rows),
+        Table("vod_sos", _("VOD/SOS: crude rate (exact 95% CI) and cumulative incidence (Aalen-Johansen, "
+                           "death without VOD/SOS competing)"),
+              (_("Setting"), "n", _("% (95% CI)"), _("Cumulative incidence")), vod_rows),
+        Table("safety", _("Grade ≥ 3 non-haematologic adverse events (worst grade per patient)"),
+              (_("Term"), _("Grade 3"), _("Grade 4"), _("Grade 5"), _("Grade ≥ 3, n (%)")), ae_rows),
+        Table("grade5", _("Grade 5 events"), (_("Term"), _("Organ class"), _("Day from C1D1")), grade5_rows,
+              text_columns=2),
+        Table("subgroups", _("Overall survival by subgroup (median months, %(method)s 95%% CI; Cox HR vs reference)")
+              % {"method": ci_method},
+              (_("Subgroup"), _("Group"), "n", _("Deaths"), _("Median OS (95% CI)"), _("HR (95% CI)"),
+               _("Log-rank p")), subgroup_rows, text_columns=2),
+        Table("missing_data", _("Patients with missing data"), (_("Study ID"), _("Center"), _("Missing"), _("Action")),
+              missing_rows, text_columns=4),
+        Table("missing_codes", _("Missing-data codes per question, among the analysed patients (UNK unknown, "
+                                 "ND not done, NA not applicable): a coded answer is missing data in the analysis"),
+              (_("Form"), _("Question"), _("Counted in"), *MissingCode.values, _("Patients")), code_rows,
+              text_columns=3),
     ]

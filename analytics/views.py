@@ -12,7 +12,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from analytics.figures import FIGURE_TITLES
@@ -86,10 +88,20 @@ def report_detail(request, report_id: int):
     if report.status == ReportStatus.SUCCEEDED:
         context["tables"] = report_tables(report.results)
         context["figures"] = [
-            {"name": name, "title": title} for name, title in FIGURE_TITLES.items() if name in report.figures
+            {"name": name, "title": _(title)} for name, title in FIGURE_TITLES.items() if name in report.figures
         ]
         context["results"] = report.results
+        context["summary"] = _report_summary(report.results)
     return render(request, "analytics/report_detail.html", context)
+
+
+def _report_summary(results: dict) -> str:
+    """The sentence "12 patients from 1 center.", each count with its own plural."""
+    n_patients, n_centers = results["n_patients"], results["n_centers"]
+    return _("%(patients)s from %(centers)s.") % {
+        "patients": ngettext("%(n)d patient", "%(n)d patients", n_patients) % {"n": n_patients},
+        "centers": ngettext("%(n)d center", "%(n)d centers", n_centers) % {"n": n_centers},
+    }
 
 
 @analyst_required
@@ -129,7 +141,8 @@ def report_pdf_download(request, report_id: int):
 @require_GET
 def report_table_csv(request, report_id: int, name: str):
     report = _succeeded_report(request, report_id)
-    table = next((table for table in report_tables(report.results) if table.name == name), None)
+    with translation.override("en"):  # a data file: the same column names whatever the page's language
+        table = next((table for table in report_tables(report.results) if table.name == name), None)
     if table is None:
         raise Http404
     buffer = io.StringIO()

@@ -98,6 +98,22 @@ def test_no_identifier_on_the_report_page_or_in_downloads(client, statistician, 
             assert patient.date_of_birth.isoformat() not in text
 
 
+def test_the_report_page_speaks_the_users_language_and_the_downloads_stay_english(client, statistician, done_report):
+    client.force_login(statistician)
+    pk = done_report.pk
+    english = client.get(reverse("analytics:report-detail", args=[pk])).content.decode()
+    assert "12 patients from 1 center." in english
+    assert '<th scope="col" class="num">% (95% CI)</th>' in english  # the figures' columns align right
+    italian = client.get(reverse("analytics:report-detail", args=[pk]), HTTP_ACCEPT_LANGUAGE="it").content.decode()
+    for text in ("12 pazienti da 1 centro.", "Flusso dei pazienti", "Caratteristiche alla baseline (N = 12)",
+                 "Sopravvivenza globale a 12 mesi, % (IC 95%)", "Sopravvivenza globale per sottogruppo",
+                 "Eventi avversi non ematologici di grado ≥ 3", '<th scope="col">Risposta</th>', "Tabelle"):
+        assert text in italian, text
+    assert "Patient flow" not in italian and "Overall survival at" not in italian
+    csv_ = client.get(reverse("analytics:report-table", args=[pk, "response"]), HTTP_ACCEPT_LANGUAGE="it")
+    assert csv_.content.decode().splitlines()[0] == "Response,n,% (95% CI)"
+
+
 @pytest.mark.parametrize("role_fixture", ["coordinator", "investigator", "monitor"])
 def test_other_roles_get_403(client, request, role_fixture, done_report):
     client.force_login(request.getfixturevalue(role_fixture))
