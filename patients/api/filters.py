@@ -31,21 +31,13 @@ def query_parameters_check(request, *, known: Iterable[str]) -> None:
 
 
 def _backend_parameters(backend, view, queryset) -> set[str]:
+    if not hasattr(backend, "get_filterset_class"):  # DRF's backends (search, ordering) name their own
+        return {parameter["name"] for parameter in backend.get_schema_operation_parameters(view)}
     names = set()
-    if hasattr(backend, "get_filterset_class"):  # django-filter
-        filterset_class = backend.get_filterset_class(view, queryset)
-        for name, declared in (filterset_class.base_filters.items() if filterset_class else ()):
-            suffixes = getattr(declared.field.widget, "suffixes", None)
-            names |= {f"{name}_{suffix}" if suffix else name for suffix in suffixes} if suffixes else {name}
-    for attribute in ("search_param", "ordering_param"):  # DRF's search and ordering filters
-        if getattr(backend, attribute, None):
-            names.add(getattr(backend, attribute))
-    if isinstance(backend, KnownQueryParameters) or hasattr(backend, "get_filterset_class"):
-        return names
-    try:
-        names |= {parameter["name"] for parameter in backend.get_schema_operation_parameters(view)}
-    except (AttributeError, NotImplementedError, KeyError, TypeError):
-        pass
+    filterset_class = backend.get_filterset_class(view, queryset)  # django-filter
+    for name, declared in (filterset_class.base_filters.items() if filterset_class else ()):
+        suffixes = getattr(declared.field.widget, "suffixes", None)  # a range filter: name_min, name_max
+        names |= {f"{name}_{suffix}" if suffix else name for suffix in suffixes} if suffixes else {name}
     return names
 
 
