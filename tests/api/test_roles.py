@@ -206,7 +206,6 @@ def test_every_data_management_route_is_in_the_table(client, administrator):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_data_management_routes(role, request, casebooks, api_as, db):
-
     raiser = UserFactory(username="monitor-who-raised", role=Role.MONITOR)
     user = request.getfixturevalue(role)
     client = api_as(user)
