@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from rest_framework import mixins
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend
@@ -22,7 +23,7 @@ def query_parameters_check(request, *, known: Iterable[str]) -> None:
     known = set(known)
     unknown = sorted(name for name in request.query_params if name not in known)
     if unknown:
-        accepted = ", ".join(sorted(known)) or _("none")
+        accepted = ", ".join(sorted(known)) or pgettext("no query parameter", "none")
         raise ValidationError({
             name: [_("Unknown query parameter '%(name)s'. This list accepts: %(known)s.")
                    % {"name": name, "known": accepted}]
