@@ -153,14 +153,10 @@ class QueryFilter(filters.FilterSet):
     state = filters.ChoiceFilter(choices=QueryState.choices)
     unresolved = filters.BooleanFilter(method="filter_unresolved",
                                        help_text="true: open or answered queries; false: closed ones.")
-    raised_since = filters.IsoDateTimeFilter(field_name="raised_at", lookup_expr="gte",
-                                             help_text="Queries raised at or after this time (ISO 8601).")
-    raised_before = filters.IsoDateTimeFilter(field_name="raised_at", lookup_expr="lt",
-                                              help_text="Queries raised before this time (ISO 8601).")
 
     class Meta:
         model = DataQuery
-        fields = ["center", "patient", "form", "state", "unresolved", "raised_since", "raised_before"]
+        fields = ["center", "patient", "form", "state", "unresolved"]
 
     def filter_unresolved(self, queryset, name, value):
         if value is None:
