@@ -15,6 +15,7 @@ from analytics.exports.api import (
     MissingCodesView,
 )
 from outcomes.api import SERIALIZER_MIXINS, CtcaeTermViewSet
+from patients.api.data_management import DataQueryViewSet
 from patients.api.router import casebook_routes
 from sites.api import ApiTokenViewSet, CenterViewSet, TokenRevokeView, TokenView
 
@@ -24,6 +25,7 @@ casebook_routes(router, serializer_mixins=SERIALIZER_MIXINS)
 router.register("ctcae-terms", CtcaeTermViewSet, basename="api-ctcae-term")
 router.register("auth/tokens", ApiTokenViewSet, basename="api-token-list")
 router.register("exports/logs", ExportLogViewSet, basename="api-export-log")
+router.register("queries", DataQueryViewSet, basename="api-query")
 
 
 

@@ -13,6 +13,7 @@ from rest_framework.permissions import IsAuthenticated
 
 from outcomes.models import AdverseEvent, CtcaeTerm
 from outcomes.selectors import CTCAE_SEARCH_LIMIT, ctcae_term_search
+from patients.api.filters import KnownQueryParameters
 from patients.api.forms import ScopedSlugField
 
 MEDDRA_CODE_PATTERN = r"[0-9]{8}"
@@ -106,7 +107,8 @@ class CtcaeTermViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "meddra_code"
     lookup_value_regex = MEDDRA_CODE_PATTERN
     pagination_class = CtcaeTermPagination
-    filter_backends = []
+    filter_backends = [KnownQueryParameters]
+    extra_query_parameters = ("search",)
 
     def get_queryset(self):
         if self.action == "list" and "search" in self.request.query_params:

@@ -108,7 +108,6 @@ class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = ApiTokenSerializer
     queryset = ApiToken.objects.none()  # the schema's model; the list comes from the selector
     pagination_class = None
-    filter_backends = []
     lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):

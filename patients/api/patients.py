@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from patients.api.data_management import CasebookDataManagementMixin
 from patients.api.forms import (
     REASON_HEADER,
     ClinicalWritePermission,
@@ -89,7 +90,7 @@ class FormStateSerializer(serializers.ModelSerializer):
     create=extend_schema(tags=["patients"], description="Enroll a patient (the study ID is generated)."),
     update=extend_schema(tags=["patients"]), partial_update=extend_schema(tags=["patients"]),
 )
-class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+class PatientViewSet(CasebookDataManagementMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                      mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """Patients (enrollment & eligibility) of the centers you may see, by study ID."""
 

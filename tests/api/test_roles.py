@@ -1,13 +1,17 @@
 """Role by endpoint: every endpoint, every role, a row of the user's own center and one of
 another center. Site staff never read another center's row through any endpoint (404, and
 absent from every list); only site staff write; only statisticians and administrators export;
-only administrators read the export log."""
+only administrators read the export log; only monitors raise, close, verify, lock and unlock,
+only site staff answer queries, and statisticians see no query."""
 
 import json
 
 import pytest
 
+from patients.models import DataQuery, FormState, FormStatus
+from sites.roles import Role
 from tests.api.conftest import FORM_ENDPOINTS
+from tests.factories import UserFactory
 
 ROLES = ["coordinator", "investigator", "monitor", "statistician", "administrator"]
 SITE_ROLES = {"coordinator", "investigator"}
@@ -138,3 +142,90 @@ def test_anonymous_gets_401_everywhere(casebooks, client):
     for url in ["/api/patients/", f"/api/patients/{patient.study_id}/", "/api/baseline/", "/api/centers/",
                 "/api/exports/dataset/", "/api/dictionary/", "/api/exports/logs/"]:
         assert anonymous.get(url).status_code == 401, url
+
+
+# --- Data management: every route × role × own/other center ---------------------------------
+
+DM_FORM = "follow_up"
+MONITOR_ONLY = {"monitor"}
+QUERY_READERS = SITE_ROLES | {"monitor", "administrator"}
+
+
+def _dm_expected(route, role, side):
+    """The answer a role gets on a data-management route, for a casebook of its own center or
+    of another. Routes are tried in this table's order: the monitor's query is closed before
+    the form is verified and locked."""
+    hidden = side == "other" and role in SITE_ROLES
+    method, template = route
+    if template.startswith("/api/queries/"):
+        if role not in QUERY_READERS:
+            return 403  # statisticians see no query at all
+        if template == "/api/queries/" and method == "GET":
+            return 200
+        if template == "/api/queries/":
+            return 201 if role in MONITOR_ONLY else 403  # raising names the casebook in the body
+        if hidden:
+            return 404
+        return {
+            ("GET", "/api/queries/{id}/"): 200,
+            ("POST", "/api/queries/{id}/answer/"): 200 if role in SITE_ROLES else 403,
+            ("POST", "/api/queries/{id}/reopen/"): 400 if role in MONITOR_ONLY else 403,  # not closed
+            ("POST", "/api/queries/{id}/close/"): 200 if role in MONITOR_ONLY else 403,
+        }[route]
+    if hidden:
+        return 404
+    if method == "GET":
+        return 200
+    return 200 if role in MONITOR_ONLY else 403
+
+
+DM_ROUTES = [
+    ("GET", "/api/queries/"),
+    ("POST", "/api/queries/"),
+    ("GET", "/api/queries/{id}/"),
+    ("POST", "/api/queries/{id}/answer/"),
+    ("POST", "/api/queries/{id}/reopen/"),
+    ("POST", "/api/queries/{id}/close/"),
+    ("POST", "/api/patients/{study_id}/forms/{form}/verify/"),
+    ("POST", "/api/patients/{study_id}/forms/{form}/lock/"),
+    ("POST", "/api/patients/{study_id}/forms/{form}/unlock/"),
+    ("GET", "/api/patients/{study_id}/audit/"),
+    ("GET", "/api/patients/{study_id}/signature/"),
+]
+
+
+def test_every_data_management_route_is_in_the_table(client, administrator):
+    client.force_login(administrator)
+    paths = client.get("/api/schema/?format=json").json()["paths"]
+    documented = {(method.upper(), path) for path, operations in paths.items() for method in operations
+                  if method in ("get", "post", "put", "patch", "delete")
+                  and (path.startswith("/api/queries/") or "/forms/" in path or path.endswith(("/audit/",
+                                                                                               "/signature/")))}
+    assert documented == set(DM_ROUTES)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_data_management_routes(role, request, casebooks, api_as, db):
+    raiser = UserFactory(username="monitor-who-raised", role=Role.MONITOR)
+    user = request.getfixturevalue(role)
+    client = api_as(user)
+    own_patient, _rows = casebooks["own"]
+    other_patient, _rows = casebooks["other"]
+    sides = {}
+    for side, patient in (("own", own_patient), ("other", other_patient)):
+        FormState.objects.create(patient=patient, form=DM_FORM, status=FormStatus.COMPLETE)
+        query = DataQuery.objects.create(patient=patient, form=DM_FORM, question="?", raised_by=raiser)
+        sides[side] = (patient, query)
+    for side, (patient, query) in sides.items():
+        for route in DM_ROUTES:
+            method, template = route
+            url = template.format(id=query.pk, study_id=patient.study_id, form=DM_FORM)
+            # A query raised here is on another form: it leaves the form's workflow free.
+            body = {"text": "Checked.", "reason": "Late lab result", "question": "Which dose?",
+                    "patient": patient.study_id, "form": "baseline"}
+            response = client.get(url) if method == "GET" else client.post(url, body, format="json")
+            expected = _dm_expected(route, role, side)
+            assert response.status_code == expected, (role, side, route, response.status_code, response.content[:300])
+        if role in QUERY_READERS:
+            listed = json.dumps(client.get("/api/queries/?limit=1000").json())
+            assert (patient.study_id in listed) == (side == "own" or role not in SITE_ROLES), (role, side)

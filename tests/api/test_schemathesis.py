@@ -62,6 +62,11 @@ def statistician_token(statistician, patient, other_patient):
     return token_for(statistician, patient, other_patient)
 
 
+@pytest.fixture
+def monitor_token(monitor, patient, other_patient):
+    return token_for(monitor, patient, other_patient)
+
+
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 HYPOTHESIS = settings(max_examples=MAX_EXAMPLES, deadline=None,
                       suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
@@ -80,3 +85,10 @@ def test_api_conforms_to_its_schema_as_coordinator(case, coordinator_token):
 def test_api_conforms_to_its_schema_as_statistician(case, statistician_token):
     """A statistician: reads every center, exports datasets, may not write."""
     case.call_and_validate(headers={"Authorization": f"Token {statistician_token}"}, checks=CHECKS)
+
+
+@schema.parametrize()
+@HYPOTHESIS
+def test_api_conforms_to_its_schema_as_monitor(case, monitor_token):
+    """A monitor: raises and closes queries, verifies, locks and unlocks forms; may not write clinical data."""
+    case.call_and_validate(headers={"Authorization": f"Token {monitor_token}"}, checks=CHECKS)

@@ -47,7 +47,7 @@ def test_the_api_routes_are_the_registered_parts():
     from inocd22.api_urls import router
 
     prefixes = {prefix for prefix, _viewset, _basename in router.registry}
-    assert prefixes - {"centers", "exports/logs", "auth/tokens", "patients", "ctcae-terms"} == {part.slug for part in FORM_PARTS}
+    assert prefixes - {"centers", "exports/logs", "auth/tokens", "patients", "ctcae-terms", "queries"} == {part.slug for part in FORM_PARTS}
     for prefix, viewset, _basename in router.registry:
         if prefix in FORM_ENDPOINTS:
             part = casebook.part_by_slug(prefix)
