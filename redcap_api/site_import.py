@@ -37,7 +37,7 @@ from django.utils.translation import gettext as _
 from patients.models import FormState, FormStatus, Patient
 from patients.selectors import patient_list_for_user
 from patients.services import patient_enroll
-from patients.workflow import form_status_set
+from patients.workflow import form_status_set, transitions_available
 from redcap_api.models import ImportRun, ImportStatus
 from redcap_api.project import (
     DATA_ACCESS_GROUP,
@@ -255,7 +255,7 @@ def _forms_completed(*, user, patient: Patient, rows: list[SheetRow]) -> list[Si
                 continue
             done.add(form)
             state = FormState.objects.filter(patient=patient, form=form).first()
-            if state is not None and state.status != FormStatus.IN_PROGRESS:
+            if state is not None and not transitions_available(user=user, status=state.status, actions=("complete",)):
                 continue  # complete already, or verified or locked by a monitor
             try:
                 form_status_set(user=user, patient=patient, form=form, status=FormStatus.COMPLETE)
