@@ -194,11 +194,6 @@ class QueryRaiseForm(forms.Form):
                 field_choices.append((model_field.name, label))
         self.fields["row"].choices = row_choices
         self.fields["field_name"].choices = field_choices
-        for name in ("form", "row"):
-            # Choosing the form (or the row) asks the server for the lists that follow it.
-            self.fields[name].widget.attrs.update({"hx-get": "", "hx-trigger": "change", "hx-target": "#raise-query-form",
-                                                   "hx-select": "#raise-query-form", "hx-swap": "outerHTML",
-                                                   "hx-include": "closest form", "hx-push-url": "false"})
 
 
 @login_required
@@ -209,8 +204,6 @@ def query_raise_view(request, study_id: str):
         raise PermissionDenied
     initial = {key: request.GET.get(key, "") for key in ("form", "row", "field_name", "question")}
     form = QueryRaiseForm(request.POST or None, initial=initial, patient=patient)
-    for name in ("form", "row"):
-        form.fields[name].widget.attrs["hx-get"] = request.path
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

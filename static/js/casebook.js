@@ -68,8 +68,20 @@
     });
   }
 
+  /* Lists that follow a choice: an element with data-refresh-on="name other" sends itself the
+     "refresh" event when one of the named fields inside it changes (its hx-trigger asks the
+     server for the lists then). The listener is on that element, which htmx does not replace,
+     so a choice made while freshly swapped lists are still settling is not lost. */
+  function setupRefresh(element) {
+    var names = element.getAttribute("data-refresh-on").split(/\s+/);
+    element.addEventListener("change", function (event) {
+      if (names.indexOf(event.target.name) !== -1 && window.htmx) window.htmx.trigger(element, "refresh");
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll(".date-picker-button").forEach(setupDatePicker);
+    document.querySelectorAll("[data-refresh-on]").forEach(setupRefresh);
     document.querySelectorAll("form.crf").forEach(function (form) {
       refresh(form);
       form.addEventListener("change", function () { refresh(form); });
