@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -48,7 +49,7 @@ def _own_run(request, run_id: int) -> ImportRun:
 
 def _enqueue(request, run: ImportRun) -> None:
     try:
-        job_enqueue(import_run_task, row=run, kwargs={"run_id": run.pk})
+        job_enqueue(import_run_task, row=run, kwargs={"run_id": run.pk}, queue=settings.SITE_IMPORT_QUEUE)
     except QueueUnavailable as error:
         messages.error(request, str(error))
 

@@ -238,6 +238,9 @@ ANALYTICS_REPORT_TIME_LIMIT = ANALYTICS_REPORT_SOFT_TIME_LIMIT + 60
 ANALYTICS_REPORT_HEARTBEAT_SECONDS = env.float("ANALYTICS_REPORT_HEARTBEAT_SECONDS", default=15)
 ANALYTICS_REPORT_STALE_AFTER = env.float("ANALYTICS_REPORT_STALE_AFTER", default=120)
 ANALYTICS_REPORT_QUEUED_MAX = env.int("ANALYTICS_REPORT_QUEUED_MAX", default=24 * 3600)
+# Imports of sites' files (dry runs and imports): the Celery queue of their task, so that a
+# deployment can give large imports workers of their own.
+SITE_IMPORT_QUEUE = env("SITE_IMPORT_QUEUE", default="celery")
 # A message a worker took but never acknowledged (the worker died) goes back to the queue after
 # the visibility timeout: longer than the longest job, or a running report would be started
 # twice. The restart sweep looks for such messages every CELERY_UNACKED_RESTORE_INTERVAL s.

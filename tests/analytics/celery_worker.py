@@ -88,11 +88,11 @@ def worker_stop(worker: subprocess.Popen) -> None:
 
 @pytest.fixture
 def worker_queue(transactional_db, settings):
-    """A queue of this test's own, where the reports go; tasks leave this process."""
+    """A queue of this test's own, where the reports and the imports go; tasks leave this process."""
     if not settings.CELERY_BROKER_URL:
         _unavailable("CELERY_BROKER_URL is not set: no broker for a real Celery worker")
     queue = f"inocd22-test-{uuid.uuid4().hex[:10]}"
-    settings.ANALYTICS_REPORT_QUEUE = queue
+    settings.ANALYTICS_REPORT_QUEUE = settings.SITE_IMPORT_QUEUE = queue
     eager = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
     try:
