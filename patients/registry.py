@@ -59,8 +59,9 @@ class Part:
       (`patients.clinical.MissingCode`: unknown, not done, not applicable) instead of a value.
       Every other question takes no code: a value is the only answer (C1D1, dates that
       order the casebook, eligibility).
-    - `dates(rows)`: what the part's live rows of one patient add to the `CasebookDates`
-      that edit checks compare against (a dict of its fields).
+    - `dates(rows)`: what the part's live rows of one patient (model instances, read from
+      the database or about to be written) add to the `CasebookDates` that edit checks
+      compare against (a dict of its fields).
     """
 
     model: type[models.Model]
