@@ -80,6 +80,11 @@ class Part:
     codable: tuple[str, ...] = ()
     form: CasebookForm | None = field(default=None, compare=False, repr=False)
 
+    def __hash__(self) -> int:
+        # A part is told by its model; hashing every field (lazy texts, columns) makes a part
+        # a slow dictionary key.
+        return hash(self.model)
+
     @property
     def key(self) -> str:
         """The key of the form this part belongs to."""

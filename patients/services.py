@@ -99,14 +99,14 @@ def _signature_void_for_change(*, user, patient: Patient, reason: str, notices: 
 
 
 def row_problems(row: ClinicalRecord, *, patient: Patient, invalid: Iterable[str] = (),
-                 dates: CasebookDates | None = None, patient_known: bool = False) -> dict[str, list[str]]:
+                 dates: CasebookDates | None = None, links_found: Iterable[str] = ()) -> dict[str, list[str]]:
     """Every problem of a row at once, per field: its missing-data codes, its fields (a
     question answered by a code needs no value), and the casebook's edit checks, which see
     a field that failed its own check as empty. `invalid` names fields the caller could not
     even read (a typo in a number): they are treated as failed. `dates`: the rest of the
-    casebook, when the caller has it in memory (else read from the database). `patient_known`:
-    the row's link to its patient is the caller's own (a patient it enrolls, not saved yet),
-    so it is not checked. Saves nothing."""
+    casebook, when the caller has it in memory (else read from the database). `links_found`:
+    foreign keys of the row the caller has found already (its patient, maybe one it is
+    enrolling; reference data read in bulk), not looked up again. Saves nothing."""
     part = casebook.part_for(row)
     problems: dict[str, list[str]] = {}
 
@@ -122,8 +122,7 @@ def row_problems(row: ClinicalRecord, *, patient: Patient, invalid: Iterable[str
         if isinstance(row.missing_codes, dict) else row.missing_codes
     collect(lambda: check_missing_codes(part, row))
     coded = list(row.missing_codes) if isinstance(row.missing_codes, dict) else []
-    known = ["patient"] if patient_known else []
-    collect(lambda: row.clean_fields(exclude=coded + list(invalid) + known))
+    collect(lambda: row.clean_fields(exclude=coded + list(invalid) + list(links_found)))
     failed = set(problems) | set(invalid)
     # the edit checks see what could be read and passed its own checks
     # by attname: a foreign key holding an unknown key is not fetched
@@ -259,6 +258,7 @@ class RowChange:
     unreadable: dict[str, list[str]] = field(default_factory=dict)
     problems: dict[str, list[str]] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    _links_found: tuple[str, ...] = ("patient",)
 
 
 @dataclass(eq=False)
@@ -304,6 +304,7 @@ def casebook_changes_check(*, user, casebooks: list[CasebookChange]) -> None:
     for state in FormState.objects.filter(patient_id__in=[c.patient.pk for c in stored]):
         states.setdefault(state.patient_id, {})[state.form] = state
     _enrollments_check(user=user, casebooks=[c for c in casebooks if c.is_new], may_edit=may_edit)
+    _references_load([change for casebook_change in casebooks for change in casebook_change.changes])
     for casebook_change in casebooks:
         if casebook_change.is_new and casebook_change.problems:
             continue
@@ -320,6 +321,35 @@ def casebook_changes_check(*, user, casebooks: list[CasebookChange]) -> None:
                 patient=casebook_change.patient, form=casebook.patient_part().key, changed_by=user)
         casebook_change._stored_states = {form: state.status for form, state in casebook_change.states.items()}
         _casebook_change_check(user=user, casebook_change=casebook_change)
+
+
+def _references_load(changes: list[RowChange]) -> None:
+    """Reads the reference data the rows link to (CTCAE terms) in one query per link, for the
+    checks that read it; a link to nothing is left for the row's own check to report."""
+    by_field: dict = {}
+    for change in changes:
+        part = casebook.part_for(change.row)
+        for name in part.reference_fields:
+            by_field.setdefault(part.model._meta.get_field(name), []).append(change)
+    for model_field, field_changes in by_field.items():
+        target = model_field.target_field
+        keys = set()
+        for change in field_changes:
+            try:
+                keys.add(target.to_python(getattr(change.row, model_field.attname)))
+            except ValidationError:
+                continue
+        keys.discard(None)
+        found = {getattr(row, target.attname): row for row in
+                 model_field.related_model._base_manager.filter(**{f"{target.name}__in": keys})}
+        for change in field_changes:
+            try:
+                linked = found.get(target.to_python(getattr(change.row, model_field.attname)))
+            except ValidationError:
+                continue
+            if linked is not None:
+                setattr(change.row, model_field.name, linked)
+                change._links_found = (*change._links_found, model_field.name)
 
 
 def _enrollments_check(*, user, casebooks: list[CasebookChange], may_edit: bool) -> None:
@@ -374,7 +404,7 @@ def _row_change_check(*, user, casebook_change: CasebookChange, change: RowChang
     dates = casebook_dates_of(patient=patient, rows=casebook_change.rows, excluding=row)
     if change.unreadable:
         change.problems = row_problems(row, patient=patient, invalid=list(change.unreadable), dates=dates,
-                                       patient_known=True)
+                                       links_found=change._links_found)
         for name, messages in change.unreadable.items():
             change.problems.setdefault(name, []).extend(messages)
         return False
@@ -394,7 +424,7 @@ def _row_change_check(*, user, casebook_change: CasebookChange, change: RowChang
     except ValidationError as error:
         change.problems = error.message_dict
         return False
-    change.problems = row_problems(row, patient=patient, dates=dates, patient_known=True)
+    change.problems = row_problems(row, patient=patient, dates=dates, links_found=change._links_found)
     if change.problems:
         return False
     if part.is_patient:

@@ -50,6 +50,7 @@ IMPORT_REASON = "REDCap API import"
 DATE_FORMATS = {"YMD": "%Y-%m-%d", "MDY": "%m/%d/%Y", "DMY": "%d/%m/%Y"}
 TRUE_VALUES = {"1", "yes", "true", "y"}
 FALSE_VALUES = {"0", "no", "false", "n"}
+MISSING_CODES = frozenset(MissingCode.values)
 
 
 class RedcapError(Exception):
@@ -87,7 +88,7 @@ def row_values_apply(row, fields: dict[Field, str], *, date_format: str) -> dict
     codes = dict(row.missing_codes or {})
     for field, raw in fields.items():
         model_field = field.model_field
-        if raw.strip() in MissingCode.values and field.accepts_code:
+        if raw.strip() in MISSING_CODES and field.accepts_code:
             codes[model_field.name] = raw.strip()
             setattr(row, model_field.attname, "" if not model_field.null and model_field.empty_strings_allowed else None)
             continue

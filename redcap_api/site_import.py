@@ -1,12 +1,17 @@
 """Import of a center's spreadsheet: the REDCap flat format (a REDCap CSV export, or the XLSX
-template of `redcap_api.template`: one sheet per instrument), written through the same row
-writer as the REDCap API (`redcap_api.services.target_save`: field names, value parsing, the
-casebook's write service and its edit checks, problems as record/field/value/message).
+template of `redcap_api.template`: one sheet per instrument), read as the REDCap API reads
+rows (`redcap_api.services`: field names, value parsing, problems as record/field/value/
+message) and written through the casebook's write service in bulk
+(`patients.services.casebook_changes_check` and `casebook_changes_write`: the rules, edit
+checks and audit trail of `crf_row_save`, for a batch of casebooks at once).
 
 Rules, beyond the REDCap API's:
-- Each casebook (all the rows of one study ID) is written in its own transaction, all or
-  nothing; a dry run writes every casebook and rolls each back, so it reports every problem
-  the real import would meet, and changes nothing.
+- Casebooks are read and checked in memory a batch at a time; a dry run stops there, so it
+  reports every problem the real import would meet and writes nothing. The import then
+  writes the batch's casebooks without problems together. Each casebook (all the rows of one
+  study ID) is written all or nothing: one with a problem is not written at all, and when
+  the database refuses a batch (a casebook changed meanwhile), its casebooks are checked and
+  written again one by one, each in its own savepoint.
 - A row whose values equal the stored ones is not saved again: importing the same file
   twice changes nothing the second time (no new history entry).
 - A study ID the registry does not have enrolls a new patient from the enrollment fields of
@@ -223,7 +228,7 @@ class _Casebook:
     enrolls: bool = False  # a new patient
 
 
-def _enrollment_change(*, user, casebook: _Casebook, centers: dict, file_name: str) -> CasebookChange | None:
+def _enrollment_change(*, casebook: _Casebook, centers: dict, file_name: str) -> CasebookChange | None:
     """The enrollment of the new patient a record names, from its enrollment fields (or its
     problems, in `casebook.problems`)."""
     record, rows = casebook.record, casebook.lines
@@ -314,6 +319,19 @@ def _changes_build(*, casebook: _Casebook, patient: Patient, stored: dict, numbe
     casebook.change.changes = [write[4] for write in casebook.writes]
 
 
+def _instance_numbers_by_patient(patient_ids: list[int]) -> dict[int, dict[str, dict[int, int]]]:
+    """{patient: {repeating instrument: {row pk: instance number}}} (deleted rows keep theirs)."""
+    found: dict[int, dict[str, dict[int, int]]] = {pk: {} for pk in patient_ids}
+    for instrument in instruments():
+        if not instrument.repeating or not patient_ids:
+            continue
+        patient_of = dict(instrument.part.model.objects.filter(patient_id__in=patient_ids)
+                          .values_list("pk", "patient_id"))
+        for pk, number in instance_numbers(instrument, patient_ids).items():
+            found[patient_of[pk]].setdefault(instrument.name, {})[pk] = number
+    return found
+
+
 def _batch_check(*, user, records: list[tuple[str, list[SheetRow]]], file_name: str) -> list[_Casebook]:
     """Reads the stored casebooks of a batch of records, and checks in memory every change the
     file makes to them, as the casebook write service would one row at a time."""
@@ -323,22 +341,11 @@ def _batch_check(*, user, records: list[tuple[str, list[SheetRow]]], file_name: 
                 .select_related("center")}
     centers = {center.code.upper(): center for center in center_list_for_user(user=user)}
     stored_rows = casebook_rows_get(patient_ids=[patient.pk for patient in patients.values()])
-    numbers_by_instrument = {instrument.name: instance_numbers(instrument, [p.pk for p in patients.values()])
-                             for instrument in instruments() if instrument.repeating and patients}
-    # the instance numbers of each patient's rows (deleted rows keep theirs)
-    numbers_of: dict[int, dict[str, dict[int, int]]] = {patient.pk: {} for patient in patients.values()}
-    patient_of_row = {}
-    for instrument in instruments():
-        if instrument.repeating and patients:
-            patient_of_row[instrument.name] = dict(instrument.part.model.objects.filter(
-                patient_id__in=list(numbers_of)).values_list("pk", "patient_id"))
-    for name, numbers in numbers_by_instrument.items():
-        for pk, number in numbers.items():
-            numbers_of[patient_of_row[name][pk]].setdefault(name, {})[pk] = number
+    numbers = _instance_numbers_by_patient([patient.pk for patient in patients.values()])
     for casebook in casebooks:
         patient = patients.get(casebook.record)
         if patient is None:
-            casebook.change = _enrollment_change(user=user, casebook=casebook, centers=centers, file_name=file_name)
+            casebook.change = _enrollment_change(casebook=casebook, centers=centers, file_name=file_name)
             if casebook.change is None:
                 continue
             casebook.enrolls = True
@@ -346,7 +353,7 @@ def _batch_check(*, user, records: list[tuple[str, list[SheetRow]]], file_name: 
         else:
             casebook.change = CasebookChange(patient=patient)
         _changes_build(casebook=casebook, patient=patient, stored=stored_rows.get(patient.pk, {}) if patient.pk else {},
-                       numbers=numbers_of.get(patient.pk, {}) if patient.pk else {}, file_name=file_name)
+                       numbers=numbers.get(patient.pk, {}) if patient.pk else {}, file_name=file_name)
     changes = [casebook.change for casebook in casebooks if casebook.change is not None]
     casebook_changes_check(user=user, casebooks=changes)
     for casebook in casebooks:
