@@ -201,8 +201,9 @@ def crf_row_delete(*, user, row: ClinicalRecord, reason: str = "", expected_vers
 
 def _enrollment_check(*, patient: Patient, center: Center, sequence: int | None, taken: bool) -> None:
     """A new patient's fields and edit check, and its study ID (the center's next number,
-    or `sequence` when it is not `taken`), set on `patient`. Saves nothing."""
-    patient.clean_fields(exclude=["study_id", "sequence"])
+    or `sequence` when it is not `taken`), set on `patient`. `center` is one of the user's,
+    found by the caller: the patient's link to it is not looked up again. Saves nothing."""
+    patient.clean_fields(exclude=["study_id", "sequence", "center"])
     edit_check(casebook.patient_part(), patient, CasebookDates(today=timezone.localdate()))
     if sequence is not None:
         if sequence < 1 or taken:
