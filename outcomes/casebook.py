@@ -15,7 +15,7 @@ from patients.validators import Event
 
 
 def response_dates(rows) -> dict:
-    responses = list(rows.values_list("assessment_date", "response"))
+    responses = [(row.assessment_date, row.response) for row in rows]
     return {
         "after_c1d1": tuple(Event("response assessment", day) for day, _response in responses),
         "first_response_date": min((day for day, response in responses if response in REMISSIONS), default=None),
@@ -23,7 +23,7 @@ def response_dates(rows) -> dict:
 
 
 def adverse_event_dates(rows) -> dict:
-    events = list(rows.values_list("onset_date", "resolution_date", "grade"))
+    events = [(row.onset_date, row.resolution_date, row.grade) for row in rows]
     return {
         "after_c1d1": (*(Event("adverse event onset", onset) for onset, _end, _grade in events),
                        *(Event("adverse event resolution", end) for _onset, end, _grade in events if end)),
@@ -32,7 +32,7 @@ def adverse_event_dates(rows) -> dict:
 
 
 def vod_dates(rows) -> dict:
-    vods = list(rows.values_list("diagnosis_date", "setting"))
+    vods = [(row.diagnosis_date, row.setting) for row in rows]
     return {
         "after_c1d1": tuple(Event("VOD/SOS", day) for day, _setting in vods),
         "after_hsct_vod_dates": tuple(day for day, setting in vods if setting == VodSetting.AFTER_HSCT),
@@ -40,7 +40,7 @@ def vod_dates(rows) -> dict:
 
 
 def follow_up_dates(rows) -> dict:
-    follow_up = rows.first()
+    follow_up = next(iter(rows), None)
     if follow_up is None:
         return {}
     relapse = (Event("relapse", follow_up.relapse_date),) if follow_up.relapse_date else ()

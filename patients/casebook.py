@@ -23,7 +23,7 @@ casebook.register(CasebookForm(
 ))
 
 def baseline_dates(rows) -> dict:
-    return {"diagnosis": rows.values_list("diagnosis_date", flat=True).first()}
+    return {"diagnosis": next((row.diagnosis_date for row in rows), None)}
 
 
 casebook.register(CasebookForm(

@@ -59,8 +59,9 @@ class Part:
       (`patients.clinical.MissingCode`: unknown, not done, not applicable) instead of a value.
       Every other question takes no code: a value is the only answer (C1D1, dates that
       order the casebook, eligibility).
-    - `dates(rows)`: what the part's live rows of one patient add to the `CasebookDates`
-      that edit checks compare against (a dict of its fields).
+    - `dates(rows)`: what the part's live rows of one patient (model instances, read from
+      the database or about to be written) add to the `CasebookDates` that edit checks
+      compare against (a dict of its fields).
     """
 
     model: type[models.Model]
@@ -78,6 +79,11 @@ class Part:
     dates: Callable | None = None
     codable: tuple[str, ...] = ()
     form: CasebookForm | None = field(default=None, compare=False, repr=False)
+
+    def __hash__(self) -> int:
+        # A part is told by its model; hashing every field (lazy texts, columns) makes a part
+        # a slow dictionary key.
+        return hash(self.model)
 
     @property
     def key(self) -> str:

@@ -9,19 +9,21 @@ locked form takes no change at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from simple_history.utils import bulk_update_with_history
 
 from patients.models import UNRESOLVED_QUERY_STATES, DataQuery, FormState, FormStatus, Patient
 from patients.registry import casebook
 from patients.selectors import patient_list_for_user
-from patients.services import FormLockedError, require_may_edit
+from patients.services import CasebookChange, FormLockedError, require_may_edit
 from patients.validators import reason_text
 from sites.roles import can_edit_clinical_data, can_review_forms
 
@@ -151,25 +153,94 @@ def form_status_set(*, user, patient: Patient, form: str, status: str, reason: s
     require_may_edit(user=user, patient=patient)
     if not casebook.has_form(form):
         raise ValidationError({"form": _("Unknown form.")})
-    site_targets = {TRANSITIONS_BY_ACTION[action].target for action in SITE_ACTIONS}
-    if status not in site_targets:
-        raise PermissionDenied(_("Only monitors verify or lock forms."))
+    _site_status_target_check(status)
     state, _created = FormState.objects.select_for_update().get_or_create(patient=patient, form=form)
-    if state.status == FormStatus.LOCKED:
+    recorded = _site_status_check(form=form, current=state.status, status=status, reason=reason,
+                                  filled=lambda: _single_form_filled(patient=patient, form=form))
+    return _save(state, user=user, status=status, reason=recorded)
+
+
+def _site_status_target_check(status: str) -> None:
+    if status not in {TRANSITIONS_BY_ACTION[action].target for action in SITE_ACTIONS}:
+        raise PermissionDenied(_("Only monitors verify or lock forms."))
+
+
+def _site_status_check(*, form: str, current: str, status: str, reason: str, filled: Callable[[], bool]) -> str | None:
+    """Whether the site may move a form from `current` to `status` (raises if not); the
+    reason its history records. `filled`: whether the form holds the data it needs."""
+    site_targets = {TRANSITIONS_BY_ACTION[action].target for action in SITE_ACTIONS}
+    if current == FormStatus.LOCKED:
         raise FormLockedError(_("This form is locked: a monitor must unlock it first."))
-    if state.status not in site_targets:
+    if current not in site_targets:
         # Undoing a verification would let the data change without a reason.
         raise PermissionDenied(_("This form is verified: change its data, with a reason, to reopen it."))
-    if status == FormStatus.COMPLETE and not _single_form_filled(patient=patient, form=form):
+    if status == FormStatus.COMPLETE and not filled():
         # A repeating form may be complete with no row ("no adverse event"); a single form
         # (baseline, HSCT, follow-up) left unanswered may not.
         raise ValidationError({"status": _("Fill in this form before marking it complete.")})
-    recorded = None
-    if state.status == FormStatus.COMPLETE and status == FormStatus.IN_PROGRESS:
+    if current == FormStatus.COMPLETE and status == FormStatus.IN_PROGRESS:
         if not reason_text(reason):
             raise ValidationError({"reason": _("Give the reason for reopening the form.")})
-        recorded = _("Reopened: %(reason)s") % {"reason": reason_text(reason)}
-    return _save(state, user=user, status=status, reason=recorded)
+        return _("Reopened: %(reason)s") % {"reason": reason_text(reason)}
+    return None
+
+
+def forms_complete_check(*, user, casebook_change: CasebookChange, forms: Iterable[str]) -> dict[str, ValidationError
+                                                                                                   | PermissionDenied]:
+    """Which of `forms` the site may mark complete in a casebook checked for writing
+    (`patients.services.casebook_changes_check`), as `form_status_set` would, against the
+    casebook as it will be: the refusals by form. A form complete already, or verified or
+    locked, is left as it is; a form with no state gets one (in progress, as a first save
+    makes it). Marks nothing: `forms_complete_write` does, after the casebook's write."""
+    refused: dict[str, ValidationError | PermissionDenied] = {}
+    forms_ready = []
+    for form in forms:
+        state = casebook_change.states.get(form)
+        if state is not None and not transitions_available(user=user, status=state.status, actions=("complete",)):
+            continue
+        if not can_edit_clinical_data(user):
+            refused[form] = PermissionDenied(_("You may not change this casebook."))
+            continue
+        if not casebook.has_form(form):
+            refused[form] = ValidationError({"form": _("Unknown form.")})
+            continue
+        try:
+            _site_status_check(form=form, current=state.status if state else FormStatus.IN_PROGRESS,
+                               status=FormStatus.COMPLETE, reason="",
+                               filled=lambda form=form: _rows_filled(casebook_change, form))
+        except (ValidationError, PermissionDenied) as error:
+            refused[form] = error
+            continue
+        if state is None:
+            casebook_change.states[form] = FormState(patient=casebook_change.patient, form=form)
+        forms_ready.append(form)
+    casebook_change.forms_to_complete = forms_ready
+    return refused
+
+
+def _rows_filled(casebook_change: CasebookChange, form: str) -> bool:
+    """`_single_form_filled`, on the rows of a casebook in memory."""
+    if may_complete_empty(form):
+        return True
+    return any(casebook_change.rows.get(part) for part in casebook.form(form).parts)
+
+
+def forms_complete_write(*, user, casebooks: Iterable[CasebookChange]) -> None:
+    """Marks complete the forms `forms_complete_check` let through, in casebooks written by
+    `patients.services.casebook_changes_write`: the states' history says who, as
+    `form_status_set` records it."""
+    states = []
+    for casebook_change in casebooks:
+        for form in casebook_change.forms_to_complete:
+            state = casebook_change.states[form]
+            state.status = FormStatus.COMPLETE
+            state.changed_by = user
+            state.changed_at = timezone.now()
+            state._history_user = user
+            state._change_reason = None
+            states.append(state)
+    if states:
+        bulk_update_with_history(states, FormState, ["status", "changed_by", "changed_at"], default_user=user)
 
 
 def may_complete_empty(form: str) -> bool:

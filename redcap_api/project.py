@@ -110,6 +110,11 @@ class Field:
     validation: str = ""
     variable: Variable | None = None
 
+    def __hash__(self) -> int:
+        # A field is told by its name; hashing every field (its instrument, its part) makes a
+        # field a slow dictionary key.
+        return hash(self.name)
+
     @property
     def is_derived(self) -> bool:
         return self.variable is not None
@@ -175,6 +180,9 @@ class Instrument:
     name: str
     label: str
     part: Part
+
+    def __hash__(self) -> int:
+        return hash(self.name)
 
     @property
     def repeating(self) -> bool:

@@ -17,6 +17,7 @@ IDs at enrollment, so an unknown record ID is refused.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from django.utils import timezone
 from analytics.models import ExportLog, ExportStatus
 from patients.clinical import MissingCode, is_empty
 from patients.selectors import patient_list_for_user
-from patients.services import StaleVersionError, crf_row_save, row_problems
+from patients.services import RowChange, StaleVersionError, crf_row_save, row_problems
 from redcap_api.project import (
     DATA_ACCESS_GROUP,
     PSEUDO_FIELDS,
@@ -49,6 +50,7 @@ IMPORT_REASON = "REDCap API import"
 DATE_FORMATS = {"YMD": "%Y-%m-%d", "MDY": "%m/%d/%Y", "DMY": "%d/%m/%Y"}
 TRUE_VALUES = {"1", "yes", "true", "y"}
 FALSE_VALUES = {"0", "no", "false", "n"}
+MISSING_CODES = frozenset(MissingCode.values)
 
 
 class RedcapError(Exception):
@@ -86,7 +88,7 @@ def row_values_apply(row, fields: dict[Field, str], *, date_format: str) -> dict
     codes = dict(row.missing_codes or {})
     for field, raw in fields.items():
         model_field = field.model_field
-        if raw.strip() in MissingCode.values and field.accepts_code:
+        if raw.strip() in MISSING_CODES and field.accepts_code:
             codes[model_field.name] = raw.strip()
             setattr(row, model_field.attname, "" if not model_field.null and model_field.empty_strings_allowed else None)
             continue
@@ -101,13 +103,16 @@ def row_values_apply(row, fields: dict[Field, str], *, date_format: str) -> dict
     return problems
 
 
-def _row_for(patient, instrument, instance: str, numbers: dict[int, int]):
+def _row_for(patient, instrument, instance: str, numbers: dict[int, int], stored: list | None = None):
     """The row an import row names: the patient, its single row, or an instance (existing,
-    or the next one: `new` or the number after the last)."""
+    or the next one: `new` or the number after the last). `stored`: the part's live rows of
+    the patient, when the caller has them (else they are read)."""
     part = instrument.part
     if part.is_patient:
         return patient
     if not instrument.repeating:
+        if stored is not None:
+            return next(iter(stored), None) or part.model(patient=patient)
         return part.model.objects.filter(patient=patient).first() or part.model(patient=patient)
     last = max(numbers.values(), default=0)
     if instance.strip().lower() == "new":
@@ -120,7 +125,10 @@ def _row_for(patient, instrument, instance: str, numbers: dict[int, int]):
     if number == last + 1:
         return part.model(patient=patient)
     pk = next((pk for pk, n in numbers.items() if n == number), None)
-    row = part.model.objects.filter(pk=pk, is_deleted=False).first() if pk else None
+    if stored is not None:
+        row = next((row for row in stored if row.pk == pk), None) if pk else None
+    else:
+        row = part.model.objects.filter(pk=pk, is_deleted=False).first() if pk else None
     if row is None:
         raise RedcapError(f"{patient.study_id}: {instrument.name} has no instance {number} (the next new "
                           f"instance is {last + 1}, or give 'new').")
@@ -246,6 +254,40 @@ def target_save(*, user, patient, instrument: Instrument, fields: dict[Field, st
     except (PermissionDenied, StaleVersionError) as error:
         return [ImportProblem(record, "", "", str(error), place)]
     return []
+
+
+def target_change(*, patient, instrument: Instrument, fields: dict[Field, str], instance: str,
+                  numbers: dict[int, int], stored: list, date_format: str = "YMD",
+                  reason: str = IMPORT_REASON) -> tuple[RowChange | None, list[ImportProblem]]:
+    """`target_save` for the casebook write service in bulk: the change one instrument row
+    makes (None when the row names a stored row and gives its values as they are), or the
+    problem of where it goes. `numbers`: the instance numbers of the patient's rows of the
+    instrument, which takes the number of a new row; `stored`: the part's live rows of the
+    patient (or the patient, for the enrollment). Stored rows are copied, not changed."""
+    try:
+        row = _row_for(patient, instrument, instance, numbers, stored)
+    except RedcapError as error:
+        return None, [ImportProblem(patient.study_id, REPEAT_INSTANCE, instance, error.message)]
+    if row.pk:
+        row = copy.copy(row)
+        row._state = copy.copy(row._state)
+        row._state.fields_cache = dict(row._state.fields_cache)
+        before = _stored(row, fields)
+    else:
+        before = None
+        if instrument.repeating:
+            numbers[-len(numbers) - 1] = max(numbers.values(), default=0) + 1  # a key no stored row has
+    unreadable = row_values_apply(row, fields, date_format=date_format)
+    if not unreadable and before is not None and _unchanged(before, row, fields):
+        return None, []
+    invalid = {field_by_name(name).model_field.name: messages for name, messages in unreadable.items()}
+    return RowChange(row=row, reason=reason, unreadable=invalid), []
+
+
+def change_problems(record: str, instrument: Instrument, instance: str, change: RowChange,
+                    fields: dict[Field, str]) -> list[ImportProblem]:
+    """The problems the casebook write service found in a change, as `target_save` gives them."""
+    return field_problems(record, f"{instrument.name} {instance}".strip(), change.problems, fields)
 
 
 @transaction.atomic

@@ -1,12 +1,17 @@
 """Import of a center's spreadsheet: the REDCap flat format (a REDCap CSV export, or the XLSX
-template of `redcap_api.template`: one sheet per instrument), written through the same row
-writer as the REDCap API (`redcap_api.services.target_save`: field names, value parsing, the
-casebook's write service and its edit checks, problems as record/field/value/message).
+template of `redcap_api.template`: one sheet per instrument), read as the REDCap API reads
+rows (`redcap_api.services`: field names, value parsing, problems as record/field/value/
+message) and written through the casebook's write service in bulk
+(`patients.services.casebook_changes_check` and `casebook_changes_write`: the rules, edit
+checks and audit trail of `crf_row_save`, for a batch of casebooks at once).
 
 Rules, beyond the REDCap API's:
-- Each casebook (all the rows of one study ID) is written in its own transaction, all or
-  nothing; a dry run writes every casebook and rolls each back, so it reports every problem
-  the real import would meet, and changes nothing.
+- Casebooks are read and checked in memory a batch at a time; a dry run stops there, so it
+  reports every problem the real import would meet and writes nothing. The import then
+  writes the batch's casebooks without problems together. Each casebook (all the rows of one
+  study ID) is written all or nothing: one with a problem is not written at all, and when
+  the database refuses a batch (a casebook changed meanwhile), its casebooks are checked and
+  written again one by one, each in its own savepoint.
 - A row whose values equal the stored ones is not saved again: importing the same file
   twice changes nothing the second time (no new history entry).
 - A study ID the registry does not have enrolls a new patient from the enrollment fields of
@@ -30,27 +35,36 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from patients.models import FormState, FormStatus, Patient
-from patients.selectors import patient_list_for_user
-from patients.services import patient_enroll
-from patients.workflow import form_status_set, transitions_available
+from patients.models import Patient
+from patients.selectors import casebook_rows_get, patient_list_for_user
+from patients.services import (
+    CasebookChange,
+    CasebookChangedError,
+    RowChange,
+    casebook_changes_check,
+    casebook_changes_write,
+)
+from patients.workflow import forms_complete_check, forms_complete_write
 from redcap_api.models import ImportRun, ImportStatus
 from redcap_api.project import (
     DATA_ACCESS_GROUP,
     PSEUDO_FIELDS,
     RECORD_ID_FIELD,
     REPEAT_INSTRUMENT,
+    Field,
+    Instrument,
     complete_fields,
     data_access_group_name,
     field_by_name,
     instrument_by_name,
     instruments,
 )
-from redcap_api.services import ImportProblem, row_targets, row_values_apply, target_save
+from redcap_api.selectors import instance_numbers
+from redcap_api.services import ImportProblem, change_problems, row_targets, row_values_apply, target_change
 from sites.roles import can_edit_clinical_data
 from sites.selectors import center_list_for_user
 
@@ -185,8 +199,9 @@ def _records(rows: Iterable[SheetRow]) -> dict[str, list[SheetRow]]:
             for record, lines in records.items()}
 
 
-class _RolledBack(Exception):
-    pass
+# Casebooks are read, checked and written in batches of this many: a few queries per form
+# and batch instead of a dozen per row.
+BATCH_CASEBOOKS = 250
 
 
 def _reason(file_name: str, row: SheetRow) -> str:
@@ -198,24 +213,43 @@ def _not_yours(record: str) -> ImportProblem:
     return ImportProblem(record, RECORD_ID_FIELD, record, _("This study ID is not one of your centers."))
 
 
-def _enroll(*, user, record: str, rows: list[SheetRow], file_name: str) -> tuple[Patient | None, list[SiteProblem]]:
-    """Enrolls the new patient a record names, from its enrollment fields."""
+@dataclass(eq=False)
+class _Casebook:
+    """One record of the file on its way to the casebook write service."""
+
+    record: str
+    lines: list[SheetRow]
+    change: CasebookChange | None = None
+    problems: list[SiteProblem] = field(default_factory=list)
+    enrollment: tuple[SheetRow, dict[Field, str]] | None = None
+    # each change with where it comes from: (file row, instrument, fields, instance, change)
+    writes: list[tuple[SheetRow, Instrument, dict[Field, str], str, RowChange]] = field(default_factory=list)
+    completes: dict[str, tuple[SheetRow, str]] = field(default_factory=dict)  # form: (file row, column)
+    enrolls: bool = False  # a new patient
+
+
+def _enrollment_change(*, casebook: _Casebook, centers: dict, file_name: str) -> CasebookChange | None:
+    """The enrollment of the new patient a record names, from its enrollment fields (or its
+    problems, in `casebook.problems`)."""
+    record, rows = casebook.record, casebook.lines
     first = rows[0]
     match = STUDY_ID_PATTERN.match(record)
-    centers = {center.code.upper(): center for center in center_list_for_user(user=user)}
     if match is None:
-        return None, [SiteProblem.of(first, ImportProblem(record, RECORD_ID_FIELD, record, _(
+        casebook.problems.append(SiteProblem.of(first, ImportProblem(record, RECORD_ID_FIELD, record, _(
             "A new patient's study ID is the center code and a number (e.g. %(example)s).")
-            % {"example": f"{next(iter(centers), 'XX01')}-001"}))]
+            % {"example": f"{next(iter(centers), 'XX01')}-001"})))
+        return None
     center = centers.get(match["code"].upper())
     if center is None:
-        return None, [SiteProblem.of(first, _not_yours(record))]
+        casebook.problems.append(SiteProblem.of(first, _not_yours(record)))
+        return None
     enrollment = next((row for row in rows if not row.values.get(REPEAT_INSTRUMENT)
                        and any(field_by_name(key) is not None and field_by_name(key).instrument.part.is_patient
                                and value for key, value in row.values.items() if key != RECORD_ID_FIELD)), None)
     if enrollment is None:
-        return None, [SiteProblem.of(first, ImportProblem(record, RECORD_ID_FIELD, record, _(
-            "A new patient: give the enrollment fields of the record."))) ]
+        casebook.problems.append(SiteProblem.of(first, ImportProblem(record, RECORD_ID_FIELD, record, _(
+            "A new patient: give the enrollment fields of the record."))))
+        return None
     targets, _unplaced = row_targets(record, enrollment.values)
     fields = next((fields for instrument, fields, _instance in targets if instrument.part.is_patient), {})
     patient = Patient(center=center)
@@ -223,124 +257,185 @@ def _enroll(*, user, record: str, rows: list[SheetRow], file_name: str) -> tuple
     if unreadable:
         problems = [ImportProblem(record, name, fields.get(field_by_name(name), ""), message, "enrollment")
                     for name, messages in unreadable.items() for message in messages]
-        return None, [SiteProblem.of(enrollment, problem) for problem in problems]
-    try:
-        patient = patient_enroll(user=user, patient=patient, sequence=int(match["number"]),
-                                 reason=_reason(file_name, enrollment))
-    except ValidationError as error:
-        by_name = {field.model_field.name: field for field in fields}
-        messages = error.message_dict if hasattr(error, "error_dict") else {"": error.messages}
-        return None, [SiteProblem(enrollment.sheet, enrollment.number, record,
-                                  by_name[name].name if name in by_name else name,
-                                  fields.get(by_name[name], "") if name in by_name else "", message)
-                      for name, texts in messages.items() for message in texts]
-    except PermissionDenied:
-        return None, [SiteProblem.of(enrollment, _not_yours(record))]
-    if patient.study_id != record:
-        return None, [SiteProblem.of(enrollment, ImportProblem(record, RECORD_ID_FIELD, record, _(
+        casebook.problems += [SiteProblem.of(enrollment, problem) for problem in problems]
+        return None
+    casebook.enrollment = (enrollment, fields)
+    return CasebookChange(patient=patient, sequence=int(match["number"]), reason=_reason(file_name, enrollment))
+
+
+def _enrollment_problems(casebook: _Casebook) -> list[SiteProblem]:
+    """The problems the write service found in a new patient's enrollment, where they are in the file."""
+    enrollment, fields = casebook.enrollment
+    record = casebook.record
+    by_name = {field.model_field.name: field for field in fields}
+    problems = [SiteProblem(enrollment.sheet, enrollment.number, record,
+                            by_name[name].name if name in by_name else name,
+                            fields.get(by_name[name], "") if name in by_name else "", message)
+                for name, texts in casebook.change.problems.items() for message in texts]
+    if not problems and casebook.change.patient.study_id != record:
+        problems.append(SiteProblem.of(enrollment, ImportProblem(record, RECORD_ID_FIELD, record, _(
             "A new patient's study ID is the center code and a three-digit number (e.g. %(example)s).")
-            % {"example": patient.study_id}))]
-    return patient, []
-
-
-def _forms_completed(*, user, patient: Patient, rows: list[SheetRow]) -> list[SiteProblem]:
-    """Marks complete the forms whose `<instrument>_complete` the file gives as 2."""
-    problems = []
-    done: set[str] = set()
-    by_field = complete_fields()
-    for row in rows:
-        for name, instrument in by_field.items():
-            form = instrument.part.key
-            if str(row.values.get(name, "")).strip() != COMPLETE_CODE or form in done:
-                continue
-            done.add(form)
-            state = FormState.objects.filter(patient=patient, form=form).first()
-            if state is not None and not transitions_available(user=user, status=state.status, actions=("complete",)):
-                continue  # complete already, or verified or locked by a monitor
-            try:
-                form_status_set(user=user, patient=patient, form=form, status=FormStatus.COMPLETE)
-            except (ValidationError, PermissionDenied) as error:
-                message = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
-                problems.append(SiteProblem(row.sheet, row.number, patient.study_id, name, COMPLETE_CODE, message))
+            % {"example": casebook.change.patient.study_id})))
     return problems
 
 
-def _casebook_import(*, user, record: str, rows: list[SheetRow], patient: Patient | None,
-                     file_name: str) -> tuple[list[SiteProblem], bool, bool]:
-    """Writes one casebook; returns its problems, whether it enrolled the patient and whether
-    anything was written (history entries)."""
-    problems: list[SiteProblem] = []
-    enrolled = False
-    if patient is None:
-        patient, problems = _enroll(user=user, record=record, rows=rows, file_name=file_name)
-        if patient is None:
-            return problems, False, False
-        enrolled = True
+def _changes_build(*, casebook: _Casebook, patient: Patient, stored: dict, numbers: dict, file_name: str) -> None:
+    """The row changes of a casebook's file rows, in casebook order, with the forms the file
+    marks complete; the rows' own problems in `casebook.problems`."""
+    record = casebook.record
     order = {instrument.name: index for index, instrument in enumerate(instruments())}
     writes = []
-    for row in rows:
+    for row in casebook.lines:
         dag = str(row.values.get(DATA_ACCESS_GROUP, "") or "").strip()
         if dag and dag != data_access_group_name(patient.center):
-            problems.append(SiteProblem(row.sheet, row.number, record, DATA_ACCESS_GROUP, dag, _(
+            casebook.problems.append(SiteProblem(row.sheet, row.number, record, DATA_ACCESS_GROUP, dag, _(
                 "The record belongs to the data access group %(group)s.")
                 % {"group": data_access_group_name(patient.center)}))
             continue
         targets, unplaced = row_targets(record, row.values)
-        problems += [SiteProblem.of(row, problem) for problem in unplaced]
-        writes += [(row, *target) for target in targets if not (enrolled and target[0].part.is_patient)]
-    # In casebook order; a row refused by an edit check that reads a later form (a death from
-    # an adverse event needs the follow-up's death) is tried again after the others, as long
-    # as a pass writes something.
-    pending = sorted(writes, key=lambda write: order[write[1].name])
-    while True:
-        refused = []
-        for write in pending:
-            row, instrument, fields, instance = write
-            found = target_save(user=user, patient=patient, instrument=instrument, fields=fields, instance=instance,
-                                reason=_reason(file_name, row), skip_unchanged=True)
-            if found:
-                refused.append((write, [SiteProblem.of(row, problem) for problem in found]))
-        if not refused or len(refused) == len(pending):
-            break
-        pending = [write for write, _found in refused]
-    problems += [problem for _write, found in refused for problem in found]
-    if not problems:  # a casebook with problems is not written: marking its forms complete would add nothing
-        problems += _forms_completed(user=user, patient=patient, rows=rows)
-    return problems, enrolled, True
+        casebook.problems += [SiteProblem.of(row, problem) for problem in unplaced]
+        writes += [(row, *target) for target in targets if not (casebook.enrolls and target[0].part.is_patient)]
+        for name, instrument in complete_fields().items():
+            if str(row.values.get(name, "")).strip() == COMPLETE_CODE:
+                casebook.completes.setdefault(instrument.part.key, (row, name))
+    # A file row that names a row another file row names already adds to that change.
+    by_row: dict[tuple, RowChange] = {}
+    for row, instrument, fields, instance in sorted(writes, key=lambda write: order[write[1].name]):
+        part = instrument.part
+        change, found = target_change(
+            patient=patient, instrument=instrument, fields=fields, instance=instance,
+            numbers=numbers.setdefault(instrument.name, {}),
+            stored=[patient] if part.is_patient else stored.get(part, []), reason=_reason(file_name, row))
+        casebook.problems += [SiteProblem.of(row, problem) for problem in found]
+        if change is None:
+            continue
+        key = (part.model, change.row.pk) if change.row.pk else None
+        if key in by_row:
+            row_values_apply(by_row[key].row, fields, date_format="YMD")
+            continue
+        if key is not None:
+            by_row[key] = change
+        casebook.writes.append((row, instrument, fields, instance, change))
+    casebook.change.changes = [write[4] for write in casebook.writes]
+
+
+def _instance_numbers_by_patient(patient_ids: list[int]) -> dict[int, dict[str, dict[int, int]]]:
+    """{patient: {repeating instrument: {row pk: instance number}}} (deleted rows keep theirs)."""
+    found: dict[int, dict[str, dict[int, int]]] = {pk: {} for pk in patient_ids}
+    for instrument in instruments():
+        if not instrument.repeating or not patient_ids:
+            continue
+        patient_of = dict(instrument.part.model.objects.filter(patient_id__in=patient_ids)
+                          .values_list("pk", "patient_id"))
+        for pk, number in instance_numbers(instrument, patient_ids).items():
+            found[patient_of[pk]].setdefault(instrument.name, {})[pk] = number
+    return found
+
+
+def _batch_check(*, user, records: list[tuple[str, list[SheetRow]]], file_name: str) -> list[_Casebook]:
+    """Reads the stored casebooks of a batch of records, and checks in memory every change the
+    file makes to them, as the casebook write service would one row at a time."""
+    casebooks = [_Casebook(record, lines) for record, lines in records]
+    patients = {patient.study_id: patient for patient in
+                patient_list_for_user(user=user).filter(study_id__in=[c.record for c in casebooks])
+                .select_related("center")}
+    centers = {center.code.upper(): center for center in center_list_for_user(user=user)}
+    stored_rows = casebook_rows_get(patient_ids=[patient.pk for patient in patients.values()])
+    numbers = _instance_numbers_by_patient([patient.pk for patient in patients.values()])
+    for casebook in casebooks:
+        patient = patients.get(casebook.record)
+        if patient is None:
+            casebook.change = _enrollment_change(casebook=casebook, centers=centers, file_name=file_name)
+            if casebook.change is None:
+                continue
+            casebook.enrolls = True
+            patient = casebook.change.patient
+        else:
+            casebook.change = CasebookChange(patient=patient)
+        _changes_build(casebook=casebook, patient=patient, stored=stored_rows.get(patient.pk, {}) if patient.pk else {},
+                       numbers=numbers.get(patient.pk, {}) if patient.pk else {}, file_name=file_name)
+    changes = [casebook.change for casebook in casebooks if casebook.change is not None]
+    casebook_changes_check(user=user, casebooks=changes)
+    for casebook in casebooks:
+        if casebook.change is None:
+            continue
+        if casebook.enrolls:
+            casebook.problems += _enrollment_problems(casebook)
+        for row, instrument, fields, instance, change in casebook.writes:
+            casebook.problems += [SiteProblem.of(row, problem)
+                                  for problem in change_problems(casebook.record, instrument, instance, change, fields)]
+        if not casebook.problems:  # a casebook with problems is not written: marking its forms complete would add nothing
+            refused = forms_complete_check(user=user, casebook_change=casebook.change, forms=list(casebook.completes))
+            for form, error in refused.items():
+                row, name = casebook.completes[form]
+                message = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+                casebook.problems.append(SiteProblem(row.sheet, row.number, casebook.record, name, COMPLETE_CODE,
+                                                     message))
+    return casebooks
+
+
+def _batch_write(*, user, casebooks: list[_Casebook]) -> None:
+    changes = [casebook.change for casebook in casebooks]
+    casebook_changes_write(user=user, casebooks=changes)
+    forms_complete_write(user=user, casebooks=changes)
+
+
+def _batch_import(*, user, records: list[tuple[str, list[SheetRow]]], file_name: str,
+                  dry_run: bool) -> list[_Casebook]:
+    """Checks a batch of records and, unless a dry run, writes those without problems in one
+    transaction. When the database refuses the batch (a casebook changed meanwhile, a
+    constraint), each of its casebooks is checked and written again on its own, so that one
+    casebook does not take the others down."""
+    casebooks = _batch_check(user=user, records=records, file_name=file_name)
+    if dry_run:
+        return casebooks
+    clean = [casebook for casebook in casebooks if casebook.change is not None and not casebook.problems]
+    if not clean:
+        return casebooks
+    try:
+        with transaction.atomic():
+            _batch_write(user=user, casebooks=clean)
+    except (IntegrityError, CasebookChangedError) as error:
+        if len(records) == 1:
+            logger.warning("Import of %s not written: %s", records[0][0], error)
+            casebooks[0].problems.append(SiteProblem(
+                casebooks[0].lines[0].sheet, casebooks[0].lines[0].number, casebooks[0].record, "", "",
+                _("This casebook could not be written (it changed meanwhile, or the database refused it): %(error)s")
+                % {"error": error}))
+            return casebooks
+        return [casebook for record in records
+                for casebook in _batch_import(user=user, records=[record], file_name=file_name, dry_run=False)]
+    return casebooks
 
 
 def site_import(*, user, file_name: str, rows: list[SheetRow], dry_run: bool,
                 progress: Callable[[int, int], None] | None = None) -> ImportOutcome:
     """Imports the rows of a site's file (see module docstring). A dry run changes nothing;
-    otherwise each casebook without problems is written, one transaction each."""
+    otherwise each casebook without problems is written, all or nothing, in batches."""
     outcome = ImportOutcome()
     if not can_edit_clinical_data(user):
         raise PermissionDenied(_("You may not change casebooks."))
     records = _records(rows)
     outcome.casebooks = len(records)
-    patients = {patient.study_id: patient for patient in
-                patient_list_for_user(user=user).filter(study_id__in=list(records)).select_related("center")}
-    for done, (record, lines) in enumerate(records.items(), start=1):
-        if not record:
-            outcome.problems += [SiteProblem(line.sheet, line.number, "", RECORD_ID_FIELD, "",
-                                             _("Give the study ID.")) for line in lines]
-            continue
-        try:
-            with transaction.atomic():
-                problems, enrolled, _written = _casebook_import(
-                    user=user, record=record, rows=lines, patient=patients.get(record), file_name=file_name)
-                if problems or dry_run:
-                    raise _RolledBack
-        except _RolledBack:
-            pass
-        else:
-            outcome.casebooks_written += 1
-        if problems:
-            outcome.problems += problems
-        elif enrolled:
-            outcome.patients_enrolled += 1
-        if progress is not None:
-            progress(done, len(records))
+    items = list(records.items())
+    done = 0
+    for start in range(0, len(items), BATCH_CASEBOOKS):
+        batch = items[start:start + BATCH_CASEBOOKS]
+        for record, lines in batch:
+            if not record:
+                outcome.problems += [SiteProblem(line.sheet, line.number, "", RECORD_ID_FIELD, "",
+                                                 _("Give the study ID.")) for line in lines]
+        for casebook in _batch_import(user=user, records=[(record, lines) for record, lines in batch if record],
+                                      file_name=file_name, dry_run=dry_run):
+            if casebook.problems:
+                outcome.problems += casebook.problems
+            else:
+                outcome.casebooks_written += not dry_run
+                outcome.patients_enrolled += casebook.enrolls
+        for _record in batch:
+            done += 1
+            if progress is not None:
+                progress(done, len(records))
     return outcome
 
 

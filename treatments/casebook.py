@@ -12,7 +12,7 @@ from treatments.validators import check_end_of_treatment, check_hsct, check_io_c
 
 
 def prior_line_dates(rows) -> dict:
-    lines = list(rows.values_list("line_number", "start_date", "end_date"))
+    lines = [(row.line_number, row.start_date, row.end_date) for row in rows]
     events = []
     for number, start, end in lines:
         events.append(Event(f"prior line {number} start", start))
@@ -22,12 +22,12 @@ def prior_line_dates(rows) -> dict:
 
 
 def io_cycle_dates(rows) -> dict:
-    cycles = tuple(rows.values_list("cycle_number", "start_date"))
+    cycles = tuple((row.cycle_number, row.start_date) for row in rows)
     return {"cycles": cycles, "after_c1d1": tuple(Event(f"IO cycle {n}", start) for n, start in cycles if n > 1)}
 
 
 def hsct_dates(rows) -> dict:
-    hsct = rows.filter(performed=True).values_list("hsct_date", flat=True).first()
+    hsct = next((row.hsct_date for row in rows if row.performed), None)
     return {"hsct_date": hsct, "after_c1d1": (Event("HSCT", hsct),)} if hsct else {}
 
 

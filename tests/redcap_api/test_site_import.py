@@ -180,3 +180,34 @@ def test_every_planted_error_is_in_the_dry_run_and_nothing_is_written(coordinato
         assert found[0].field == field and found[0].value == value and found[0].row > 1, found
     assert (Patient.objects.count(), history_count()) == (patients, written)
     assert Center.objects.get(code="RM01").last_sequence == 1
+
+
+@pytest.mark.django_db
+def test_a_casebook_the_database_refuses_does_not_take_down_the_others_of_its_batch(coordinator, full_casebook,
+                                                                                      monkeypatch):
+    from django.db import IntegrityError
+
+    from redcap_api import site_import as module
+
+    base = template_rows(coordinator, full_casebook.study_id)
+    rows = [row for number in (2, 3, 4) for row in copy_of(base, f"RM01-{number:03d}", number)]
+    batch_write = module._batch_write
+
+    def refusing(*, user, casebooks):
+        batch_write(user=user, casebooks=casebooks)
+        if any(casebook.record == "RM01-003" for casebook in casebooks):
+            raise IntegrityError("refused")  # after the writes: their rollback is part of the test
+
+    monkeypatch.setattr(module, "_batch_write", refusing)
+    outcome = site_import(user=coordinator, file_name="three.csv", rows=file_rows(file_name="three.csv",
+                                                                                  content=csv_bytes(rows)),
+                          dry_run=False)
+
+    assert [(problem.record, problem.message) for problem in outcome.problems] == [
+        ("RM01-003", "This casebook could not be written (it changed meanwhile, or the database refused it): refused")]
+    assert (outcome.casebooks_written, outcome.patients_enrolled) == (2, 2)
+    assert set(Patient.objects.values_list("study_id", flat=True)) == {"RM01-001", "RM01-002", "RM01-004"}
+    written = Patient.objects.get(study_id="RM01-004")
+    assert written.history.get().history_change_reason.startswith("Imported from three.csv (row ")
+    assert written.baseline.history.get().history_user == coordinator
+    assert Center.objects.get(code="RM01").last_sequence == 4
