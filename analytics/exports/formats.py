@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import json
 import os
 import tempfile
@@ -48,13 +49,15 @@ from analytics.exports.dictionary import (
     numeric_codes,
     table_csv_rows,
 )
-from analytics.exports.stata import StataColumn, write_dta
+from analytics.exports.stata import StataColumn, write_dta_chunks
 from analytics.exports.variables import BOOLEAN, CODE, DATE, MISSING, Table, Variable, sas_dataset_names
 from analytics.exports.xport import SAS_EPOCH, XportColumn, ibm_floats, sas_names, write_xport_records
 from patients.clinical import MissingCode
 
 FLUSH_ROWS = 1000
 FLUSH_BYTES = 256 * 1024
+# Rows of a Stata or SAS file converted and laid out at a time (memory holds one such chunk).
+STAT_CHUNK_ROWS = 50_000
 STUDY_OID = "INO-CD22"
 README = (
     "De-identified dataset of the INO-CD22 registry.\n"
@@ -464,20 +467,67 @@ def table_frame(table: Table, rows: Iterable[tuple], options: ExportOptions):
 def table_frame_from_csv(table: Table, blocks: Iterable[bytes], options: ExportOptions):
     """``table_frame`` of the table's CSV as the database writes it (``csv_blocks``): the
     same frame, its columns converted whole by pandas rather than value by value."""
+    import pandas as pd
+
+    frames = list(table_frames_from_csv(table, blocks, options, chunk_rows=None))
+    return frames[0] if len(frames) == 1 else pd.concat(frames)
+
+
+class _BlockReader(io.RawIOBase):
+    """A readable file over an iterator of byte blocks, for pandas to parse as they arrive."""
+
+    def __init__(self, blocks: Iterable[bytes]):
+        self._blocks = iter(blocks)
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            block = next(self._blocks, None)
+            if block is None:
+                return 0
+            self._pending = memoryview(bytes(block))
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+def table_frames_from_csv(table: Table, blocks: Iterable[bytes], options: ExportOptions, *,
+                          chunk_rows: int | None = STAT_CHUNK_ROWS) -> Iterator:
+    """``table_frame_from_csv`` in frames of at most ``chunk_rows`` rows (all of them when
+    None), parsed from the blocks as they arrive: memory holds one frame. An empty table is
+    one empty frame, so that a writer always has the columns."""
+    import pandas as pd
+
+    columns = table_columns(table)
+    names = [variable.name for variable in columns]
+    # Every value as text ("NA" is a code, not a missing value); an empty field is missing.
+    numbers = {variable.name: "float64" for variable in columns
+               if not _has_numeric_codes(variable) and variable_type(variable, options) in ("integer", "decimal")}
+    reader = io.BufferedReader(_BlockReader(blocks), buffer_size=1 << 20)
+    if not reader.peek(1):
+        yield table_frame(table, [], options)
+        return
+    parsed = pd.read_csv(reader, header=None, names=names, dtype={name: numbers.get(name, str) for name in names},
+                         keep_default_na=False, na_values=[""], encoding="utf-8", chunksize=chunk_rows)
+    if chunk_rows is None:
+        yield _frame_converted(table, parsed, options)
+        return
+    with parsed:
+        for raw in parsed:
+            yield _frame_converted(table, raw.reset_index(drop=True), options)
+
+
+def _frame_converted(table: Table, raw, options: ExportOptions):
+    """The frame of ``table_frame`` from the table's CSV read as text (numbers as float64)."""
     import numpy as np
     import pandas as pd
 
     columns = table_columns(table)
     names = [variable.name for variable in columns]
-    data = b"".join(blocks)
-    if not data:
-        return table_frame(table, [], options)
-    # Every value as text ("NA" is a code, not a missing value); an empty field is missing.
-    numbers = {variable.name: "float64" for variable in columns
-               if not _has_numeric_codes(variable) and variable_type(variable, options) in ("integer", "decimal")}
-    raw = pd.read_csv(io.BytesIO(data), header=None, names=names, dtype={name: numbers.get(name, str) for name in names},
-                      keep_default_na=False, na_values=[""], encoding="utf-8")
-    del data
     codes_of = {number: raw[names[code_number]] for number, code_number in coded_columns(table).items()}
     epoch, scale = DATE_NUMBERS[options.file_format]
     frame = {}
@@ -513,13 +563,35 @@ def _date_columns(table: Table, options: ExportOptions) -> list[str]:
     return [variable.name for variable in table_columns(table) if variable_type(variable, options) == "date"]
 
 
-def _write_stat_file(frame, path: str, table: Table, options: ExportOptions) -> None:
+def table_frames(source: ExportSource, table: Table, *, chunk_rows: int | None) -> Iterator:
+    """The table's frames for a Stata, SPSS or SAS file, of at most ``chunk_rows`` rows (all of
+    them when None): from the database's CSV when it writes one, else from the rows. An empty
+    table is one empty frame."""
+    if source.csv_blocks is not None:
+        yield from table_frames_from_csv(table, source.csv_blocks(table), source.options, chunk_rows=chunk_rows)
+        return
+    rows = source.rows(table)
+    if chunk_rows is None:
+        yield table_frame(table, rows, source.options)
+        return
+    batch = list(itertools.islice(rows, chunk_rows))
+    yield table_frame(table, batch, source.options)
+    while batch := list(itertools.islice(rows, chunk_rows)):
+        yield table_frame(table, batch, source.options)
+
+
+def _write_stat_file(frames: Iterator, path: str, table: Table, options: ExportOptions) -> None:
+    """The table's file at ``path``: Stata's written frame by frame, SPSS's and SAS's from the
+    whole table (pyreadstat takes one DataFrame)."""
+    import pandas as pd
     import pyreadstat
 
     columns = table_columns(table)
     file_format = options.file_format
     labels = [stat_label(variable, file_format) for variable in columns]
     file_label = f"INO-CD22 {table.name}"
+    if file_format != "dta":
+        frame = pd.concat(list(frames))  # one frame, or the chunks of it
     if file_format == "xpt":
         _write_xport_file(frame, path, table, options, labels)
         return
@@ -531,7 +603,7 @@ def _write_stat_file(frame, path: str, table: Table, options: ExportOptions) -> 
     }
     dates = {name: DATE_DISPLAY[file_format] for name in _date_columns(table, options)}
     if file_format == "dta":
-        _write_dta_file(frame, path, table, options, labels, value_labels, dates)
+        _write_dta_file(frames, path, table, options, labels, value_labels, dates)
     else:
         missing_ranges = {
             name: [float(number) for number in SPSS_MISSING.values()] if _is_numeric(_column(columns, name), options)
@@ -542,27 +614,35 @@ def _write_stat_file(frame, path: str, table: Table, options: ExportOptions) -> 
                              variable_format=dates or None)
 
 
-def _write_dta_file(frame, path: str, table: Table, options: ExportOptions, labels: list[str],
+def _write_dta_file(frames: Iterator, path: str, table: Table, options: ExportOptions, labels: list[str],
                     value_labels: dict, dates: dict) -> None:
-    """The table as a Stata file (``analytics.exports.stata``): a coded number is its extended
-    missing value (.u, .d, .n), a code list's number carries its value labels."""
+    """The table as a Stata file (``analytics.exports.stata``), frame by frame: a coded number
+    is its extended missing value (.u, .d, .n), a code list's number carries its value labels."""
+    variables = table_columns(table)
+    numeric = [_is_numeric(variable, options) for variable in variables]
+    stata_labels = {variable.name: {int(number): text for number, text in value_labels[variable.name].items()}
+                    for variable in variables if variable.name in value_labels}
+    chunks = (_stata_columns(frame, variables, numeric, labels, stata_labels, dates) for frame in frames)
+    with open(path, "wb") as handle:
+        write_dta_chunks(handle, chunks=chunks, data_label=f"INO-CD22 {table.name}")
+
+
+def _stata_columns(frame, variables: list[Variable], numeric: list[bool], labels: list[str], value_labels: dict,
+                   dates: dict) -> list[StataColumn]:
     import pandas as pd
 
     columns = []
-    for variable, label in zip(table_columns(table), labels, strict=True):
+    for variable, is_numeric, label in zip(variables, numeric, labels, strict=True):
         values = frame[variable.name]
-        numeric = _is_numeric(variable, options)
         extended = {}
-        if numeric and values.dtype == object:
+        if is_numeric and values.dtype == object:
             extended = {letter: (values == letter).to_numpy() for letter in STATA_MISSING.values()}
             values = pd.to_numeric(values.where(~values.isin(list(STATA_MISSING.values()))), errors="coerce")
         columns.append(StataColumn(
-            variable.name, label, values.to_numpy(dtype="float64") if numeric else values.to_numpy(dtype=object),
-            numeric, display_format=dates.get(variable.name, ""), extended_missing=extended,
-            value_labels={int(number): text for number, text in value_labels[variable.name].items()}
-            if variable.name in value_labels else None))
-    with open(path, "wb") as handle:
-        write_dta(handle, columns=columns, rows=len(frame), data_label=f"INO-CD22 {table.name}")
+            variable.name, label, values.to_numpy(dtype="float64") if is_numeric else values.to_numpy(dtype=object),
+            is_numeric, display_format=dates.get(variable.name, ""), extended_missing=extended,
+            value_labels=value_labels.get(variable.name)))
+    return columns
 
 
 def _column(columns: list[Variable], name: str) -> Variable:
@@ -639,13 +719,10 @@ def write_stat_zip(source: ExportSource) -> Iterator[bytes]:
     archive.writestr("README.txt", README)
     with tempfile.TemporaryDirectory(prefix="inocd22-export-") as folder:
         for table in source.tables:
-            if source.csv_blocks is not None:
-                frame = table_frame_from_csv(table, source.csv_blocks(table), source.options)
-            else:
-                frame = table_frame(table, source.rows(table), source.options)
+            chunked = source.options.file_format == "dta"
+            frames = table_frames(source, table, chunk_rows=STAT_CHUNK_ROWS if chunked else None)
             path = os.path.join(folder, f"{table.name}.{extension}")
-            _write_stat_file(frame, path, table, source.options)
-            del frame
+            _write_stat_file(frames, path, table, source.options)
             archive.write(path, arcname=f"{table.name}.{extension}")
             os.remove(path)
             yield sink.drain()
