@@ -86,8 +86,9 @@ class ExportSource:
     meta: dict
     # The table's rows as CSV bytes written by the database, when it can (else None).
     csv_blocks: Callable[[Table], Iterator[bytes]] | None = None
-    # The table's rows as JSON objects' text written by the database, when it can (else None).
-    json_objects: Callable[[Table], Iterator[str]] | None = None
+    # The table's rows as JSON objects written by the database, when it can (else None): blocks
+    # of objects separated by ",\n".
+    json_blocks: Callable[[Table], Iterator[bytes]] | None = None
 
 
 class ByteSink:
@@ -195,10 +196,14 @@ def write_json(source: ExportSource) -> Iterator[bytes]:
     for number, table in enumerate(source.tables):
         names = [variable.name for variable in table_columns(table)]
         yield (("," if number else "") + "\n" + dumps(table.name) + ": [").encode()
-        if source.json_objects is not None:
-            objects = source.json_objects(table)
-        else:
-            objects = (dumps(dict(zip(names, row, strict=True))) for _pk, row in source.rows(table))
+        if source.json_blocks is not None:
+            separator = b"\n"
+            for block in source.json_blocks(table):
+                yield separator + block
+                separator = b",\n"
+            yield b"]"
+            continue
+        objects = (dumps(dict(zip(names, row, strict=True))) for _pk, row in source.rows(table))
         batch, separator = [], "\n"
         for text in objects:
             batch += (separator, text)

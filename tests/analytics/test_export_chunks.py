@@ -1,6 +1,7 @@
 """Stata files written chunk by chunk (memory holds one chunk) are the files written whole:
 the same bytes from the same columns, the same rows, missing values and value labels from
-the database; the table's CSV parsed as it arrives is the CSV parsed whole."""
+the database; the table's CSV parsed as it arrives is the CSV parsed whole; the JSON that
+COPY hands over in blocks is the JSON of the rows."""
 
 from __future__ import annotations
 
@@ -151,3 +152,38 @@ def test_the_csv_parsed_as_it_arrives_is_the_csv_parsed_whole(registry, statisti
             assert len(frames) == max(len(whole), 1), table.name
             assert [list(frame.columns) for frame in frames[:1]] == [[v.name for v in table_columns(table)]]
             pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), whole, obj=table.name)
+
+
+AWKWARD = 'back\\slash \\\\ "quoted" tab\tnew\nline \\n é {"x": 1}\n{'
+
+
+@pytest.mark.parametrize(("dates", "values"), [("relative", "codes"), ("shifted", "labels")])
+def test_json_written_through_copy_is_the_json_of_the_rows(registry, statistician, dates, values):
+    """Backslashes, quotes, control characters and braces in a text, many rows: the objects
+    COPY hands over are the rows' objects, value for value."""
+    import json
+    from decimal import Decimal
+
+    from django.db import transaction
+
+    from analytics.exports.dataset import table_json_copy
+
+    patient, _other = registry
+    AdverseEventFactory(patient=patient, ctcae_term_id="10005329", other_specify=AWKWARD, grade=2)
+    options = ExportOptions("json", dates, values)
+
+    def plain(value):
+        if isinstance(value, Decimal):
+            return float(value)
+        return value.isoformat() if isinstance(value, dt.date) else value
+
+    with transaction.atomic():
+        for table in export_tables():
+            names = [variable.name for variable in table_columns(table)]
+            text = b"".join(table_json_copy(table, user=statistician, options=options)).decode()
+            rows = [dict(zip(names, map(plain, row), strict=True))
+                    for _pk, row in table_rows(table, user=statistician, options=options)]
+            assert json.loads(f"[{text}]") == rows, table.name
+    _log, data = export_bytes(user=statistician, options=options)
+    events = json.loads(data)["tables"]["adverse_events"]
+    assert AWKWARD in [event["other_specify"] for event in events]
