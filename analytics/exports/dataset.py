@@ -303,8 +303,9 @@ COPY_BLOCK_BYTES = 256 * 1024
 def _copy_blocks(copy_sql: str, params) -> Generator[bytes, None, int]:
     """What COPY writes, in blocks of whole rows of about ``COPY_BLOCK_BYTES``: psycopg hands
     over one row at a time, and each block handed on costs its consumer (zip, hash, socket)
-    a call of its own. Returns the row count."""
-    with connection.cursor() as cursor:
+    a call of its own. Returns the row count. psycopg's errors become Django's, as through
+    Django's cursor, so that a dropped connection is seen as one and replaced."""
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor  # psycopg's own cursor: Django's has no COPY
         with raw.copy(copy_sql, params) as copy:
             batch, size = [], 0

@@ -49,9 +49,10 @@ from analytics.exports.dictionary import (
     numeric_codes,
     table_csv_rows,
 )
+from analytics.exports.records import RecordSpill
 from analytics.exports.stata import StataColumn, write_dta_chunks
 from analytics.exports.variables import BOOLEAN, CODE, DATE, MISSING, Table, Variable, sas_dataset_names
-from analytics.exports.xport import SAS_EPOCH, XportColumn, ibm_floats, sas_names, write_xport_records
+from analytics.exports.xport import SAS_EPOCH, XportColumn, ibm_floats, sas_names, write_xport_chunks
 from patients.clinical import MissingCode
 
 FLUSH_ROWS = 1000
@@ -586,7 +587,7 @@ def table_frames(source: ExportSource, table: Table, *, chunk_rows: int | None) 
 
 
 def _write_stat_file(frames: Iterator, path: str, table: Table, options: ExportOptions) -> None:
-    """The table's file at ``path``: Stata's written frame by frame, SPSS's and SAS's from the
+    """The table's file at ``path``: Stata's and SAS's written frame by frame, SPSS's from the
     whole table (pyreadstat takes one DataFrame)."""
     import pandas as pd
     import pyreadstat
@@ -595,11 +596,11 @@ def _write_stat_file(frames: Iterator, path: str, table: Table, options: ExportO
     file_format = options.file_format
     labels = [stat_label(variable, file_format) for variable in columns]
     file_label = f"INO-CD22 {table.name}"
-    if file_format != "dta":
-        frame = pd.concat(list(frames))  # one frame, or the chunks of it
     if file_format == "xpt":
-        _write_xport_file(frame, path, table, options, labels)
+        _write_xport_file(frames, path, table, options, labels)
         return
+    if file_format == "sav":
+        frame = pd.concat(list(frames))  # one frame, or the chunks of it
     codable = {variable.name for variable in columns if table.accepts_code(variable)}
     value_labels = {
         variable.name: found for variable in columns
@@ -654,22 +655,45 @@ def _column(columns: list[Variable], name: str) -> Variable:
     return next(variable for variable in columns if variable.name == name)
 
 
-def _write_xport_file(frame, path: str, table: Table, options: ExportOptions, labels: list[str]) -> None:
-    """The table as a SAS transport (v5) file: 8-character names (``sas_names``), dates as SAS
-    dates (DATE9.), a coded number as its special missing value; the observations laid out
-    column by column with numpy."""
+def _write_xport_file(frames: Iterator, path: str, table: Table, options: ExportOptions, labels: list[str]) -> None:
+    """The table as a SAS transport (v5) file, frame by frame: 8-character names (``sas_names``),
+    dates as SAS dates (DATE9.), a coded number as its special missing value; each frame's
+    observations laid out column by column with numpy. A text column's length, which the
+    header gives, is known after the last frame: the records wait in a ``RecordSpill``."""
+    columns = table_columns(table)
+    names = sas_names([variable.name for variable in columns])
+    numeric = [_is_numeric(variable, options) for variable in columns]
+    with RecordSpill(pad=b" ") as spill:
+        template = None
+        for frame in frames:
+            records = _xport_records(frame, columns, numeric)
+            template = template or records.dtype
+            spill.append(records)
+        dtype = spill.dtype(template)
+        xport_columns = []
+        for number, (variable, label, is_numeric) in enumerate(zip(columns, labels, numeric, strict=True)):
+            if is_numeric:
+                date = variable_type(variable, options) == "date"
+                xport_columns.append(XportColumn(names[variable.name], label, True, format_name="DATE" if date else "",
+                                                 format_width=9 if date else 0))
+            else:
+                xport_columns.append(XportColumn(names[variable.name], label, False,
+                                                 dtype.fields[f"v{number}"][0].itemsize))
+        with open(path, "wb") as handle:
+            write_xport_chunks(handle, columns=xport_columns, chunks=spill.widened(dtype),
+                               dataset_name=sas_dataset_names()[table.name], dataset_label=f"INO-CD22 {table.name}")
+
+
+def _xport_records(frame, columns: list[Variable], numeric: list[bool]):
+    """One frame's observations as SAS transport records (text blank-padded to this frame's
+    longest value, at least one byte)."""
     import numpy as np
     import pandas as pd
 
-    columns = table_columns(table)
-    names = sas_names([variable.name for variable in columns])
-    xport_columns, fields, arrays = [], [], []
-    for number, (variable, label) in enumerate(zip(columns, labels, strict=True)):
+    fields, arrays = [], []
+    for number, (variable, is_numeric) in enumerate(zip(columns, numeric, strict=True)):
         values = frame[variable.name]
-        if _is_numeric(variable, options):
-            date = variable_type(variable, options) == "date"
-            xport_columns.append(XportColumn(names[variable.name], label, True, format_name="DATE" if date else "",
-                                             format_width=9 if date else 0))
+        if is_numeric:
             letters = {}
             if values.dtype == object:
                 letters = {letter: (values == letter).to_numpy() for letter in SAS_MISSING.values()}
@@ -683,16 +707,13 @@ def _write_xport_file(frame, path: str, table: Table, options: ExportOptions, la
             except UnicodeEncodeError:
                 encoded = np.char.encode(text, "utf-8")
             length = max(encoded.dtype.itemsize, 1)
-            xport_columns.append(XportColumn(names[variable.name], label, False, length))
             encoded = encoded.astype(f"S{length}")
             arrays.append(np.char.ljust(encoded, length) if len(encoded) else encoded)  # blank-padded
             fields.append((f"v{number}", f"S{length}"))
     records = np.empty(len(frame), dtype=np.dtype(fields))
     for (name, _kind), array in zip(fields, arrays, strict=True):
         records[name] = array
-    with open(path, "wb") as handle:
-        write_xport_records(handle, columns=xport_columns, records=memoryview(records).cast("B"),
-                            dataset_name=sas_dataset_names()[table.name], dataset_label=f"INO-CD22 {table.name}")
+    return records
 
 
 def sas_formats_program(source: ExportSource) -> str:
@@ -724,7 +745,7 @@ def write_stat_zip(source: ExportSource) -> Iterator[bytes]:
     archive.writestr("README.txt", README)
     with tempfile.TemporaryDirectory(prefix="inocd22-export-") as folder:
         for table in source.tables:
-            chunked = source.options.file_format == "dta"
+            chunked = source.options.file_format in ("dta", "xpt")
             frames = table_frames(source, table, chunk_rows=STAT_CHUNK_ROWS if chunked else None)
             path = os.path.join(folder, f"{table.name}.{extension}")
             _write_stat_file(frames, path, table, source.options)
