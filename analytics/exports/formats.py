@@ -2,15 +2,19 @@
 
 - CSV: a zip written incrementally to a non-seekable sink (zipfile then uses data
   descriptors), one CSV per table plus the data dictionary; memory holds one chunk.
-- JSON: one document written row by row.
+- JSON: one document written row by row (on PostgreSQL, blocks of the objects the database
+  writes).
 - CDISC ODM 1.3.2: metadata (every OID defined), then one SubjectData per patient, the
   tables' cursors merged on the patient key; memory holds one patient.
 - Stata .dta, SPSS .sav, SAS .xpt: ``analytics.exports.stata`` (Stata 118), pyreadstat (SPSS)
-  and ``analytics.exports.xport`` (SAS transport v5) write a whole table to a file, so these
-  are built one table at a time (memory grows with the largest table, not the registry) and
-  each file is streamed into a zip with the dictionary as soon as it is written. On
-  PostgreSQL the table's frame is read from the CSV the database writes (COPY) and converted
-  column by column (``table_frame_from_csv``), elsewhere from the rows (``table_frame``).
+  and ``analytics.exports.xport`` (SAS transport v5) write one table to a temporary file,
+  which is streamed into a zip with the dictionary as soon as it is written. On PostgreSQL
+  the table is read from the CSV the database writes (COPY), parsed as it arrives, and
+  converted column by column (``table_frames_from_csv``), elsewhere from the rows
+  (``table_frame``). Stata and SAS files are written frame by frame (``STAT_CHUNK_ROWS``
+  rows; ``analytics.exports.records``), so memory holds one frame. SPSS files are written
+  from the whole table, since pyreadstat takes one DataFrame: memory grows with the
+  largest table (not the registry).
 
 A question answered with a missing-data code is written as ``analytics.exports.dictionary``
 describes: an empty value and the code in ``<name>_missing``, and the format's own missing
