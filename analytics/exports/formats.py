@@ -62,7 +62,7 @@ from patients.clinical import MissingCode
 FLUSH_ROWS = 1000
 FLUSH_BYTES = 256 * 1024
 # Rows of a Stata or SAS file converted and laid out at a time (memory holds one such chunk).
-STAT_CHUNK_ROWS = 50_000
+STAT_CHUNK_ROWS = 20_000
 STUDY_OID = "INO-CD22"
 README = (
     "De-identified dataset of the INO-CD22 registry.\n"
