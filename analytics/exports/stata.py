@@ -67,11 +67,11 @@ def _numeric_bytes(column: StataColumn) -> np.ndarray:
 
 def _string_bytes(column: StataColumn) -> tuple[np.ndarray, int]:
     """The column as UTF-8 bytes of one width (its longest value's, at least 1)."""
-    text = np.asarray(column.values, dtype=str)
     try:
-        encoded = text.astype("S")  # ASCII (study IDs, codes): numpy's own conversion
+        # ASCII (study IDs, codes): numpy's own conversion, straight from the str objects.
+        encoded = np.asarray(column.values, dtype=object).astype("S")
     except UnicodeEncodeError:
-        encoded = np.char.encode(text, "utf-8")
+        encoded = np.char.encode(np.asarray(column.values, dtype=str), "utf-8")
     width = min(max(encoded.dtype.itemsize, 1), MAX_STR)
     return encoded.astype(f"S{width}"), width
 
