@@ -53,7 +53,7 @@ from analytics.exports.dictionary import (
     numeric_codes,
     table_csv_rows,
 )
-from analytics.exports.records import RecordSpill
+from analytics.exports.records import RecordSpill, blank_padded
 from analytics.exports.stata import StataColumn, write_dta_chunks
 from analytics.exports.variables import BOOLEAN, CODE, DATE, MISSING, Table, Variable, sas_dataset_names
 from analytics.exports.xport import SAS_EPOCH, XportColumn, ibm_floats, sas_names, write_xport_chunks
@@ -705,14 +705,13 @@ def _xport_records(frame, columns: list[Variable], numeric: list[bool]):
             arrays.append(ibm_floats(values.to_numpy(dtype="float64"), letters))
             fields.append((f"v{number}", ">u8"))
         else:
-            text = np.asarray(values.fillna("").to_numpy(dtype=object), dtype=str)
+            text = values.fillna("").to_numpy(dtype=object)
             try:
-                encoded = text.astype("S")
+                encoded = text.astype("S")  # ASCII: numpy's own conversion, straight from the str objects
             except UnicodeEncodeError:
-                encoded = np.char.encode(text, "utf-8")
+                encoded = np.char.encode(np.asarray(text, dtype=str), "utf-8")
             length = max(encoded.dtype.itemsize, 1)
-            encoded = encoded.astype(f"S{length}")
-            arrays.append(np.char.ljust(encoded, length) if len(encoded) else encoded)  # blank-padded
+            arrays.append(blank_padded(encoded.astype(f"S{length}")))
             fields.append((f"v{number}", f"S{length}"))
     records = np.empty(len(frame), dtype=np.dtype(fields))
     for (name, _kind), array in zip(fields, arrays, strict=True):

@@ -61,7 +61,7 @@ class RecordSpill:
                 values = chunk[name]
                 width = dtype.fields[name][0].itemsize
                 if dtype.fields[name][0].kind == "S" and self.pad != b"\0" and values.dtype.itemsize < width:
-                    values = np.char.ljust(values, width, self.pad)
+                    values = padded(values.astype(f"S{width}"), self.pad)
                 records[name] = values
             yield memoryview(records).cast("B")
 
@@ -73,3 +73,18 @@ class RecordSpill:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def padded(values: np.ndarray, pad: bytes) -> np.ndarray:
+    """Fixed-width bytes (``S#``) with the NUL bytes numpy pads them with made ``pad``: text
+    from the database never holds a NUL byte, so each one is padding."""
+    if not len(values) or pad == b"\0":
+        return values
+    cells = values.view(np.uint8).reshape(len(values), values.dtype.itemsize)
+    cells[cells == 0] = pad[0]
+    return values
+
+
+def blank_padded(values: np.ndarray) -> np.ndarray:
+    """``padded`` with blanks, as SAS pads its text."""
+    return padded(values, b" ")
