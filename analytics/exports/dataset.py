@@ -14,6 +14,7 @@ row's JSON object.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -99,6 +100,12 @@ class DateShifts:
     base: int
     days: list[int]
 
+    @functools.cached_property
+    def array_text(self) -> str:
+        """The offsets as the text of a PostgreSQL array, made once: each date column of each
+        table sends them, and psycopg would convert the list anew each time."""
+        return "{" + ",".join(map(str, self.days)) + "}"
+
 
 def date_shifts(*, user) -> DateShifts:
     """The offsets of the patients ``user`` may see (the patients whose rows the tables hold)."""
@@ -132,7 +139,7 @@ class ShiftedDate(Func):
             compiler.compile(expression) for expression in self.source_expressions)
         sql = (f"(CASE WHEN {date} BETWEEN %s AND %s THEN {date} END"
                f" + (%s::integer[])[{patient_pk} - %s])")
-        return sql, (*date_params, SHIFTABLE_FROM, SHIFTABLE_TO, *date_params, self.shifts.days, *pk_params,
+        return sql, (*date_params, SHIFTABLE_FROM, SHIFTABLE_TO, *date_params, self.shifts.array_text, *pk_params,
                      self.shifts.base)
 
 
@@ -287,30 +294,53 @@ def table_csv_copy(table: Table, *, user, options: ExportOptions,
     on 100 000 patients this is what keeps the export within a small factor of COPY itself."""
     queryset = table_values(table, user=user, options=options, with_patient_pk=False, shifts=shifts)
     sql, params = queryset.query.sql_with_params()
-    copy_sql = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)"
-    with connection.cursor() as cursor:
+    return (yield from _copy_blocks(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params))
+
+
+COPY_BLOCK_BYTES = 256 * 1024
+
+
+def _copy_blocks(copy_sql: str, params) -> Generator[bytes, None, int]:
+    """What COPY writes, in blocks of whole rows of about ``COPY_BLOCK_BYTES``: psycopg hands
+    over one row at a time, and each block handed on costs its consumer (zip, hash, socket)
+    a call of its own. Returns the row count. psycopg's errors become Django's, as through
+    Django's cursor, so that a dropped connection is seen as one and replaced."""
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor  # psycopg's own cursor: Django's has no COPY
         with raw.copy(copy_sql, params) as copy:
-            yield from copy
+            batch, size = [], 0
+            for row in copy:
+                batch.append(row)
+                size += len(row)
+                if size >= COPY_BLOCK_BYTES:
+                    yield b"".join(batch)
+                    batch, size = [], 0
+            if batch:
+                yield b"".join(batch)
         return raw.rowcount
 
 
+def table_json_copy(table: Table, *, user, options: ExportOptions,
+                    shifts: DateShifts | None = None) -> Generator[bytes, None, int]:
+    """The table's rows as JSON objects keyed by the columns' names, separated by a comma and
+    a newline, in blocks, written by PostgreSQL (``row_to_json``, through COPY) from the query
+    of ``table_rows``: numbers as the database holds them (a decimal with its field's decimal
+    places), dates as ISO dates. Returns the row count.
 
-def table_json_objects(table: Table, *, user, options: ExportOptions, chunk_size: int = CHUNK_SIZE,
-                       shifts: DateShifts | None = None) -> Generator[str, None, int]:
-    """Each row of the table as the text of a JSON object keyed by the columns' names, written
-    by PostgreSQL (``row_to_json``) from the query of ``table_rows``: numbers as the database
-    holds them (a decimal with its field's decimal places), dates as ISO dates. Returns the
-    row count."""
+    COPY's text format ends each row with a newline and doubles each backslash; a JSON text
+    holds neither a raw newline nor any other raw control character (row_to_json escapes
+    them), so turning the newlines into separators and halving the backslashes gives the
+    objects back exactly."""
     queryset = table_values(table, user=user, options=options, with_patient_pk=False, shifts=shifts)
     sql, params = queryset.query.sql_with_params()
     names = ", ".join(connection.ops.quote_name(variable.name) for variable in table_columns(table))
     json_sql = f"SELECT row_to_json(exported)::text FROM ({sql}) AS exported({names})"  # noqa: S608 (our own query)
-    count = 0
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(json_sql, params)
-        while batch := cursor.fetchmany(chunk_size):
-            count += len(batch)
-            for (text,) in batch:
-                yield text
-    return count
+    blocks = _copy_blocks(f"COPY ({json_sql}) TO STDOUT", params)
+    while True:
+        try:
+            block = next(blocks)
+        except StopIteration as done:
+            return done.value
+        if b"\\" in block:
+            block = block.replace(b"\\\\", b"\\")
+        yield block[:-1].replace(b"\n", b",\n")

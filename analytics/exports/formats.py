@@ -2,15 +2,19 @@
 
 - CSV: a zip written incrementally to a non-seekable sink (zipfile then uses data
   descriptors), one CSV per table plus the data dictionary; memory holds one chunk.
-- JSON: one document written row by row.
+- JSON: one document written row by row (on PostgreSQL, blocks of the objects the database
+  writes).
 - CDISC ODM 1.3.2: metadata (every OID defined), then one SubjectData per patient, the
   tables' cursors merged on the patient key; memory holds one patient.
 - Stata .dta, SPSS .sav, SAS .xpt: ``analytics.exports.stata`` (Stata 118), pyreadstat (SPSS)
-  and ``analytics.exports.xport`` (SAS transport v5) write a whole table to a file, so these
-  are built one table at a time (memory grows with the largest table, not the registry) and
-  each file is streamed into a zip with the dictionary as soon as it is written. On
-  PostgreSQL the table's frame is read from the CSV the database writes (COPY) and converted
-  column by column (``table_frame_from_csv``), elsewhere from the rows (``table_frame``).
+  and ``analytics.exports.xport`` (SAS transport v5) write one table to a temporary file,
+  which is streamed into a zip with the dictionary as soon as it is written. On PostgreSQL
+  the table is read from the CSV the database writes (COPY), parsed as it arrives, and
+  converted column by column (``table_frames_from_csv``), elsewhere from the rows
+  (``table_frame``). Stata and SAS files are written frame by frame (``STAT_CHUNK_ROWS``
+  rows; ``analytics.exports.records``), so memory holds one frame. SPSS files are written
+  from the whole table, since pyreadstat takes one DataFrame: memory grows with the
+  largest table (not the registry).
 
 A question answered with a missing-data code is written as ``analytics.exports.dictionary``
 describes: an empty value and the code in ``<name>_missing``, and the format's own missing
@@ -23,6 +27,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import json
 import os
 import tempfile
@@ -48,13 +53,16 @@ from analytics.exports.dictionary import (
     numeric_codes,
     table_csv_rows,
 )
-from analytics.exports.stata import StataColumn, write_dta
+from analytics.exports.records import RecordSpill, blank_padded
+from analytics.exports.stata import StataColumn, write_dta_chunks
 from analytics.exports.variables import BOOLEAN, CODE, DATE, MISSING, Table, Variable, sas_dataset_names
-from analytics.exports.xport import SAS_EPOCH, XportColumn, ibm_floats, sas_names, write_xport_records
+from analytics.exports.xport import SAS_EPOCH, XportColumn, ibm_floats, sas_names, write_xport_chunks
 from patients.clinical import MissingCode
 
 FLUSH_ROWS = 1000
 FLUSH_BYTES = 256 * 1024
+# Rows of a Stata or SAS file converted and laid out at a time (memory holds one such chunk).
+STAT_CHUNK_ROWS = 20_000
 STUDY_OID = "INO-CD22"
 README = (
     "De-identified dataset of the INO-CD22 registry.\n"
@@ -83,8 +91,9 @@ class ExportSource:
     meta: dict
     # The table's rows as CSV bytes written by the database, when it can (else None).
     csv_blocks: Callable[[Table], Iterator[bytes]] | None = None
-    # The table's rows as JSON objects' text written by the database, when it can (else None).
-    json_objects: Callable[[Table], Iterator[str]] | None = None
+    # The table's rows as JSON objects written by the database, when it can (else None): blocks
+    # of objects separated by ",\n".
+    json_blocks: Callable[[Table], Iterator[bytes]] | None = None
 
 
 class ByteSink:
@@ -192,10 +201,14 @@ def write_json(source: ExportSource) -> Iterator[bytes]:
     for number, table in enumerate(source.tables):
         names = [variable.name for variable in table_columns(table)]
         yield (("," if number else "") + "\n" + dumps(table.name) + ": [").encode()
-        if source.json_objects is not None:
-            objects = source.json_objects(table)
-        else:
-            objects = (dumps(dict(zip(names, row, strict=True))) for _pk, row in source.rows(table))
+        if source.json_blocks is not None:
+            separator = b"\n"
+            for block in source.json_blocks(table):
+                yield separator + block
+                separator = b",\n"
+            yield b"]"
+            continue
+        objects = (dumps(dict(zip(names, row, strict=True))) for _pk, row in source.rows(table))
         batch, separator = [], "\n"
         for text in objects:
             batch += (separator, text)
@@ -464,20 +477,67 @@ def table_frame(table: Table, rows: Iterable[tuple], options: ExportOptions):
 def table_frame_from_csv(table: Table, blocks: Iterable[bytes], options: ExportOptions):
     """``table_frame`` of the table's CSV as the database writes it (``csv_blocks``): the
     same frame, its columns converted whole by pandas rather than value by value."""
+    import pandas as pd
+
+    frames = list(table_frames_from_csv(table, blocks, options, chunk_rows=None))
+    return frames[0] if len(frames) == 1 else pd.concat(frames)
+
+
+class _BlockReader(io.RawIOBase):
+    """A readable file over an iterator of byte blocks, for pandas to parse as they arrive."""
+
+    def __init__(self, blocks: Iterable[bytes]):
+        self._blocks = iter(blocks)
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            block = next(self._blocks, None)
+            if block is None:
+                return 0
+            self._pending = memoryview(bytes(block))
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+def table_frames_from_csv(table: Table, blocks: Iterable[bytes], options: ExportOptions, *,
+                          chunk_rows: int | None = STAT_CHUNK_ROWS) -> Iterator:
+    """``table_frame_from_csv`` in frames of at most ``chunk_rows`` rows (all of them when
+    None), parsed from the blocks as they arrive: memory holds one frame. An empty table is
+    one empty frame, so that a writer always has the columns."""
+    import pandas as pd
+
+    columns = table_columns(table)
+    names = [variable.name for variable in columns]
+    # Every value as text ("NA" is a code, not a missing value); an empty field is missing.
+    numbers = {variable.name: "float64" for variable in columns
+               if not _has_numeric_codes(variable) and variable_type(variable, options) in ("integer", "decimal")}
+    reader = io.BufferedReader(_BlockReader(blocks), buffer_size=1 << 20)
+    if not reader.peek(1):
+        yield table_frame(table, [], options)
+        return
+    parsed = pd.read_csv(reader, header=None, names=names, dtype={name: numbers.get(name, str) for name in names},
+                         keep_default_na=False, na_values=[""], encoding="utf-8", chunksize=chunk_rows)
+    if chunk_rows is None:
+        yield _frame_converted(table, parsed, options)
+        return
+    with parsed:
+        for raw in parsed:
+            yield _frame_converted(table, raw.reset_index(drop=True), options)
+
+
+def _frame_converted(table: Table, raw, options: ExportOptions):
+    """The frame of ``table_frame`` from the table's CSV read as text (numbers as float64)."""
     import numpy as np
     import pandas as pd
 
     columns = table_columns(table)
     names = [variable.name for variable in columns]
-    data = b"".join(blocks)
-    if not data:
-        return table_frame(table, [], options)
-    # Every value as text ("NA" is a code, not a missing value); an empty field is missing.
-    numbers = {variable.name: "float64" for variable in columns
-               if not _has_numeric_codes(variable) and variable_type(variable, options) in ("integer", "decimal")}
-    raw = pd.read_csv(io.BytesIO(data), header=None, names=names, dtype={name: numbers.get(name, str) for name in names},
-                      keep_default_na=False, na_values=[""], encoding="utf-8")
-    del data
     codes_of = {number: raw[names[code_number]] for number, code_number in coded_columns(table).items()}
     epoch, scale = DATE_NUMBERS[options.file_format]
     frame = {}
@@ -513,7 +573,27 @@ def _date_columns(table: Table, options: ExportOptions) -> list[str]:
     return [variable.name for variable in table_columns(table) if variable_type(variable, options) == "date"]
 
 
-def _write_stat_file(frame, path: str, table: Table, options: ExportOptions) -> None:
+def table_frames(source: ExportSource, table: Table, *, chunk_rows: int | None) -> Iterator:
+    """The table's frames for a Stata, SPSS or SAS file, of at most ``chunk_rows`` rows (all of
+    them when None): from the database's CSV when it writes one, else from the rows. An empty
+    table is one empty frame."""
+    if source.csv_blocks is not None:
+        yield from table_frames_from_csv(table, source.csv_blocks(table), source.options, chunk_rows=chunk_rows)
+        return
+    rows = source.rows(table)
+    if chunk_rows is None:
+        yield table_frame(table, rows, source.options)
+        return
+    batch = list(itertools.islice(rows, chunk_rows))
+    yield table_frame(table, batch, source.options)
+    while batch := list(itertools.islice(rows, chunk_rows)):
+        yield table_frame(table, batch, source.options)
+
+
+def _write_stat_file(frames: Iterator, path: str, table: Table, options: ExportOptions) -> None:
+    """The table's file at ``path``: Stata's and SAS's written frame by frame, SPSS's from the
+    whole table (pyreadstat takes one DataFrame)."""
+    import pandas as pd
     import pyreadstat
 
     columns = table_columns(table)
@@ -521,8 +601,10 @@ def _write_stat_file(frame, path: str, table: Table, options: ExportOptions) -> 
     labels = [stat_label(variable, file_format) for variable in columns]
     file_label = f"INO-CD22 {table.name}"
     if file_format == "xpt":
-        _write_xport_file(frame, path, table, options, labels)
+        _write_xport_file(frames, path, table, options, labels)
         return
+    if file_format == "sav":
+        frame = pd.concat(list(frames))  # one frame, or the chunks of it
     codable = {variable.name for variable in columns if table.accepts_code(variable)}
     value_labels = {
         variable.name: found for variable in columns
@@ -531,7 +613,7 @@ def _write_stat_file(frame, path: str, table: Table, options: ExportOptions) -> 
     }
     dates = {name: DATE_DISPLAY[file_format] for name in _date_columns(table, options)}
     if file_format == "dta":
-        _write_dta_file(frame, path, table, options, labels, value_labels, dates)
+        _write_dta_file(frames, path, table, options, labels, value_labels, dates)
     else:
         missing_ranges = {
             name: [float(number) for number in SPSS_MISSING.values()] if _is_numeric(_column(columns, name), options)
@@ -542,49 +624,80 @@ def _write_stat_file(frame, path: str, table: Table, options: ExportOptions) -> 
                              variable_format=dates or None)
 
 
-def _write_dta_file(frame, path: str, table: Table, options: ExportOptions, labels: list[str],
+def _write_dta_file(frames: Iterator, path: str, table: Table, options: ExportOptions, labels: list[str],
                     value_labels: dict, dates: dict) -> None:
-    """The table as a Stata file (``analytics.exports.stata``): a coded number is its extended
-    missing value (.u, .d, .n), a code list's number carries its value labels."""
+    """The table as a Stata file (``analytics.exports.stata``), frame by frame: a coded number
+    is its extended missing value (.u, .d, .n), a code list's number carries its value labels."""
+    variables = table_columns(table)
+    numeric = [_is_numeric(variable, options) for variable in variables]
+    stata_labels = {variable.name: {int(number): text for number, text in value_labels[variable.name].items()}
+                    for variable in variables if variable.name in value_labels}
+    chunks = (_stata_columns(frame, variables, numeric, labels, stata_labels, dates) for frame in frames)
+    with open(path, "wb") as handle:
+        write_dta_chunks(handle, chunks=chunks, data_label=f"INO-CD22 {table.name}")
+
+
+def _stata_columns(frame, variables: list[Variable], numeric: list[bool], labels: list[str], value_labels: dict,
+                   dates: dict) -> list[StataColumn]:
     import pandas as pd
 
     columns = []
-    for variable, label in zip(table_columns(table), labels, strict=True):
+    for variable, is_numeric, label in zip(variables, numeric, labels, strict=True):
         values = frame[variable.name]
-        numeric = _is_numeric(variable, options)
         extended = {}
-        if numeric and values.dtype == object:
+        if is_numeric and values.dtype == object:
             extended = {letter: (values == letter).to_numpy() for letter in STATA_MISSING.values()}
             values = pd.to_numeric(values.where(~values.isin(list(STATA_MISSING.values()))), errors="coerce")
         columns.append(StataColumn(
-            variable.name, label, values.to_numpy(dtype="float64") if numeric else values.to_numpy(dtype=object),
-            numeric, display_format=dates.get(variable.name, ""), extended_missing=extended,
-            value_labels={int(number): text for number, text in value_labels[variable.name].items()}
-            if variable.name in value_labels else None))
-    with open(path, "wb") as handle:
-        write_dta(handle, columns=columns, rows=len(frame), data_label=f"INO-CD22 {table.name}")
+            variable.name, label, values.to_numpy(dtype="float64") if is_numeric else values.to_numpy(dtype=object),
+            is_numeric, display_format=dates.get(variable.name, ""), extended_missing=extended,
+            value_labels=value_labels.get(variable.name)))
+    return columns
 
 
 def _column(columns: list[Variable], name: str) -> Variable:
     return next(variable for variable in columns if variable.name == name)
 
 
-def _write_xport_file(frame, path: str, table: Table, options: ExportOptions, labels: list[str]) -> None:
-    """The table as a SAS transport (v5) file: 8-character names (``sas_names``), dates as SAS
-    dates (DATE9.), a coded number as its special missing value; the observations laid out
-    column by column with numpy."""
+def _write_xport_file(frames: Iterator, path: str, table: Table, options: ExportOptions, labels: list[str]) -> None:
+    """The table as a SAS transport (v5) file, frame by frame: 8-character names (``sas_names``),
+    dates as SAS dates (DATE9.), a coded number as its special missing value; each frame's
+    observations laid out column by column with numpy. A text column's length, which the
+    header gives, is known after the last frame: the records wait in a ``RecordSpill``."""
+    columns = table_columns(table)
+    names = sas_names([variable.name for variable in columns])
+    numeric = [_is_numeric(variable, options) for variable in columns]
+    with RecordSpill(pad=b" ") as spill:
+        template = None
+        for frame in frames:
+            records = _xport_records(frame, columns, numeric)
+            template = template or records.dtype
+            spill.append(records)
+        dtype = spill.dtype(template)
+        xport_columns = []
+        for number, (variable, label, is_numeric) in enumerate(zip(columns, labels, numeric, strict=True)):
+            if is_numeric:
+                date = variable_type(variable, options) == "date"
+                xport_columns.append(XportColumn(names[variable.name], label, True, format_name="DATE" if date else "",
+                                                 format_width=9 if date else 0))
+            else:
+                xport_columns.append(XportColumn(names[variable.name], label, False,
+                                                 dtype.fields[f"v{number}"][0].itemsize))
+        with open(path, "wb") as handle:
+            write_xport_chunks(handle, columns=xport_columns, chunks=spill.widened(dtype),
+                               dataset_name=sas_dataset_names()[table.name], dataset_label=f"INO-CD22 {table.name}")
+
+
+def _xport_records(frame, columns: list[Variable], numeric: list[bool]):
+    """One frame's observations as SAS transport records (text blank-padded to this frame's
+    longest value, at least one byte)."""
     import numpy as np
     import pandas as pd
 
-    columns = table_columns(table)
-    names = sas_names([variable.name for variable in columns])
-    xport_columns, fields, arrays = [], [], []
-    for number, (variable, label) in enumerate(zip(columns, labels, strict=True)):
+    fields, arrays = [], []
+    for number, (variable, is_numeric) in enumerate(zip(columns, numeric, strict=True)):
         values = frame[variable.name]
-        if _is_numeric(variable, options):
-            date = variable_type(variable, options) == "date"
-            xport_columns.append(XportColumn(names[variable.name], label, True, format_name="DATE" if date else "",
-                                             format_width=9 if date else 0))
+        if is_numeric:
             letters = {}
             if values.dtype == object:
                 letters = {letter: (values == letter).to_numpy() for letter in SAS_MISSING.values()}
@@ -592,22 +705,18 @@ def _write_xport_file(frame, path: str, table: Table, options: ExportOptions, la
             arrays.append(ibm_floats(values.to_numpy(dtype="float64"), letters))
             fields.append((f"v{number}", ">u8"))
         else:
-            text = np.asarray(values.fillna("").to_numpy(dtype=object), dtype=str)
+            text = values.fillna("").to_numpy(dtype=object)
             try:
-                encoded = text.astype("S")
+                encoded = text.astype("S")  # ASCII: numpy's own conversion, straight from the str objects
             except UnicodeEncodeError:
-                encoded = np.char.encode(text, "utf-8")
+                encoded = np.char.encode(np.asarray(text, dtype=str), "utf-8")
             length = max(encoded.dtype.itemsize, 1)
-            xport_columns.append(XportColumn(names[variable.name], label, False, length))
-            encoded = encoded.astype(f"S{length}")
-            arrays.append(np.char.ljust(encoded, length) if len(encoded) else encoded)  # blank-padded
+            arrays.append(blank_padded(encoded.astype(f"S{length}")))
             fields.append((f"v{number}", f"S{length}"))
     records = np.empty(len(frame), dtype=np.dtype(fields))
     for (name, _kind), array in zip(fields, arrays, strict=True):
         records[name] = array
-    with open(path, "wb") as handle:
-        write_xport_records(handle, columns=xport_columns, records=memoryview(records).cast("B"),
-                            dataset_name=sas_dataset_names()[table.name], dataset_label=f"INO-CD22 {table.name}")
+    return records
 
 
 def sas_formats_program(source: ExportSource) -> str:
@@ -639,13 +748,10 @@ def write_stat_zip(source: ExportSource) -> Iterator[bytes]:
     archive.writestr("README.txt", README)
     with tempfile.TemporaryDirectory(prefix="inocd22-export-") as folder:
         for table in source.tables:
-            if source.csv_blocks is not None:
-                frame = table_frame_from_csv(table, source.csv_blocks(table), source.options)
-            else:
-                frame = table_frame(table, source.rows(table), source.options)
+            chunked = source.options.file_format in ("dta", "xpt")
+            frames = table_frames(source, table, chunk_rows=STAT_CHUNK_ROWS if chunked else None)
             path = os.path.join(folder, f"{table.name}.{extension}")
-            _write_stat_file(frame, path, table, source.options)
-            del frame
+            _write_stat_file(frames, path, table, source.options)
             archive.write(path, arcname=f"{table.name}.{extension}")
             os.remove(path)
             yield sink.drain()

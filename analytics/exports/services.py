@@ -19,7 +19,7 @@ from analytics.exports.dataset import (
     date_shifts,
     shifts_in_database,
     table_csv_copy,
-    table_json_objects,
+    table_json_copy,
     table_rows,
 )
 from analytics.exports.dictionary import dictionary_entries
@@ -89,8 +89,8 @@ def export_stream(*, log: ExportLog, user, options: ExportOptions) -> Iterator[b
     def counted_csv_blocks(table):
         counts[table.name] = yield from table_csv_copy(table, user=user, options=options, shifts=shifts)
 
-    def counted_json_objects(table):
-        counts[table.name] = yield from table_json_objects(table, user=user, options=options, shifts=shifts)
+    def counted_json_blocks(table):
+        counts[table.name] = yield from table_json_copy(table, user=user, options=options, shifts=shifts)
 
     source = ExportSource(
         options=options,
@@ -98,7 +98,7 @@ def export_stream(*, log: ExportLog, user, options: ExportOptions) -> Iterator[b
         rows=counted_rows,
         dictionary=dictionary_entries(options),
         csv_blocks=counted_csv_blocks if csv_copy_available(options) else None,
-        json_objects=counted_json_objects if csv_copy_available(options) else None,
+        json_blocks=counted_json_blocks if csv_copy_available(options) else None,
         meta={"study": "INO-CD22", "export_id": log.pk, "created": log.started_at.isoformat(),
               "parameters": options.as_dict, "patient_key": "study_id",
               "dates": "days from IO cycle 1 day 1" if options.dates == "relative"

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from analytics.exports.records import RecordSpill
 
 MISSING_BASE = 0x7FE0000000000000  # `.`; `.a` is this + 1 << 40, `.b` + 2 << 40, ...
 _LETTER_STEP = 1 << 40
@@ -65,11 +67,11 @@ def _numeric_bytes(column: StataColumn) -> np.ndarray:
 
 def _string_bytes(column: StataColumn) -> tuple[np.ndarray, int]:
     """The column as UTF-8 bytes of one width (its longest value's, at least 1)."""
-    text = np.asarray(column.values, dtype=str)
     try:
-        encoded = text.astype("S")  # ASCII (study IDs, codes): numpy's own conversion
+        # ASCII (study IDs, codes): numpy's own conversion, straight from the str objects.
+        encoded = np.asarray(column.values, dtype=object).astype("S")
     except UnicodeEncodeError:
-        encoded = np.char.encode(text, "utf-8")
+        encoded = np.char.encode(np.asarray(column.values, dtype=str), "utf-8")
     width = min(max(encoded.dtype.itemsize, 1), MAX_STR)
     return encoded.astype(f"S{width}"), width
 
@@ -88,30 +90,70 @@ def _value_label_table(name: str, labels: dict[int, str]) -> bytes:
 
 def write_dta(handle, *, columns: Sequence[StataColumn], rows: int, data_label: str = "",
               created: dt.datetime | None = None) -> None:
-    """One dataset as a Stata 118 file, written to the binary ``handle``."""
-    created = created or dt.datetime.now(dt.UTC)
+    """One dataset as a Stata 118 file, written to the binary ``handle``, from whole columns."""
+    if any(len(column.values) != rows for column in columns):
+        raise ValueError("every column must hold `rows` values")
+    write_dta_chunks(handle, chunks=[columns], data_label=data_label, created=created)
+
+
+def chunk_records(columns: Sequence[StataColumn]) -> np.ndarray:
+    """The rows of ``columns`` as Stata's fixed-width records (text at this chunk's widest value)."""
+    fields, arrays = [], []
+    for number, column in enumerate(columns):
+        if column.numeric:
+            arrays.append(_numeric_bytes(column))
+            fields.append((f"v{number}", "<f8"))
+        else:
+            array, width = _string_bytes(column)
+            arrays.append(array)
+            fields.append((f"v{number}", f"S{width}"))
+    rows = len(arrays[0]) if arrays else 0
+    records = np.empty(rows, dtype=np.dtype(fields))
+    for (name, _kind), array in zip(fields, arrays, strict=True):
+        records[name] = array
+    return records
+
+
+def write_dta_chunks(handle, *, chunks: Iterable[Sequence[StataColumn]], data_label: str = "",
+                     created: dt.datetime | None = None) -> None:
+    """One dataset as a Stata 118 file, written to the binary ``handle`` from chunks of rows
+    (each a sequence of the same columns, at least one chunk, possibly empty): memory holds one
+    chunk. The header needs the observation count and each text column's width, which are known
+    only after the last chunk, so the chunks' records wait in a temporary file (``RecordSpill``)."""
+    columns = None
+    with RecordSpill() as spill:
+        for chunk in chunks:
+            columns = columns or chunk
+            spill.append(chunk_records(chunk))
+        if columns is None:
+            raise ValueError("no chunk: even an empty table has one chunk of its columns")
+        dtype = spill.dtype(chunk_records([_empty(column) for column in columns]).dtype)
+        _write_file(handle, columns=columns, rows=spill.rows, dtype=dtype, data=spill.widened(dtype),
+                    data_label=data_label, created=created or dt.datetime.now(dt.UTC))
+
+
+def _empty(column: StataColumn) -> StataColumn:
+    return StataColumn(column.name, column.label, np.empty(0, dtype="float64" if column.numeric else object),
+                       column.numeric)
+
+
+def _write_file(handle, *, columns: Sequence[StataColumn], rows: int, dtype: np.dtype, data: Iterable,
+                data_label: str, created: dt.datetime) -> None:
     stamp = created.strftime("%d %b %Y %H:%M").encode("ascii")
     label = data_label.encode("utf-8")[:80]
     header = _tag("header", _tag("release", b"118") + _tag("byteorder", b"LSF")
                   + _tag("K", struct.pack("<H", len(columns))) + _tag("N", struct.pack("<Q", rows))
                   + _tag("label", struct.pack("<H", len(label)) + label)
                   + _tag("timestamp", struct.pack("<B", len(stamp)) + stamp))
-    types, fields, arrays, formats = [], [], [], []
+    types, formats = [], []
     for number, column in enumerate(columns):
         if column.numeric:
-            arrays.append(_numeric_bytes(column))
             types.append(DOUBLE)
-            fields.append((f"v{number}", "<f8"))
             formats.append(column.display_format or "%10.0g")
         else:
-            array, width = _string_bytes(column)
-            arrays.append(array)
+            width = dtype.fields[f"v{number}"][0].itemsize
             types.append(width)
-            fields.append((f"v{number}", f"S{width}"))
             formats.append(column.display_format or f"%-{min(width, 244)}s")
-    records = np.empty(rows, dtype=np.dtype(fields))
-    for (name, _kind), array in zip(fields, arrays, strict=True):
-        records[name] = array
     labelled = [column for column in columns if column.value_labels]
     sections = [
         ("variable_types", struct.pack(f"<{len(types)}H", *types)),
@@ -122,7 +164,7 @@ def write_dta(handle, *, columns: Sequence[StataColumn], rows: int, data_label: 
                                        for column in columns)),
         ("variable_labels", b"".join(_fixed(column.label, LABEL_BYTES) for column in columns)),
         ("characteristics", b""),
-        ("data", memoryview(records).cast("B")),  # written from the array, not copied
+        ("data", None),  # rows × dtype.itemsize bytes, written chunk by chunk
         ("strls", b""),
         ("value_labels", b"".join(_value_label_table(column.name, column.value_labels) for column in labelled)),
     ]
@@ -132,13 +174,17 @@ def write_dta(handle, *, columns: Sequence[StataColumn], rows: int, data_label: 
     position = len(opening) + map_length
     for name, body in sections:
         offsets.append(position)
-        position += len(_tag(name)) + len(body)
+        position += len(_tag(name)) + (rows * dtype.itemsize if body is None else len(body))
     offsets.append(position)  # </stata_dta>
     offsets.append(position + len(b"</stata_dta>"))  # end of file
     handle.write(opening)
     handle.write(_tag("map", struct.pack("<14Q", *offsets)))
     for name, body in sections:
         handle.write(f"<{name}>".encode())
-        handle.write(body)
+        if body is None:
+            for block in data:
+                handle.write(block)
+        else:
+            handle.write(body)
         handle.write(f"</{name}>".encode())
     handle.write(b"</stata_dta>")

@@ -159,10 +159,22 @@ def write_xport_records(handle: BinaryIO, *, columns: Sequence[XportColumn], rec
     """One dataset as an XPORT v5 file whose observations are already laid out (``records``:
     each row's cells in column order, numbers as ``ibm_floats``, text blank-padded: bytes or a
     byte memoryview)."""
+    write_xport_chunks(handle, columns=columns, chunks=[records], dataset_name=dataset_name,
+                       dataset_label=dataset_label, created=created)
+
+
+def write_xport_chunks(handle: BinaryIO, *, columns: Sequence[XportColumn], chunks: Iterable, dataset_name: str,
+                       dataset_label: str = "", created: dt.datetime | None = None) -> None:
+    """``write_xport_records`` from chunks of records (bytes or byte memoryviews, each whole
+    observations): the version 5 header holds no observation count, so the chunks go out as
+    they come."""
     write_xport_header(handle, columns=columns, dataset_name=dataset_name, dataset_label=dataset_label,
                        created=created)
-    handle.write(records)
-    handle.write(b" " * (-len(records) % RECORD))
+    written = 0
+    for chunk in chunks:
+        handle.write(chunk)
+        written += len(chunk)
+    handle.write(b" " * (-written % RECORD))
 
 
 def write_xport_header(handle: BinaryIO, *, columns: Sequence[XportColumn], dataset_name: str,

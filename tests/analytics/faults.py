@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
@@ -32,11 +33,21 @@ def backend_terminated_before(fragment: str) -> Iterator[list[str]]:
                 self.db.connection.execute("SELECT pg_terminate_backend(pg_backend_pid())")
         return execute(self, sql, params, *args)
 
+    def terminating_copy(self, statement, *args, **kwargs):  # COPY runs on psycopg's own cursor
+        if not hit and fragment in str(statement):
+            hit.append(str(statement))
+            with contextlib.suppress(Exception):
+                self.connection.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        return copy(self, statement, *args, **kwargs)
+
+    copy = psycopg.Cursor.copy
     CursorWrapper._execute = terminating_execute
+    psycopg.Cursor.copy = terminating_copy
     try:
         yield hit
     finally:
         CursorWrapper._execute = execute
+        psycopg.Cursor.copy = copy
 
 
 def sessions_idle_in_transaction() -> int:
