@@ -1,0 +1,153 @@
+"""The bytes of a REDCap record export, streamed from the database, and its log.
+
+On PostgreSQL the database writes the text: COPY writes the CSV of the export's query (a
+blank value is NULL, which COPY writes as an empty field, as Python's csv module writes
+""), and `row_to_json` writes each row's JSON object, keyed by the export's columns in
+their order (a blank value "", the instance a number). Elsewhere (SQLite, the embedded
+default) the same query's rows are read from a cursor and written by the csv and json
+modules, with the same bytes. Either way memory holds a block of rows, never the export.
+
+The whole export reads one snapshot (REPEATABLE READ on PostgreSQL), so the counts of the
+log and the rows sent agree; the log (rows per instrument, size and SHA-256 of what was
+sent) is written once the last byte is out.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+from django.db import connection, transaction
+
+from analytics.models import ExportStatus
+from redcap_api.project import REPEAT_INSTANCE
+from redcap_api.selectors import CHUNK_SIZE, RecordQuery, record_counts, record_query_for_user, record_rows
+from redcap_api.services import record_export_log
+
+BLOCK_BYTES = 256 * 1024  # what one chunk of the response holds, about
+
+
+def database_writes_text() -> bool:
+    """Whether the database writes the CSV (COPY) and the JSON objects itself."""
+    return connection.vendor == "postgresql"
+
+
+def _blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """The pieces joined into blocks of about BLOCK_BYTES (COPY sends a row at a time)."""
+    block, size = [], 0
+    for piece in pieces:
+        block.append(piece)
+        size += len(piece)
+        if size >= BLOCK_BYTES:
+            yield b"".join(block)
+            block, size = [], 0
+    if block:
+        yield b"".join(block)
+
+
+def csv_header(columns: list[str]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(columns)
+    return out.getvalue().encode()
+
+
+def record_csv_rows(query: RecordQuery) -> Iterator[bytes]:
+    """The export's rows as CSV (no header)."""
+    if database_writes_text():
+        with connection.cursor() as cursor:
+            raw = cursor.cursor  # psycopg's own cursor: Django's has no COPY
+            with raw.copy(f"COPY ({query.sql}) TO STDOUT WITH (FORMAT csv)", query.params) as copy:
+                yield from _blocks(bytes(block) for block in copy)
+        return
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in record_rows(query):
+        writer.writerow(row)  # None is written as an empty field
+        if out.tell() >= BLOCK_BYTES:
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+    if out.tell():
+        yield out.getvalue().encode()
+
+
+def _json_objects(query: RecordQuery) -> Iterator[str]:
+    """Each row's JSON object: every value a string ("" when blank), the instance a number."""
+    if database_writes_text():
+        quote = connection.ops.quote_name
+        values = ", ".join(
+            f"COALESCE(to_json(u.{quote(column)}), '\"\"'::json) AS {quote(column)}" if column == REPEAT_INSTANCE
+            else f"COALESCE(u.{quote(column)}, '') AS {quote(column)}" for column in query.columns)
+        sql = f"SELECT row_to_json(r)::text FROM (SELECT {values} FROM ({query.sql}) u) r"  # noqa: S608 (our own query)
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(sql, query.params)
+            while batch := cursor.fetchmany(CHUNK_SIZE):
+                for (text,) in batch:
+                    yield text
+        return
+    for row in record_rows(query):
+        yield json.dumps({column: "" if value is None else value for column, value in zip(query.columns, row,
+                                                                                          strict=True)},
+                         ensure_ascii=False, separators=(",", ":"))
+
+
+def record_json_rows(query: RecordQuery) -> Iterator[bytes]:
+    """The export as a JSON array of the rows' objects."""
+    def pieces():
+        separator = "["
+        for text in _json_objects(query):
+            yield (separator + text).encode()
+            separator = ","
+        yield b"[]" if separator == "[" else b"]"
+
+    yield from _blocks(pieces())
+
+
+@contextmanager
+def _snapshot():
+    """One read-only snapshot for the whole export (REPEATABLE READ on PostgreSQL when this
+    opens the transaction), so that the log's counts are those of the rows sent."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
+def record_export_stream(*, user, fmt: str, header: Callable[[list[str]], list[str]] | None = None,
+                         log_parameters: dict, deidentified: bool, labels: bool, **query_arguments) -> Iterator[bytes]:
+    """The bytes of the record export (`fmt` csv or json) of `record_query_for_user(user=user,
+    labels=labels, **query_arguments)`, then its log: completed with the rows per instrument,
+    the size and the SHA-256 of the bytes, or failed with what had been sent when the stream
+    stops early (an error, a client gone)."""
+    digest = hashlib.sha256()
+    size = 0
+    counts: dict[str, int] = {}
+    status = ExportStatus.FAILED
+    try:
+        with _snapshot():
+            query = record_query_for_user(user=user, labels=labels, **query_arguments)
+            counts = record_counts(query)
+            if fmt == "csv":
+                blocks = _chained(csv_header(header(query.columns) if header else query.columns),
+                                  record_csv_rows(query))
+            else:
+                blocks = record_json_rows(query)
+            for block in blocks:
+                digest.update(block)
+                size += len(block)
+                yield block
+        status = ExportStatus.COMPLETED
+    finally:
+        record_export_log(user=user, counts=counts, size=size, sha256=digest.hexdigest(), status=status,
+                          deidentified=deidentified, labels=labels, parameters=log_parameters)
+
+
+def _chained(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
