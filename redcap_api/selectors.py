@@ -143,7 +143,9 @@ class DateText(Func):
         return f"to_char({sql}, 'YYYY-MM-DD')", params
 
     def as_sqlite(self, compiler, connection, **extra_context):
-        return compiler.compile(self.source_expressions[0])
+        # A cast, not the bare column: Python's sqlite3 would read a column declared "date" as a date.
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"CAST({sql} AS text)", params
 
 
 class RecordShiftedDate(ShiftedDate):
