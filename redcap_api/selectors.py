@@ -83,6 +83,7 @@ from redcap_api.project import (
 from sites.roles import can_see_identifiers
 
 CHUNK_SIZE = 5000
+BLANK = "CAST(NULL AS text)"  # a column of another instrument
 
 
 def field_visible_to(field: Field, *, user) -> bool:
@@ -249,11 +250,12 @@ def _status_text(status: Expression, *, labels: bool, blank_for_gray: bool) -> E
 @dataclass(frozen=True)
 class RecordQuery:
     """The export's columns, the SQL of its rows (one text column per export column, the
-    instance an integer, NULL for blank, in REDCap's order), and the SQL counting the rows of
-    each instrument."""
+    instance an integer, NULL for blank, in REDCap's order) with the same parameters as the SQL
+    of their JSON objects, and the SQL counting the rows of each instrument."""
 
     columns: list[str]
     sql: str
+    json_sql: str  # PostgreSQL: the same rows as the text of their JSON objects
     params: tuple
     counts_sql: str
     counts_params: tuple
@@ -324,7 +326,7 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         return out
 
     def blank(instrument: Instrument) -> tuple[list[str], str]:
-        return ["CAST(NULL AS text)"] * len(own_fields(instrument)), "CAST(NULL AS text)"
+        return [BLANK] * len(own_fields(instrument)), BLANK
 
     columns = [RECORD_ID_FIELD, REPEAT_INSTRUMENT, REPEAT_INSTANCE] + ([DATA_ACCESS_GROUP] if data_access_groups else [])
     for instrument in instruments():
@@ -352,14 +354,11 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         own = [f"{alias}.rc_{number}" for number in range(len(own_fields(instrument)))] if alias else []
         return own, f"p.rc_state_{instrument.part.key}"
 
-    selects = [", ".join([
-        "p.rc_record AS k_record", "0 AS k_part", "0 AS k_row", f"p.rc_record AS {quote(RECORD_ID_FIELD)}",
-        f"CAST(NULL AS text) AS {quote(REPEAT_INSTRUMENT)}", f"CAST(NULL AS integer) AS {quote(REPEAT_INSTANCE)}",
-        *(f"p.rc_dag AS {quote(DATA_ACCESS_GROUP)}" for _dag in dag),
-        *(f"{column} AS {quote(name)}" for column, name in zip(columns_of(single_columns), columns[len(dag) + 3:],
-                                                              strict=True))])
-        + f" FROM ({record_full[0]}) p " + " ".join(joins)]
-
+    # Each branch of the union: its part's sort key, its export columns' SQL (BLANK for the
+    # columns of other instruments), and what follows them (FROM ...).
+    branches: list[tuple[int, list[str], str]] = [(0, [
+        "p.rc_record", BLANK, "CAST(NULL AS integer)", *dag, *columns_of(single_columns)],
+        f"FROM ({record_full[0]}) p " + " ".join(joins))]
     # One row per instance of each repeating instrument.
     count_parts: list[tuple[str, tuple]] = []
     counted: list[str] = []
@@ -386,20 +385,50 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
             return ([f"r.rc_{number}" for number in range(len(own_fields(other)))],
                     f"p.rc_state_{other.part.key}")
 
-        selects.append(", ".join([
-            "p.rc_record", str(position), "r.rc_row", "p.rc_record", "CAST(%s AS text)", "n.rc_instance", *dag,
-            *columns_of(repeating_columns)])
-            + f" FROM ({rows_sql}) r JOIN ({record_slim[0]}) p ON p.rc_pk = r.rc_patient"
-            f" JOIN ({numbers_sql}) n ON n.rc_row = r.rc_row")
+        branches.append((position, ["p.rc_record", "CAST(%s AS text)", "n.rc_instance", *dag,
+                                    *columns_of(repeating_columns)],
+                         f"FROM ({rows_sql}) r JOIN ({record_slim[0]}) p ON p.rc_pk = r.rc_patient"
+                         f" JOIN ({numbers_sql}) n ON n.rc_row = r.rc_row"))
         params += [instrument.label if labels else instrument.name, *rows_params, *record_slim[1], *numbers_params]
 
-    union = " UNION ALL ".join(f"SELECT {select}" for select in selects)
-    sql = (f"SELECT {', '.join(f'u.{quote(column)}' for column in columns)} "  # noqa: S608 (our own queries)
-           f"FROM ({union}) u ORDER BY u.k_record, u.k_part, u.k_row")
+    union = " UNION ALL ".join(
+        "SELECT " + ", ".join([f"p.rc_record AS k_record, {part} AS k_part, {'r.rc_row' if part else 0} AS k_row",
+                               *(f"{value} AS {quote(column)}" for value, column in zip(values, columns, strict=True))])
+        + f" {rest}" for part, values, rest in branches)
+    order = "ORDER BY u.k_record, u.k_part, u.k_row"
+    sql = f"SELECT {', '.join(f'u.{quote(column)}' for column in columns)} FROM ({union}) u {order}"  # noqa: S608
+    # The objects are written after the sort (of the rows' few values, not of their JSON texts).
+    objects = " ".join(_json_object_case(part, values, columns) for part, values, _rest in branches)
+    json_sql = f"SELECT CASE u.k_part {objects} END FROM (SELECT * FROM ({union}) u {order}) u"  # noqa: S608
     counts_sql = "SELECT " + ", ".join(f"({part})" for part, _params in count_parts)
     counts_params = tuple(param for _part, part_params in count_parts for param in part_params)
-    return RecordQuery(columns=columns, sql=sql, params=tuple(params), counts_sql=counts_sql,
+    return RecordQuery(columns=columns, sql=sql, json_sql=json_sql, params=tuple(params), counts_sql=counts_sql,
                        counts_params=counts_params, counted=counted)
+
+
+def _json_object_case(part: int, values: list[str], columns: list[str]) -> str:
+    """`WHEN part THEN` the text of the JSON object of a row of that branch, keyed by the
+    columns in their order: each value a JSON string ("" when blank), the instance a number.
+    The columns a branch leaves blank are one constant, so a row costs its own fields only."""
+    quote = connection.ops.quote_name
+    pieces: list[str] = []
+
+    def constant(text: str) -> None:
+        if pieces and pieces[-1].startswith("'"):
+            pieces[-1] = pieces[-1][:-1] + text.replace("'", "''") + "'"
+        else:
+            pieces.append("'" + text.replace("'", "''") + "'")
+
+    for number, (value, column) in enumerate(zip(values, columns, strict=True)):
+        constant(("{" if number == 0 else ",") + json.dumps(column) + ":")
+        if value == BLANK or (column == REPEAT_INSTANCE and not part):
+            constant('""')
+        elif column == REPEAT_INSTANCE:
+            pieces.append(f"CAST(u.{quote(column)} AS text)")
+        else:
+            pieces.append(f"COALESCE(CAST(to_json(u.{quote(column)}) AS text), '\"\"')")
+    constant("}")
+    return f"WHEN {part} THEN " + " || ".join(pieces)
 
 
 def record_counts(query: RecordQuery) -> dict[str, int]:
