@@ -298,17 +298,23 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         patients = patients.filter(study_id__in=records)
     visible = patients
     states = sorted({instrument.part.key for instrument in used if instrument.name in complete_names})
-    patients = patients.annotate(**{f"rc_form_{key}": FilteredRelation(
-        "form_states", condition=Q(form_states__form=key)) for key in states})
-    record_values = {"rc_pk": F("pk"), "rc_record": F("study_id")}
-    if data_access_groups:
-        record_values["rc_dag"] = Lower("center__code")
-    record_values |= {f"rc_state_{key}": _status_text(F(f"rc_form_{key}__status"), labels=labels,
-                                                      blank_for_gray=blank_for_gray) for key in states}
-    record_slim = _compiled(patients.order_by().values(**record_values))
+
+    def records_of(keys, values: dict[str, Expression] | None = None) -> tuple[str, tuple]:
+        """The records' query with the states of the forms `keys` (each a join: a repeating
+        instrument's rows join the records with their own form's state only)."""
+        keys = [key for key in keys if key in states]
+        record_values = {"rc_pk": F("pk"), "rc_record": F("study_id")}
+        if data_access_groups:
+            record_values["rc_dag"] = Lower("center__code")
+        record_values |= {f"rc_state_{key}": _status_text(F(f"rc_form_{key}__status"), labels=labels,
+                                                          blank_for_gray=blank_for_gray) for key in keys}
+        with_states = patients.annotate(**{f"rc_form_{key}": FilteredRelation(
+            "form_states", condition=Q(form_states__form=key)) for key in keys})
+        return _compiled(with_states.order_by().values(**record_values, **(values or {})))
+
+    record_bare = _compiled(patients.order_by().values(rc_pk=F("pk")))
     patient_instrument = next(instrument for instrument in instruments() if instrument.part.is_patient)
-    record_full = _compiled(patients.order_by().values(**record_values, **(
-        texts(patient_instrument) if patient_instrument in used else {})))
+    record_full = records_of(states, texts(patient_instrument) if patient_instrument in used else {})
 
     def form_rows(instrument: Instrument, values: dict[str, Expression]) -> tuple[str, tuple]:
         rows = form_rows_for_user(user=user, model=instrument.part.model).order_by()
@@ -367,14 +373,15 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
             continue
         counted.append(instrument.name)
         if instrument.part.is_patient:
-            count_parts.append((f"SELECT COUNT(*) FROM ({record_slim[0]}) p", record_slim[1]))  # noqa: S608
+            count_parts.append((f"SELECT COUNT(*) FROM ({record_bare[0]}) p", record_bare[1]))  # noqa: S608
             continue
         slim_rows = form_rows(instrument, {})
-        count_parts.append((f"SELECT COUNT(*) FROM ({slim_rows[0]}) r JOIN ({record_slim[0]}) p "  # noqa: S608
-                            f"ON p.rc_pk = r.rc_patient", slim_rows[1] + record_slim[1]))
+        count_parts.append((f"SELECT COUNT(*) FROM ({slim_rows[0]}) r JOIN ({record_bare[0]}) p "  # noqa: S608
+                            f"ON p.rc_pk = r.rc_patient", slim_rows[1] + record_bare[1]))
         if not instrument.repeating:
             continue
         rows_sql, rows_params = form_rows(instrument, texts(instrument))
+        record_slim = records_of([instrument.part.key])
         numbers = instrument.part.model.objects.filter(patient__in=visible.values("pk")).order_by().values(
             rc_row=F("pk"), rc_instance=Window(RowNumber(), partition_by=[F("patient_id")], order_by=[F("pk").asc()]))
         numbers_sql, numbers_params = _compiled(numbers)
