@@ -19,16 +19,14 @@ import hashlib
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 
-from django.db import connection, transaction
+from django.db import connection
 
 from analytics.models import ExportStatus
-from redcap_api.selectors import RecordQuery, record_counts, record_query_for_user, record_rows
+from redcap_api.selectors import RecordQuery, export_snapshot, record_counts, record_query_for_user, record_rows
 from redcap_api.services import record_export_log
 
 BLOCK_BYTES = 256 * 1024  # what one chunk of the response holds, about
-SORT_MEMORY = "128MB"  # PostgreSQL's memory for the export's sort (work_mem), this transaction only
 
 
 def database_writes_text() -> bool:
@@ -107,22 +105,6 @@ def _database_json_rows(query: RecordQuery) -> Iterator[bytes]:
     yield held[:-1] + b"]" if held != b"[" else b"[]"
 
 
-@contextmanager
-def _snapshot():
-    """One read-only snapshot for the whole export (REPEATABLE READ on PostgreSQL when this
-    opens the transaction), so that the log's counts are those of the rows sent."""
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                # The query has hundreds of expressions: compiling them (JIT) costs more than it
-                # saves, and its sort of the whole export is quicker in memory than on disk.
-                cursor.execute("SET LOCAL jit = off")
-                cursor.execute("SET LOCAL work_mem = %s", [SORT_MEMORY])
-        yield
-
-
 def record_export_stream(*, user, fmt: str, header: Callable[[list[str]], list[str]] | None = None,
                          log_parameters: dict, deidentified: bool, labels: bool, **query_arguments) -> Iterator[bytes]:
     """The bytes of the record export (`fmt` csv or json) of `record_query_for_user(user=user,
@@ -134,7 +116,7 @@ def record_export_stream(*, user, fmt: str, header: Callable[[list[str]], list[s
     counts: dict[str, int] = {}
     status = ExportStatus.FAILED
     try:
-        with _snapshot():
+        with export_snapshot():
             query = record_query_for_user(user=user, labels=labels, **query_arguments)
             counts = record_counts(query)
             if fmt == "csv":

@@ -31,9 +31,10 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     Case,
@@ -83,6 +84,7 @@ from redcap_api.project import (
 from sites.roles import can_see_identifiers
 
 CHUNK_SIZE = 5000
+SORT_MEMORY = "128MB"  # PostgreSQL's memory for the export's sort (work_mem), its transaction only
 BLANK = "CAST(NULL AS text)"  # a column of another instrument
 
 
@@ -107,6 +109,25 @@ def instance_numbers(instrument: Instrument, patient_ids) -> dict[int, int]:
         counts[patient_id] += 1
         numbers[pk] = counts[patient_id]
     return numbers
+
+
+@contextmanager
+def export_snapshot():
+    """One read-only snapshot for a whole export (REPEATABLE READ on PostgreSQL when this opens
+    the transaction), so that the counts of its log are those of the rows sent, with the
+    session settings its query is written for."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                if outermost:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                cursor.execute("SET LOCAL datestyle = 'ISO, YMD'")  # dates as YYYY-MM-DD text
+                # The query has hundreds of expressions: compiling them (JIT) costs more than it
+                # saves, and its sort of the whole export is quicker in memory than on disk.
+                cursor.execute("SET LOCAL jit = off")
+                cursor.execute("SET LOCAL work_mem = %s", [SORT_MEMORY])
+        yield
 
 
 # --- the SQL of one column's text ----------------------------------------------------------
@@ -135,13 +156,14 @@ class NumberText(Func):
 
 
 class DateText(Func):
-    """A date as YYYY-MM-DD, whatever the session's DateStyle (SQLite holds dates as that text)."""
+    """A date as YYYY-MM-DD: PostgreSQL's text of a date in the ISO DateStyle, which
+    `export_snapshot` sets (SQLite holds dates as that text)."""
 
     output_field = CharField()
 
     def as_postgresql(self, compiler, connection, **extra_context):
         sql, params = compiler.compile(self.source_expressions[0])
-        return f"to_char({sql}, 'YYYY-MM-DD')", params
+        return f"CAST({sql} AS text)", params
 
     def as_sqlite(self, compiler, connection, **extra_context):
         # A cast, not the bare column: Python's sqlite3 would read a column declared "date" as a date.
@@ -376,8 +398,11 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
             count_parts.append((f"SELECT COUNT(*) FROM ({record_bare[0]}) p", record_bare[1]))  # noqa: S608
             continue
         slim_rows = form_rows(instrument, {})
-        count_parts.append((f"SELECT COUNT(*) FROM ({slim_rows[0]}) r JOIN ({record_bare[0]}) p "  # noqa: S608
-                            f"ON p.rc_pk = r.rc_patient", slim_rows[1] + record_bare[1]))
+        if records is None:  # the selector's rows are those of the user's records already
+            count_parts.append((f"SELECT COUNT(*) FROM ({slim_rows[0]}) r", slim_rows[1]))  # noqa: S608
+        else:
+            count_parts.append((f"SELECT COUNT(*) FROM ({slim_rows[0]}) r JOIN ({record_bare[0]}) p "  # noqa: S608
+                                f"ON p.rc_pk = r.rc_patient", slim_rows[1] + record_bare[1]))
         if not instrument.repeating:
             continue
         rows_sql, rows_params = form_rows(instrument, texts(instrument))
@@ -470,7 +495,8 @@ class RecordExport:
 def record_export_for_user(**arguments) -> RecordExport:
     """The whole export in memory (tests, small sets, files a benchmark writes): the rows of
     `record_query_for_user(**arguments)` as REDCap's JSON export holds them."""
-    query = record_query_for_user(**arguments)
-    rows = [{column: "" if value is None else value for column, value in zip(query.columns, row, strict=True)}
-            for row in record_rows(query)]
-    return RecordExport(columns=query.columns, rows=rows, counts=record_counts(query))
+    with export_snapshot():
+        query = record_query_for_user(**arguments)
+        rows = [{column: "" if value is None else value for column, value in zip(query.columns, row, strict=True)}
+                for row in record_rows(query)]
+        return RecordExport(columns=query.columns, rows=rows, counts=record_counts(query))
