@@ -318,28 +318,38 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     patients = patient_list_for_user(user=user)
     if records is not None:
         patients = patients.filter(study_id__in=records)
-    visible = patients
     states = sorted({instrument.part.key for instrument in used if instrument.name in complete_names})
 
-    def records_of(keys, values: dict[str, Expression] | None = None) -> tuple[str, tuple]:
-        """The records' query with the states of the forms `keys` (each a join: a repeating
-        instrument's rows join the records with their own form's state only)."""
-        keys = [key for key in keys if key in states]
-        record_values = {"rc_pk": F("pk"), "rc_record": F("study_id")}
-        if data_access_groups:
-            record_values["rc_dag"] = Lower("center__code")
-        record_values |= {f"rc_state_{key}": _status_text(F(f"rc_form_{key}__status"), labels=labels,
-                                                          blank_for_gray=blank_for_gray) for key in keys}
-        with_states = patients.annotate(**{f"rc_form_{key}": FilteredRelation(
-            "form_states", condition=Q(form_states__form=key)) for key in keys})
-        return _compiled(with_states.order_by().values(**record_values, **(values or {})))
-
-    record_bare = _compiled(patients.order_by().values(rc_pk=F("pk")))
+    # The records with the single instruments' fields and every form's state (a join each).
+    record_values = {"rc_pk": F("pk"), "rc_record": F("study_id")}
+    if data_access_groups:
+        record_values["rc_dag"] = Lower("center__code")
+    record_values |= {f"rc_state_{key}": _status_text(F(f"rc_form_{key}__status"), labels=labels,
+                                                      blank_for_gray=blank_for_gray) for key in states}
     patient_instrument = next(instrument for instrument in instruments() if instrument.part.is_patient)
-    record_full = records_of(states, texts(patient_instrument) if patient_instrument in used else {})
+    if patient_instrument in used:
+        record_values |= texts(patient_instrument)
+    record_bare = _compiled(patients.order_by().values(rc_pk=F("pk")))
+    record_full = _compiled(patients.annotate(**{f"rc_form_{key}": FilteredRelation(
+        "form_states", condition=Q(form_states__form=key)) for key in states}).order_by().values(**record_values))
 
-    def form_rows(instrument: Instrument, values: dict[str, Expression]) -> tuple[str, tuple]:
+    def form_rows(instrument: Instrument, values: dict[str, Expression], *,
+                  with_record: bool = False) -> tuple[str, tuple]:
+        """The instrument's rows of the records; `with_record`: with the record's ID, group and
+        the state of the instrument's form, read through the rows' own join to their patient."""
         rows = form_rows_for_user(user=user, model=instrument.part.model).order_by()
+        if records is not None:
+            rows = rows.filter(patient__study_id__in=records)
+        key = instrument.part.key
+        if with_record:
+            values = {"rc_record": F("patient__study_id"), **values}
+            if data_access_groups:
+                values["rc_dag"] = Lower("patient__center__code")
+            if key in states:
+                rows = rows.annotate(rc_form=FilteredRelation(
+                    "patient__form_states", condition=Q(patient__form_states__form=key)))
+                values[f"rc_state_{key}"] = _status_text(F("rc_form__status"), labels=labels,
+                                                         blank_for_gray=blank_for_gray)
         return _compiled(rows.values(rc_row=F("pk"), rc_patient=F("patient_id"), **values))
 
     def columns_of(instrument_columns) -> list[str]:
@@ -398,16 +408,11 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
             count_parts.append((f"SELECT COUNT(*) FROM ({record_bare[0]}) p", record_bare[1]))  # noqa: S608
             continue
         slim_rows = form_rows(instrument, {})
-        if records is None:  # the selector's rows are those of the user's records already
-            count_parts.append((f"SELECT COUNT(*) FROM ({slim_rows[0]}) r", slim_rows[1]))  # noqa: S608
-        else:
-            count_parts.append((f"SELECT COUNT(*) FROM ({slim_rows[0]}) r JOIN ({record_bare[0]}) p "  # noqa: S608
-                                f"ON p.rc_pk = r.rc_patient", slim_rows[1] + record_bare[1]))
+        count_parts.append((f"SELECT COUNT(*) FROM ({slim_rows[0]}) r", slim_rows[1]))  # noqa: S608
         if not instrument.repeating:
             continue
-        rows_sql, rows_params = form_rows(instrument, texts(instrument))
-        record_slim = records_of([instrument.part.key])
-        numbers = instrument.part.model.objects.filter(patient__in=visible.values("pk")).order_by().values(
+        rows_sql, rows_params = form_rows(instrument, texts(instrument), with_record=True)
+        numbers = instrument.part.model.objects.filter(patient__in=patients.values("pk")).order_by().values(
             rc_row=F("pk"), rc_instance=Window(RowNumber(), partition_by=[F("patient_id")], order_by=[F("pk").asc()]))
         numbers_sql, numbers_params = _compiled(numbers)
 
@@ -415,16 +420,15 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
             if other.name != instrument.name:
                 return blank(other)
             return ([f"r.rc_{number}" for number in range(len(own_fields(other)))],
-                    f"p.rc_state_{other.part.key}")
+                    f"r.rc_state_{other.part.key}")
 
-        branches.append((position, ["p.rc_record", "CAST(%s AS text)", "n.rc_instance", *dag,
-                                    *columns_of(repeating_columns)],
-                         f"FROM ({rows_sql}) r JOIN ({record_slim[0]}) p ON p.rc_pk = r.rc_patient"
-                         f" JOIN ({numbers_sql}) n ON n.rc_row = r.rc_row"))
-        params += [instrument.label if labels else instrument.name, *rows_params, *record_slim[1], *numbers_params]
+        branches.append((position, ["r.rc_record", "CAST(%s AS text)", "n.rc_instance",
+                                    *(["r.rc_dag"] if data_access_groups else []), *columns_of(repeating_columns)],
+                         f"FROM ({rows_sql}) r JOIN ({numbers_sql}) n ON n.rc_row = r.rc_row"))
+        params += [instrument.label if labels else instrument.name, *rows_params, *numbers_params]
 
     union = " UNION ALL ".join(
-        "SELECT " + ", ".join([f"p.rc_record AS k_record, {part} AS k_part, {'r.rc_row' if part else 0} AS k_row",
+        "SELECT " + ", ".join([f"{values[0]} AS k_record, {part} AS k_part, {'r.rc_row' if part else 0} AS k_row",
                                *(f"{value} AS {quote(column)}" for value, column in zip(values, columns, strict=True))])
         + f" {rest}" for part, values, rest in branches)
     order = "ORDER BY u.k_record, u.k_part, u.k_row"
