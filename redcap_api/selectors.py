@@ -464,7 +464,15 @@ def _json_object_case(part: int, values: list[str], columns: list[str]) -> str:
         else:
             pieces.append(f"COALESCE(CAST(to_json(u.{quote(column)}) AS text), '\"\"')")
     constant("}")
-    return f"WHEN {part} THEN " + " || ".join(pieces)
+    return f"WHEN {part} THEN " + _concatenated(pieces)
+
+
+def _concatenated(pieces: list[str]) -> str:
+    """concat() of the pieces, which writes the text once (`a || b || c` copies it at each
+    step), nested by 100s: a function takes at most 100 arguments."""
+    while len(pieces) > 1:
+        pieces = [f"concat({', '.join(pieces[start:start + 100])})" for start in range(0, len(pieces), 100)]
+    return pieces[0]
 
 
 def record_counts(query: RecordQuery) -> dict[str, int]:
