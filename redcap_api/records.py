@@ -2,10 +2,11 @@
 
 On PostgreSQL the database writes the text: COPY writes the CSV of the export's query (a
 blank value is NULL, which COPY writes as an empty field, as Python's csv module writes
-""), and `row_to_json` writes each row's JSON object, keyed by the export's columns in
-their order (a blank value "", the instance a number). Elsewhere (SQLite, the embedded
-default) the same query's rows are read from a cursor and written by the csv and json
-modules, with the same bytes. Either way memory holds a block of rows, never the export.
+""), and the query's JSON twin writes each row's JSON object, keyed by the export's columns
+in their order (a blank value "", the instance a number), sent by COPY too. Elsewhere
+(SQLite, the embedded default) the same query's rows are read from a cursor and written by
+the csv and json modules, with the same bytes. Either way memory holds a block of rows,
+never the export.
 
 The whole export reads one snapshot (REPEATABLE READ on PostgreSQL), so the counts of the
 log and the rows sent agree; the log (rows per instrument, size and SHA-256 of what was

@@ -296,10 +296,12 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     for (those the user may see) and the `<instrument>_complete` fields asked for.
 
     Every piece is a queryset of the user's selectors: the records (`patient_list_for_user`,
-    with the enrollment's fields and the forms' states), each single instrument's rows and each
-    repeating instrument's rows (`form_rows_for_user`), joined on the patient. A repeating
-    row's instance is its rank among all of its part's rows of the patient, deleted ones
-    included (a window over the table's rows, numbers only, joined to the visible rows)."""
+    with the enrollment's fields and the forms' states) joined with each single instrument's
+    rows (`form_rows_for_user`) make the records' rows; each repeating instrument's rows (the
+    same selector, with their record's ID, group and form state) make one row per instance. A
+    repeating row's instance is its rank among all of its part's rows of the patient, deleted
+    ones included (a window over the table's rows, numbers only, joined to the visible rows).
+    The branches are combined with UNION ALL and sorted by record, then part, then row."""
     fields = [field for field in fields if field_visible_to(field, user=user)]
     wanted = {field.name for field in fields}
     complete_names = {instrument.name for instrument in complete}
