@@ -506,11 +506,14 @@ class RecordExport:
     counts: dict[str, int]
 
 
-def record_export_for_user(**arguments) -> RecordExport:
-    """The whole export in memory (tests, small sets, files a benchmark writes): the rows of
-    `record_query_for_user(**arguments)` as REDCap's JSON export holds them."""
+def record_export_for_user(*, user, records: list[str] | None, fields: list[Field], complete: list[Instrument],
+                           labels: bool = False, data_access_groups: bool = False,
+                           blank_for_gray: bool = False) -> RecordExport:
+    """The whole export in memory (tests, small sets): the rows of `record_query_for_user` as
+    REDCap's JSON export holds them."""
     with export_snapshot():
-        query = record_query_for_user(**arguments)
+        query = record_query_for_user(user=user, records=records, fields=fields, complete=complete, labels=labels,
+                                      data_access_groups=data_access_groups, blank_for_gray=blank_for_gray)
         rows = [{column: "" if value is None else value for column, value in zip(query.columns, row, strict=True)}
                 for row in record_rows(query)]
         return RecordExport(columns=query.columns, rows=rows, counts=record_counts(query))
