@@ -166,7 +166,7 @@ def dag_content(user, params) -> HttpResponse:
     return _answer(params, rows, ["data_access_group_name", "unique_group_name", "data_access_group_id"])
 
 
-def record_content(user, params) -> HttpResponse:
+def record_content(user, params) -> HttpResponse | StreamingHttpResponse:
     action = (params.get("action") or "").strip().lower()
     if "data" in params or action == "import":
         return _record_import(user, params)
@@ -175,7 +175,7 @@ def record_content(user, params) -> HttpResponse:
     return _record_export(user, params)
 
 
-def _record_export(user, params) -> HttpResponse:
+def _record_export(user, params) -> StreamingHttpResponse:
     fmt = _format(params)
     if (params.get("type") or "flat").strip().lower() != "flat":
         raise RedcapError('The value of the parameter "type" is not valid: this server exports flat records')
