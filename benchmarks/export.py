@@ -4,6 +4,7 @@
         [--database-url postgres://postgres@127.0.0.1:5432/inocd22_bench_export]
         [--format csv] [--dates relative] [--values codes]   one mode
         [--modes all | csv/shifted/labels,json/relative/codes,...]   several, one table of figures
+        [--format redcap-csv|redcap-json --dates shifted|actual]   the REDCap API's record export
 
 Seeds the database with `seed_demo --patients N` when it does not hold exactly N patients
 (a database of its own: never the development one), then, in the same run, times
@@ -15,6 +16,12 @@ Seeds the database with `seed_demo --patients N` when it does not hold exactly N
      of the same ten tables, read by the client;
 and prints wall time and peak resident memory (Linux VmHWM, reset before each side) of each,
 and their ratio (goal: export ≤ 3 × COPY).
+
+The REDCap modes time the record export of `/redcap/api/` (`content=record`, every field,
+`rawOrLabel` raw for codes or label for labels), called as the API view with a REDCap token
+and its response read to the end: as the statistician (de-identified, dates shifted) or, with
+`--dates actual`, as the monitor (identifiers and actual dates). Its rows are the same
+tables' rows, so its COPY side is the same.
 """
 
 from __future__ import annotations
@@ -32,15 +39,17 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._registry import django_start, registry_seed  # noqa: E402 (after the path)
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/inocd22_bench_export"
+REDCAP_FORMATS = ("redcap-csv", "redcap-json")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
-    parser.add_argument("--format", default="csv", choices=["csv", "json", "odm", "dta", "sav", "xpt"],
+    parser.add_argument("--format", default="csv", choices=["csv", "json", "odm", "dta", "sav", "xpt", *REDCAP_FORMATS],
                         help="export format to time")
-    parser.add_argument("--dates", default="relative", choices=["relative", "shifted"])
+    parser.add_argument("--dates", default="relative", choices=["relative", "shifted", "actual"],
+                        help="actual: the REDCap modes only, as a user who may see identifiers")
     parser.add_argument("--values", default="codes", choices=["codes", "labels"])
     parser.add_argument("--modes", help="'all' (every format × dates × values but ODM) or a comma-separated list of "
                                         "format/dates/values")
@@ -145,6 +154,8 @@ def _status_kib(key: str) -> int:
 
 
 def _time_export(options):
+    if options.format in REDCAP_FORMATS:
+        return _time_redcap_export(options)
     from django.contrib.auth import get_user_model
 
     from analytics.exports.dataset import ExportOptions
@@ -165,6 +176,33 @@ def _time_export(options):
     peak = _peak_since(baseline)
     log.refresh_from_db()
     return seconds, peak, size, log.rows
+
+
+def _time_redcap_export(options):
+    from django.contrib.auth import get_user_model
+    from django.test import RequestFactory
+
+    from analytics.models import ExportLog
+    from redcap_api.api import redcap_api_view
+    from sites.models import ApiTokenKind
+    from sites.services import api_token_create
+
+    user = get_user_model().objects.get(username="monitor" if options.dates == "actual" else "statistician")
+    token = api_token_create(user=user, kind=ApiTokenKind.REDCAP)[1]
+    request = RequestFactory().post("/redcap/api/", {
+        "token": token, "content": "record", "format": options.format.removeprefix("redcap-"), "type": "flat",
+        "rawOrLabel": "label" if options.values == "labels" else "raw"})
+    baseline = _rss_reset()
+    started = time.perf_counter()
+    response = redcap_api_view(request)
+    size = 0
+    for chunk in response:  # a client reading the response and throwing it away
+        size += len(chunk)
+    response.close()
+    seconds = time.perf_counter() - started
+    peak = _peak_since(baseline)
+    assert response.status_code == 200, response.status_code
+    return seconds, peak, size, ExportLog.objects.filter(user=user).latest("pk").rows
 
 
 def copy_queries() -> dict[str, str]:

@@ -95,18 +95,20 @@ def _importer():
 
 
 def _file_write(path: str) -> int:
-    import csv
-
+    """The site file, streamed by the REDCap export's own CSV writer; returns its rows."""
     from redcap_api.project import instruments, project_fields
-    from redcap_api.selectors import record_export_for_user
+    from redcap_api.records import csv_header, record_csv_rows
+    from redcap_api.selectors import record_counts, record_query_for_user
 
-    export = record_export_for_user(user=_importer(), records=None, fields=list(project_fields()),
-                                    complete=list(instruments()), data_access_groups=True)
-    with open(path, "w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=export.columns)
-        writer.writeheader()
-        writer.writerows(export.rows)
-    return len(export.rows)
+    query = record_query_for_user(user=_importer(), records=None, fields=list(project_fields()),
+                                  complete=list(instruments()), data_access_groups=True)
+    with open(path, "wb") as out:
+        out.write(csv_header(query.columns))
+        for block in record_csv_rows(query):
+            out.write(block)
+    counts = record_counts(query)
+    records = counts[next(instrument.name for instrument in instruments() if instrument.part.is_patient)]
+    return records + sum(counts[instrument.name] for instrument in instruments() if instrument.repeating)
 
 
 def _run_side(side: str, options) -> dict:

@@ -21,7 +21,7 @@ import io
 import json
 import re
 
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -38,8 +38,9 @@ from redcap_api.project import (
     project_info,
     repeating_instruments,
 )
-from redcap_api.selectors import dates_shifted_for, record_export_for_user
-from redcap_api.services import RedcapError, record_export_log, records_import
+from redcap_api.records import record_export_stream
+from redcap_api.selectors import dates_shifted_for
+from redcap_api.services import RedcapError, records_import
 from sites.models import ApiTokenKind
 from sites.roles import has_any_role
 from sites.selectors import api_token_get_by_secret, center_list_for_user
@@ -165,7 +166,7 @@ def dag_content(user, params) -> HttpResponse:
     return _answer(params, rows, ["data_access_group_name", "unique_group_name", "data_access_group_id"])
 
 
-def record_content(user, params) -> HttpResponse:
+def record_content(user, params) -> HttpResponse | StreamingHttpResponse:
     action = (params.get("action") or "").strip().lower()
     if "data" in params or action == "import":
         return _record_import(user, params)
@@ -174,7 +175,7 @@ def record_content(user, params) -> HttpResponse:
     return _record_export(user, params)
 
 
-def _record_export(user, params) -> HttpResponse:
+def _record_export(user, params) -> StreamingHttpResponse:
     fmt = _format(params)
     if (params.get("type") or "flat").strip().lower() != "flat":
         raise RedcapError('The value of the parameter "type" is not valid: this server exports flat records')
@@ -200,30 +201,25 @@ def _record_export(user, params) -> HttpResponse:
                     if instrument.name in forms or instrument.complete_field in field_names]
     labels = raw_or_label == "label"
     records = _list_param(params, "records")
-    export = record_export_for_user(
-        user=user, records=records, fields=chosen, complete=complete, labels=labels,
+    stream = record_export_stream(
+        user=user, fmt=fmt, header=_label_header if fmt == "csv" and headers == "label" else None, labels=labels,
+        deidentified=dates_shifted_for(user), records=records, fields=chosen, complete=complete,
         data_access_groups=_flag(params, "exportDataAccessGroups"),
         blank_for_gray=_flag(params, "exportBlankForGrayFormStatus"),
+        log_parameters={"format": fmt, "records": len(records) if records else "all",
+                        "fields": field_names, "forms": forms, "rawOrLabel": raw_or_label},
     )
-    if fmt == "csv":
-        header = None
-        if headers == "label":
-            labels_by_name = {field.name: field.label for field in project_fields()}
-            labels_by_name |= {instrument.complete_field: "Complete?" for instrument in instruments()}
-            labels_by_name |= {"redcap_repeat_instrument": "Repeat Instrument", "redcap_repeat_instance": "Repeat Instance",
-                               "redcap_data_access_group": "Data Access Group"}
-            header = [labels_by_name.get(column, column) for column in export.columns]
-        body = _csv_text(export.columns, export.rows, header).encode()
-        response = HttpResponse(body, content_type="text/csv; charset=utf-8")
-    else:
-        body = json.dumps(export.rows, ensure_ascii=False).encode()
-        response = HttpResponse(body, content_type="application/json")
-    record_export_log(
-        user=user, counts=export.counts, body=body, deidentified=dates_shifted_for(user), labels=labels,
-        parameters={"format": fmt, "records": len(records) if records else "all",
-                    "fields": field_names, "forms": forms, "rawOrLabel": raw_or_label},
-    )
-    return response
+    # Streamed: the database writes the rows as the client reads them; the export is logged
+    # once its last byte is sent.
+    return StreamingHttpResponse(stream, content_type="text/csv; charset=utf-8" if fmt == "csv" else "application/json")
+
+
+def _label_header(columns: list[str]) -> list[str]:
+    labels_by_name = {field.name: field.label for field in project_fields()}
+    labels_by_name |= {instrument.complete_field: "Complete?" for instrument in instruments()}
+    labels_by_name |= {"redcap_repeat_instrument": "Repeat Instrument", "redcap_repeat_instance": "Repeat Instance",
+                       "redcap_data_access_group": "Data Access Group"}
+    return [labels_by_name.get(column, column) for column in columns]
 
 
 def _import_rows(params) -> list[dict]:

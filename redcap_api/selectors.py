@@ -16,32 +16,76 @@ What a user sees is what the rest of the registry shows them: the patients of
 fields a de-identified export right excludes), and the dates of the de-identified exports
 shifted per patient (`analytics.exports.dataset.date_shift_days`): REDCap dates must stay
 dates, so the exports' other mode, days from C1D1, does not apply here.
+
+The export is built as the de-identified exports are (`analytics.exports.dataset`): one query
+per instrument through the user's selectors, every column an SQL expression giving the text
+the export holds (raw code or label, missing data code or its label, 1/0 or Yes/No, the date
+shifted by the database from the per-patient offsets computed here), the instrument's rows
+combined with UNION ALL in REDCap's order. The database does the work and the rows are
+streamed (`redcap_api.records`); nothing holds the registry in memory. A blank value is NULL
+in the query (an empty field of the CSV, "" in JSON).
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import json
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from analytics.exports.dataset import ExportOptions, date_shift_days, date_shifted, variable_expression
-from analytics.exports.variables import BOOLEAN
-from patients.clinical import MissingCode, is_empty, mask_for, missing_code
-from patients.models import FormState
+from django.db import connection, transaction
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    DateField,
+    DecimalField,
+    F,
+    FilteredRelation,
+    Func,
+    Q,
+    QuerySet,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.expressions import Expression
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Lower, NullIf, RowNumber
+from django.db.models.lookups import Exact, IsNull
+
+from analytics.exports.dataset import (
+    SHIFTABLE_FROM,
+    SHIFTABLE_TO,
+    DateShifts,
+    ExportOptions,
+    ShiftedDate,
+    date_shifts,
+    variable_expression,
+)
+from analytics.exports.variables import BOOLEAN, CODE
+from patients.clinical import MissingCode, mask_for
+from patients.models import FormStatus
 from patients.selectors import form_rows_for_user, patient_list_for_user
 from redcap_api.project import (
     DATA_ACCESS_GROUP,
+    FORM_STATUS_CODES,
     FORM_STATUS_LABELS,
+    NO_FORM_STATUS,
     RECORD_ID_FIELD,
     REPEAT_INSTANCE,
     REPEAT_INSTRUMENT,
+    YES_NO_CHOICES,
     Field,
     Instrument,
-    data_access_group_name,
-    form_status_code,
     instruments,
 )
 from sites.roles import can_see_identifiers
+
+CHUNK_SIZE = 5000
+SORT_MEMORY = "128MB"  # PostgreSQL's memory for the export's sort (work_mem), its transaction only
+BLANK = "CAST(NULL AS text)"  # a column of another instrument
 
 
 def field_visible_to(field: Field, *, user) -> bool:
@@ -67,53 +111,389 @@ def instance_numbers(instrument: Instrument, patient_ids) -> dict[int, int]:
     return numbers
 
 
-DERIVED_PREFIX = "redcap_derived_"
+@contextmanager
+def export_snapshot():
+    """One read-only snapshot for a whole export (REPEATABLE READ on PostgreSQL when this opens
+    the transaction), so that the counts of its log are those of the rows sent, with the
+    session settings its query is written for."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                if outermost:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                cursor.execute("SET LOCAL datestyle = 'ISO, YMD'")  # dates as YYYY-MM-DD text
+                # The query has hundreds of expressions: compiling them (JIT) costs more than it
+                # saves, and its sort of the whole export is quicker in memory than on disk.
+                cursor.execute("SET LOCAL jit = off")
+                cursor.execute("SET LOCAL work_mem = %s", [SORT_MEMORY])
+        yield
 
 
-def with_derived_values(queryset, instrument: Instrument, fields: list[Field]):
-    """The rows with the derived fields asked for, computed by the exports' SQL."""
-    derived = {f"{DERIVED_PREFIX}{field.name}": variable_expression(instrument.export_table, field.variable,
-                                                                     ExportOptions())
-               for field in fields if field.is_derived and field.instrument.name == instrument.name}
-    return queryset.annotate(**derived) if derived else queryset
+# --- the SQL of one column's text ----------------------------------------------------------
 
 
-def _derived_value(field: Field, row, *, labels: bool) -> str:
-    value = getattr(row, f"{DERIVED_PREFIX}{field.name}")
-    if is_empty(value):
-        return ""
+class NumberText(Func):
+    """A number as Python's str() writes the Decimal or int Django reads: PostgreSQL's text of
+    a numeric keeps its scale; SQLite holds decimals as floats, written with the field's
+    decimal places."""
+
+    output_field = CharField()
+
+    def __init__(self, expression, *, decimal_places: int | None = None):
+        super().__init__(expression)
+        self.decimal_places = decimal_places
+
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"CAST({sql} AS text)", params
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        if self.decimal_places is None:
+            return f"CAST({sql} AS text)", params
+        return f"printf(%s, {sql})", (f"%.{self.decimal_places}f", *params)
+
+
+class DateText(Func):
+    """A date as YYYY-MM-DD: PostgreSQL's text of a date in the ISO DateStyle, which
+    `export_snapshot` sets (SQLite holds dates as that text)."""
+
+    output_field = CharField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"CAST({sql} AS text)", params
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # A cast, not the bare column: Python's sqlite3 would read a column declared "date" as a date.
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"CAST({sql} AS text)", params
+
+
+class RecordShiftedDate(ShiftedDate):
+    """The exports' shifted date, also on SQLite: the offsets handed over as a JSON array."""
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        (date, date_params), (patient_pk, pk_params) = (
+            compiler.compile(expression) for expression in self.source_expressions)
+        sql = (f"date(CASE WHEN {date} BETWEEN %s AND %s THEN {date} END,"
+               f" json_extract(%s, '$[' || ({patient_pk} - %s - 1) || ']') || ' days')")
+        return sql, (*date_params, SHIFTABLE_FROM.isoformat(), SHIFTABLE_TO.isoformat(), *date_params,
+                     json.dumps(self.shifts.days), *pk_params, self.shifts.base)
+
+
+class Relabelled(Func):
+    """A code replaced by its label from {code: label} (the code itself when it has none), looked
+    up in a JSON object the query carries: one lookup per row however long the code list is."""
+
+    output_field = CharField()
+
+    def __init__(self, expression, labels: dict[str, str]):
+        super().__init__(expression)
+        self.labels = labels
+
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"COALESCE(CAST(%s AS jsonb) ->> ({sql}), {sql})", (json.dumps(self.labels), *params, *params)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return (f"COALESCE(json_extract(%s, '$.\"' || ({sql}) || '\"'), {sql})",
+                (json.dumps(self.labels), *params, *params))
+
+
+def _yes_no(value: Expression, *, labels: bool) -> Expression:
+    yes, no = ((label if labels else code) for code, label in YES_NO_CHOICES)
+    return Case(When(Exact(value, True), then=Value(yes)), When(Exact(value, False), then=Value(no)),
+                default=None, output_field=CharField())
+
+
+def _derived_text(field: Field, *, labels: bool) -> Expression:
+    """A derived value by the exports' SQL: booleans 1/0 (Yes/No), codes raw, numbers as text."""
+    value = variable_expression(field.instrument.export_table, field.variable, ExportOptions())
     if field.variable.kind == BOOLEAN:
-        value = "1" if value else "0"
-        return {"1": "Yes", "0": "No"}[value] if labels else value
-    return str(value)
+        return _yes_no(value, labels=labels)
+    if field.variable.kind == CODE:
+        return NullIf(value, Value(""), output_field=CharField())
+    output_field = getattr(value, "output_field", None)
+    return NumberText(value, decimal_places=getattr(output_field, "decimal_places", None))
 
 
-def field_value(field: Field, row, *, labels: bool, shift: dt.timedelta | None) -> str:
-    """The field's value in an export: raw (codes, 1/0, YYYY-MM-DD) or labels; a coded
-    missing value is its missing data code (or the code's label)."""
+def field_text(field: Field, *, labels: bool, shifts: DateShifts | None) -> Expression:
+    """The SQL of the field's text in an export: raw (codes, 1/0, YYYY-MM-DD) or labels; a coded
+    missing value is its missing data code (or the code's label); NULL when blank."""
     if field.is_derived:
-        return _derived_value(field, row, labels=labels)
+        return _derived_text(field, labels=labels)
     if field.model_field is None:
-        return row.study_id
+        return F("study_id")
     model_field = field.model_field
-    code = missing_code(row, model_field.name)
-    if code is not None:
-        return str(MissingCode(code).label) if labels else code
-    value = getattr(row, model_field.attname)
-    if is_empty(value):
-        return ""
-    if field.field_type == "yesno":
-        value = "1" if value else "0"
-        return dict(field.choices())[value] if labels else value
-    if isinstance(value, dt.date):
-        if shift is not None:
-            value = date_shifted(value, shift)
-        return "" if value is None else value.isoformat()
-    if labels and field.field_type in ("radio", "dropdown"):
-        if model_field.is_relation:
-            return str(getattr(row, model_field.name))
-        return str(dict(model_field.flatchoices).get(value, value))
-    return str(value)
+    value = F(model_field.attname)
+    if isinstance(model_field, BooleanField):
+        text = _yes_no(value, labels=labels)
+    elif isinstance(model_field, DateField):
+        if shifts is not None:
+            value = RecordShiftedDate(value, F("pk" if field.instrument.part.is_patient else "patient_id"),
+                                      shifts=shifts)
+        text = DateText(value)
+    elif model_field.is_relation:
+        text = NumberText(value)
+        if labels:
+            text = Relabelled(text, dict(field.choices()))
+    elif isinstance(model_field, DecimalField):
+        text = NumberText(value, decimal_places=model_field.decimal_places)
+    elif model_field.get_internal_type().endswith("IntegerField"):
+        text = NumberText(value)
+    else:
+        text = NullIf(value, Value(""), output_field=CharField())
+        if labels and field.field_type in ("radio", "dropdown"):
+            text = Relabelled(text, {str(code): str(label) for code, label in model_field.flatchoices})
+    if not field.accepts_code:
+        return text
+    code = KeyTextTransform(model_field.name, "missing_codes")
+    if labels:
+        code = Relabelled(code, {code_: str(label) for code_, label in MissingCode.choices})
+    return Case(When(IsNull(KeyTextTransform(model_field.name, "missing_codes"), False), then=code), default=text,
+                output_field=CharField())
+
+
+def _status_text(status: Expression, *, labels: bool, blank_for_gray: bool) -> Expression:
+    """A form's state as its `<instrument>_complete` code (or label); never started: 0, or blank."""
+    def shown(code: str) -> str:
+        return FORM_STATUS_LABELS[code] if labels else code
+
+    return Case(*(When(Exact(status, state), then=Value(shown(FORM_STATUS_CODES[state]))) for state in FormStatus),
+                default=None if blank_for_gray else Value(shown(NO_FORM_STATUS)), output_field=CharField())
+
+
+# --- the export's query --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordQuery:
+    """The export's columns, the SQL of its rows (one text column per export column, the
+    instance an integer, NULL for blank, in REDCap's order) with the same parameters as the SQL
+    of their JSON objects, and the SQL counting the rows of each instrument."""
+
+    columns: list[str]
+    sql: str
+    json_sql: str  # PostgreSQL: the same rows as the text of their JSON objects
+    params: tuple
+    counts_sql: str
+    counts_params: tuple
+    counted: list[str]
+
+
+def _compiled(queryset: QuerySet) -> tuple[str, tuple]:
+    sql, params = queryset.query.sql_with_params()
+    return sql, tuple(params)
+
+
+def record_query_for_user(*, user, records: list[str] | None, fields: list[Field], complete: list[Instrument],
+                          labels: bool = False, data_access_groups: bool = False,
+                          blank_for_gray: bool = False) -> RecordQuery:
+    """The query of the records the user may see (all, or those named), with the fields asked
+    for (those the user may see) and the `<instrument>_complete` fields asked for.
+
+    Every piece is a queryset of the user's selectors: the records (`patient_list_for_user`,
+    with the enrollment's fields and the forms' states) joined with each single instrument's
+    rows (`form_rows_for_user`) make the records' rows; each repeating instrument's rows (the
+    same selector, with their record's ID, group and form state) make one row per instance. A
+    repeating row's instance is its rank among all of its part's rows of the patient, deleted
+    ones included (a window over the table's rows, numbers only, joined to the visible rows).
+    The branches are combined with UNION ALL and sorted by record, then part, then row."""
+    fields = [field for field in fields if field_visible_to(field, user=user)]
+    wanted = {field.name for field in fields}
+    complete_names = {instrument.name for instrument in complete}
+    used = [instrument for instrument in instruments()
+            if instrument.name in complete_names or any(field.instrument.name == instrument.name for field in fields)]
+    shifts = date_shifts(user=user) if dates_shifted_for(user) else None
+    quote = connection.ops.quote_name
+
+    def own_fields(instrument: Instrument) -> list[Field]:
+        return [field for field in instrument.fields if field.name in wanted and not field.is_record_id]
+
+    def texts(instrument: Instrument) -> dict[str, Expression]:
+        return {f"rc_{number}": field_text(field, labels=labels, shifts=shifts)
+                for number, field in enumerate(own_fields(instrument))}
+
+    patients = patient_list_for_user(user=user)
+    if records is not None:
+        patients = patients.filter(study_id__in=records)
+    states = sorted({instrument.part.key for instrument in used if instrument.name in complete_names})
+
+    # The records with the single instruments' fields and every form's state (a join each).
+    record_values = {"rc_pk": F("pk"), "rc_record": F("study_id")}
+    if data_access_groups:
+        record_values["rc_dag"] = Lower("center__code")
+    record_values |= {f"rc_state_{key}": _status_text(F(f"rc_form_{key}__status"), labels=labels,
+                                                      blank_for_gray=blank_for_gray) for key in states}
+    patient_instrument = next(instrument for instrument in instruments() if instrument.part.is_patient)
+    if patient_instrument in used:
+        record_values |= texts(patient_instrument)
+    record_bare = _compiled(patients.order_by().values(rc_pk=F("pk")))
+    record_full = _compiled(patients.annotate(**{f"rc_form_{key}": FilteredRelation(
+        "form_states", condition=Q(form_states__form=key)) for key in states}).order_by().values(**record_values))
+
+    def form_rows(instrument: Instrument, values: dict[str, Expression], *,
+                  with_record: bool = False) -> tuple[str, tuple]:
+        """The instrument's rows of the records; `with_record`: with the record's ID, group and
+        the state of the instrument's form, read through the rows' own join to their patient."""
+        rows = form_rows_for_user(user=user, model=instrument.part.model).order_by()
+        if records is not None:
+            rows = rows.filter(patient__study_id__in=records)
+        key = instrument.part.key
+        if with_record:
+            values = {"rc_record": F("patient__study_id"), **values}
+            if data_access_groups:
+                values["rc_dag"] = Lower("patient__center__code")
+            if key in states:
+                rows = rows.annotate(rc_form=FilteredRelation(
+                    "patient__form_states", condition=Q(patient__form_states__form=key)))
+                values[f"rc_state_{key}"] = _status_text(F("rc_form__status"), labels=labels,
+                                                         blank_for_gray=blank_for_gray)
+        return _compiled(rows.values(rc_row=F("pk"), rc_patient=F("patient_id"), **values))
+
+    def columns_of(instrument_columns) -> list[str]:
+        """The select list: record ID, repeat instrument and instance, group, then each used
+        instrument's fields and complete field, from `instrument_columns(instrument)`."""
+        out = []
+        for instrument in instruments():
+            own, status = instrument_columns(instrument)
+            out += own
+            if instrument.name in complete_names:
+                out.append(status)
+        return out
+
+    def blank(instrument: Instrument) -> tuple[list[str], str]:
+        return [BLANK] * len(own_fields(instrument)), BLANK
+
+    columns = [RECORD_ID_FIELD, REPEAT_INSTRUMENT, REPEAT_INSTANCE] + ([DATA_ACCESS_GROUP] if data_access_groups else [])
+    for instrument in instruments():
+        columns += [field.name for field in own_fields(instrument)]
+        if instrument.name in complete_names:
+            columns.append(instrument.complete_field)
+    dag = ["p.rc_dag"] if data_access_groups else []
+
+    # The records' row: the single instruments' fields, each instrument's rows joined.
+    params: list = [*record_full[1]]
+    joins = []
+    aliases = {patient_instrument.name: "p"}
+    for number, instrument in enumerate(used):
+        if instrument.repeating or instrument.part.is_patient or not own_fields(instrument):
+            continue
+        aliases[instrument.name] = alias = f"s{number}"
+        sql, sql_params = form_rows(instrument, texts(instrument))
+        joins.append(f"LEFT JOIN ({sql}) {alias} ON {alias}.rc_patient = p.rc_pk")
+        params += sql_params
+
+    def single_columns(instrument: Instrument) -> tuple[list[str], str]:
+        if instrument.repeating:
+            return blank(instrument)
+        alias = aliases.get(instrument.name)
+        own = [f"{alias}.rc_{number}" for number in range(len(own_fields(instrument)))] if alias else []
+        return own, f"p.rc_state_{instrument.part.key}"
+
+    # Each branch of the union: its part's sort key, its export columns' SQL (BLANK for the
+    # columns of other instruments), and what follows them (FROM ...).
+    branches: list[tuple[int, list[str], str]] = [(0, [
+        "p.rc_record", BLANK, "CAST(NULL AS integer)", *dag, *columns_of(single_columns)],
+        f"FROM ({record_full[0]}) p " + " ".join(joins))]
+    # One row per instance of each repeating instrument.
+    count_parts: list[tuple[str, tuple]] = []
+    counted: list[str] = []
+    for position, instrument in enumerate(instruments(), start=1):
+        if instrument not in used:
+            continue
+        counted.append(instrument.name)
+        if instrument.part.is_patient:
+            count_parts.append((f"SELECT COUNT(*) FROM ({record_bare[0]}) p", record_bare[1]))  # noqa: S608
+            continue
+        slim_rows = form_rows(instrument, {})
+        count_parts.append((f"SELECT COUNT(*) FROM ({slim_rows[0]}) r", slim_rows[1]))  # noqa: S608
+        if not instrument.repeating:
+            continue
+        rows_sql, rows_params = form_rows(instrument, texts(instrument), with_record=True)
+        numbers = instrument.part.model.objects.filter(patient__in=patients.values("pk")).order_by().values(
+            rc_row=F("pk"), rc_instance=Window(RowNumber(), partition_by=[F("patient_id")], order_by=[F("pk").asc()]))
+        numbers_sql, numbers_params = _compiled(numbers)
+
+        def repeating_columns(other: Instrument, instrument=instrument) -> tuple[list[str], str]:
+            if other.name != instrument.name:
+                return blank(other)
+            return ([f"r.rc_{number}" for number in range(len(own_fields(other)))],
+                    f"r.rc_state_{other.part.key}")
+
+        branches.append((position, ["r.rc_record", "CAST(%s AS text)", "n.rc_instance",
+                                    *(["r.rc_dag"] if data_access_groups else []), *columns_of(repeating_columns)],
+                         f"FROM ({rows_sql}) r JOIN ({numbers_sql}) n ON n.rc_row = r.rc_row"))
+        params += [instrument.label if labels else instrument.name, *rows_params, *numbers_params]
+
+    union = " UNION ALL ".join(
+        "SELECT " + ", ".join([f"{values[0]} AS k_record, {part} AS k_part, {'r.rc_row' if part else 0} AS k_row",
+                               *(f"{value} AS {quote(column)}" for value, column in zip(values, columns, strict=True))])
+        + f" {rest}" for part, values, rest in branches)
+    order = "ORDER BY u.k_record, u.k_part, u.k_row"
+    sql = f"SELECT {', '.join(f'u.{quote(column)}' for column in columns)} FROM ({union}) u {order}"  # noqa: S608
+    # The objects are written after the sort (of the rows' few values, not of their JSON texts).
+    objects = " ".join(_json_object_case(part, values, columns) for part, values, _rest in branches)
+    json_sql = f"SELECT CASE u.k_part {objects} END FROM (SELECT * FROM ({union}) u {order}) u"  # noqa: S608
+    counts_sql = "SELECT " + ", ".join(f"({part})" for part, _params in count_parts)
+    counts_params = tuple(param for _part, part_params in count_parts for param in part_params)
+    return RecordQuery(columns=columns, sql=sql, json_sql=json_sql, params=tuple(params), counts_sql=counts_sql,
+                       counts_params=counts_params, counted=counted)
+
+
+def _json_object_case(part: int, values: list[str], columns: list[str]) -> str:
+    """`WHEN part THEN` the text of the JSON object of a row of that branch, keyed by the
+    columns in their order: each value a JSON string ("" when blank), the instance a number.
+    The columns a branch leaves blank are one constant, so a row costs its own fields only."""
+    quote = connection.ops.quote_name
+    pieces: list[str] = []
+
+    def constant(text: str) -> None:
+        if pieces and pieces[-1].startswith("'"):
+            pieces[-1] = pieces[-1][:-1] + text.replace("'", "''") + "'"
+        else:
+            pieces.append("'" + text.replace("'", "''") + "'")
+
+    for number, (value, column) in enumerate(zip(values, columns, strict=True)):
+        constant(("{" if number == 0 else ",") + json.dumps(column) + ":")
+        if value == BLANK or (column == REPEAT_INSTANCE and not part):
+            constant('""')
+        elif column == REPEAT_INSTANCE:
+            pieces.append(f"CAST(u.{quote(column)} AS text)")
+        else:
+            pieces.append(f"COALESCE(CAST(to_json(u.{quote(column)}) AS text), '\"\"')")
+    constant("}")
+    return f"WHEN {part} THEN " + _concatenated(pieces)
+
+
+def _concatenated(pieces: list[str]) -> str:
+    """concat() of the pieces, which writes the text once (`a || b || c` copies it at each
+    step), nested by 100s: a function takes at most 100 arguments."""
+    while len(pieces) > 1:
+        pieces = [f"concat({', '.join(pieces[start:start + 100])})" for start in range(0, len(pieces), 100)]
+    return pieces[0]
+
+
+def record_counts(query: RecordQuery) -> dict[str, int]:
+    """Rows of each instrument in the export: records with a row of each single instrument,
+    rows of each repeating one."""
+    if not query.counted:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(query.counts_sql, query.counts_params)
+        return dict(zip(query.counted, cursor.fetchone(), strict=True))
+
+
+def record_rows(query: RecordQuery, *, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple]:
+    """The export's rows as tuples (text or None, the instance an int or None), streamed from a
+    server-side cursor on PostgreSQL."""
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(query.sql, query.params)
+        while batch := cursor.fetchmany(chunk_size):
+            yield from batch
 
 
 @dataclass(frozen=True)
@@ -129,83 +509,11 @@ class RecordExport:
 def record_export_for_user(*, user, records: list[str] | None, fields: list[Field], complete: list[Instrument],
                            labels: bool = False, data_access_groups: bool = False,
                            blank_for_gray: bool = False) -> RecordExport:
-    """The records the user may see (all, or those named), with the fields asked for (those the
-    user may see) and the `<instrument>_complete` fields asked for."""
-    fields = [field for field in fields if field_visible_to(field, user=user)]
-    wanted = {field.name for field in fields}
-    complete_names = {instrument.name for instrument in complete}
-    columns = [RECORD_ID_FIELD, REPEAT_INSTRUMENT, REPEAT_INSTANCE] + ([DATA_ACCESS_GROUP] if data_access_groups else [])
-    for instrument in instruments():
-        columns += [field.name for field in instrument.fields if field.name in wanted and not field.is_record_id]
-        if instrument.name in complete_names:
-            columns.append(instrument.complete_field)
-
-    patients = patient_list_for_user(user=user).order_by("study_id")
-    patients = with_derived_values(patients, next(i for i in instruments() if i.part.is_patient), fields)
-    if records is not None:
-        patients = patients.filter(study_id__in=records)
-    patients = list(patients)
-    patient_ids = [patient.pk for patient in patients]
-    statuses = {(patient_id, form): status for patient_id, form, status in
-                FormState.objects.filter(patient_id__in=patient_ids).values_list("patient_id", "form", "status")}
-    shifts = {patient.pk: dt.timedelta(days=date_shift_days(patient.study_id)) for patient in patients} \
-        if dates_shifted_for(user) else {}
-
-    used = [instrument for instrument in instruments()
-            if instrument.name in complete_names or any(field.instrument.name == instrument.name for field in fields)]
-    single: dict[str, dict[int, object]] = {}
-    repeating: dict[str, dict[int, list]] = {}
-    numbers: dict[str, dict[int, int]] = {}
-    for instrument in used:
-        if instrument.part.is_patient:
-            single[instrument.name] = {patient.pk: patient for patient in patients}
-            continue
-        rows = with_derived_values(form_rows_for_user(user=user, model=instrument.part.model), instrument, fields)
-        rows = rows.filter(patient_id__in=patient_ids)
-        if instrument.repeating:
-            grouped: dict[int, list] = defaultdict(list)
-            for row in rows.order_by("pk"):
-                grouped[row.patient_id].append(row)
-            repeating[instrument.name] = grouped
-            numbers[instrument.name] = instance_numbers(instrument, patient_ids)
-        else:
-            single[instrument.name] = {row.patient_id: row for row in rows}
-
-    def status(patient, instrument: Instrument) -> str:
-        code = form_status_code(statuses.get((patient.pk, instrument.part.key)), blank_for_gray=blank_for_gray)
-        return FORM_STATUS_LABELS.get(code, code) if labels else code
-
-    def fill(out: dict, instrument: Instrument, row, patient) -> None:
-        for field in instrument.fields:
-            if field.name in wanted and not field.is_record_id:
-                out[field.name] = "" if row is None else field_value(field, row, labels=labels,
-                                                                      shift=shifts.get(patient.pk))
-        if instrument.name in complete_names:
-            out[instrument.complete_field] = status(patient, instrument)
-
-    out_rows = []
-    counts: dict[str, int] = defaultdict(int)
-    for patient in patients:
-        base = dict.fromkeys(columns, "")
-        base[RECORD_ID_FIELD] = patient.study_id
-        if data_access_groups:
-            base[DATA_ACCESS_GROUP] = data_access_group_name(patient.center)
-        for instrument in used:
-            if not instrument.repeating:
-                fill(base, instrument, single[instrument.name].get(patient.pk), patient)
-                counts[instrument.name] += patient.pk in single[instrument.name]
-        out_rows.append(base)
-        for instrument in used:
-            if not instrument.repeating:
-                continue
-            for row in repeating[instrument.name].get(patient.pk, []):
-                line = dict.fromkeys(columns, "")
-                line.update({RECORD_ID_FIELD: patient.study_id,
-                             REPEAT_INSTRUMENT: instrument.label if labels else instrument.name,
-                             REPEAT_INSTANCE: numbers[instrument.name][row.pk]})
-                if data_access_groups:
-                    line[DATA_ACCESS_GROUP] = base[DATA_ACCESS_GROUP]
-                fill(line, instrument, row, patient)
-                out_rows.append(line)
-                counts[instrument.name] += 1
-    return RecordExport(columns=columns, rows=out_rows, counts=dict(counts))
+    """The whole export in memory (tests, small sets): the rows of `record_query_for_user` as
+    REDCap's JSON export holds them."""
+    with export_snapshot():
+        query = record_query_for_user(user=user, records=records, fields=fields, complete=complete, labels=labels,
+                                      data_access_groups=data_access_groups, blank_for_gray=blank_for_gray)
+        rows = [{column: "" if value is None else value for column, value in zip(query.columns, row, strict=True)}
+                for row in record_rows(query)]
+        return RecordExport(columns=query.columns, rows=rows, counts=record_counts(query))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -331,16 +330,15 @@ def records_import(*, user, rows: list[dict], date_format: str = "YMD") -> list[
     return imported
 
 
-def record_export_log(*, user, parameters: dict, counts: dict[str, int], body: bytes, deidentified: bool,
-                      labels: bool) -> ExportLog:
+def record_export_log(*, user, parameters: dict, counts: dict[str, int], size: int, sha256: str, deidentified: bool,
+                      labels: bool, status: str = ExportStatus.COMPLETED) -> ExportLog:
     """Records a record export in the export log, as the dataset exports are recorded: every
     record export, whoever makes it, with the rows per instrument, the size and SHA-256 of
-    what was sent, and whether it was de-identified (dates "shifted") or not ("actual")."""
+    what was sent (the export is streamed: its caller hashes the bytes as they go), whether it
+    was de-identified (dates "shifted") or not ("actual"), and whether it was sent whole."""
     now = timezone.now()
     return ExportLog.objects.create(
         user=user, file_format="redcap", dates="shifted" if deidentified else "actual",
         values="labels" if labels else "codes", parameters={"api": "redcap", **parameters},
-        status=ExportStatus.COMPLETED, rows=counts, size_bytes=len(body), sha256=hashlib.sha256(body).hexdigest(),
-        finished_at=now, filename="redcap-api-records",
+        status=status, rows=counts, size_bytes=size, sha256=sha256, finished_at=now, filename="redcap-api-records",
     )
-

@@ -4,6 +4,7 @@ user's access, form status, missing data codes, import through the casebook's se
 import csv
 import datetime as dt
 import io
+import json
 
 import pytest
 from django.test import Client
@@ -26,9 +27,14 @@ def redcap_token(user) -> str:
     return api_token_create(user=user, kind=ApiTokenKind.REDCAP)[1]
 
 
+def body(response) -> bytes:
+    """The whole answer, streamed (the record export) or not."""
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
 def rows(response) -> list[dict]:
-    assert response.status_code == 200, response.content
-    return response.json()
+    assert response.status_code == 200, body(response)
+    return json.loads(body(response))
 
 
 @pytest.fixture
@@ -123,8 +129,8 @@ def test_form_status_maps_to_redcap_s_complete_codes(coordinator, coordinator_to
 
 def test_labels_and_label_headers(coordinator_token, casebooks):
     patient, _other = casebooks
-    text = post(coordinator_token, content="record", format="csv", rawOrLabel="label", rawOrLabelHeaders="label",
-                fields="study_id,sex,extramedullary_disease,baseline_complete").content.decode()
+    text = body(post(coordinator_token, content="record", format="csv", rawOrLabel="label", rawOrLabelHeaders="label",
+                     fields="study_id,sex,extramedullary_disease,baseline_complete")).decode()
     header, first = list(csv.reader(io.StringIO(text)))[:2]
     assert header == ["Study ID", "Repeat Instrument", "Repeat Instance", "Sex", "Extramedullary disease?",
                       "Complete?"]

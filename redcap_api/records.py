@@ -1,0 +1,140 @@
+"""The bytes of a REDCap record export, streamed from the database, and its log.
+
+On PostgreSQL the database writes the text: COPY writes the CSV of the export's query (a
+blank value is NULL, which COPY writes as an empty field, as Python's csv module writes
+""), and the query's JSON twin writes each row's JSON object, keyed by the export's columns
+in their order (a blank value "", the instance a number), sent by COPY too. Elsewhere
+(SQLite, the embedded default) the same query's rows are read from a cursor and written by
+the csv and json modules, with the same bytes. Either way memory holds a block of rows,
+never the export.
+
+The whole export reads one snapshot (REPEATABLE READ on PostgreSQL), so the counts of the
+log and the rows sent agree; the log (rows per instrument, size and SHA-256 of what was
+sent) is written once the last byte is out.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator
+
+from django.db import connection
+
+from analytics.models import ExportStatus
+from redcap_api.selectors import RecordQuery, export_snapshot, record_counts, record_query_for_user, record_rows
+from redcap_api.services import record_export_log
+
+BLOCK_BYTES = 256 * 1024  # what one chunk of the response holds, about
+
+
+def database_writes_text() -> bool:
+    """Whether the database writes the CSV (COPY) and the JSON objects itself."""
+    return connection.vendor == "postgresql"
+
+
+def _blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """The pieces joined into blocks of about BLOCK_BYTES (COPY sends a row at a time)."""
+    block, size = [], 0
+    for piece in pieces:
+        block.append(piece)
+        size += len(piece)
+        if size >= BLOCK_BYTES:
+            yield b"".join(block)
+            block, size = [], 0
+    if block:
+        yield b"".join(block)
+
+
+def csv_header(columns: list[str]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(columns)
+    return out.getvalue().encode()
+
+
+def record_csv_rows(query: RecordQuery) -> Iterator[bytes]:
+    """The export's rows as CSV (no header)."""
+    if database_writes_text():
+        with connection.cursor() as cursor:
+            raw = cursor.cursor  # psycopg's own cursor: Django's has no COPY
+            with raw.copy(f"COPY ({query.sql}) TO STDOUT WITH (FORMAT csv)", query.params) as copy:
+                yield from _blocks(bytes(block) for block in copy)
+        return
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in record_rows(query):
+        writer.writerow(row)  # None is written as an empty field
+        if out.tell() >= BLOCK_BYTES:
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+    if out.tell():
+        yield out.getvalue().encode()
+
+
+def record_json_rows(query: RecordQuery) -> Iterator[bytes]:
+    """The export as a JSON array of the rows' objects."""
+    if database_writes_text():
+        yield from _database_json_rows(query)
+        return
+
+    def pieces():
+        separator = "["
+        for row in record_rows(query):
+            yield (separator + json.dumps(
+                {column: "" if value is None else value for column, value in zip(query.columns, row, strict=True)},
+                ensure_ascii=False, separators=(",", ":"))).encode()
+            separator = ","
+        yield b"[]" if separator == "[" else b"]"
+
+    yield from _blocks(pieces())
+
+
+def _database_json_rows(query: RecordQuery) -> Iterator[bytes]:
+    """The JSON objects sent by COPY's text format, one a line: a JSON text has no raw control
+    character, so the only escape COPY adds is a doubled backslash, undone here; each line's
+    end becomes the comma between two objects."""
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(f"COPY ({query.json_sql}) TO STDOUT", query.params) as copy:
+            held = b"["
+            for block in _blocks(bytes(block) for block in copy):
+                yield held
+                held = block.replace(b"\\\\", b"\\").replace(b"\n", b",")
+    yield held[:-1] + b"]" if held != b"[" else b"[]"
+
+
+def record_export_stream(*, user, fmt: str, header: Callable[[list[str]], list[str]] | None = None,
+                         log_parameters: dict, deidentified: bool, labels: bool, **query_arguments) -> Iterator[bytes]:
+    """The bytes of the record export (`fmt` csv or json) of `record_query_for_user(user=user,
+    labels=labels, **query_arguments)`, then its log: completed with the rows per instrument,
+    the size and the SHA-256 of the bytes, or failed with what had been sent when the stream
+    stops early (an error, a client gone)."""
+    digest = hashlib.sha256()
+    size = 0
+    counts: dict[str, int] = {}
+    status = ExportStatus.FAILED
+    try:
+        with export_snapshot():
+            query = record_query_for_user(user=user, labels=labels, **query_arguments)
+            counts = record_counts(query)
+            if fmt == "csv":
+                blocks = _chained(csv_header(header(query.columns) if header else query.columns),
+                                  record_csv_rows(query))
+            else:
+                blocks = record_json_rows(query)
+            for block in blocks:
+                digest.update(block)
+                size += len(block)
+                yield block
+        status = ExportStatus.COMPLETED
+    finally:
+        record_export_log(user=user, counts=counts, size=size, sha256=digest.hexdigest(), status=status,
+                          deidentified=deidentified, labels=labels, parameters=log_parameters)
+
+
+def _chained(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest

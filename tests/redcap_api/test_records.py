@@ -1,0 +1,158 @@
+"""The REDCap record export streamed from SQL: what it sends is the casebooks read one row at
+a time, on the demo cohort; a coordinator's export holds their centers' records only; a
+deleted row leaves a gap in the instance numbers; the export is logged with the hash of the
+bytes sent; the writers of databases that do not write the text themselves give the same bytes."""
+
+import datetime as dt
+import hashlib
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import Client
+
+from analytics.models import ExportLog
+from patients.models import FormState, Patient
+from redcap_api import records
+from redcap_api.project import FORM_STATUS_CODES, NO_FORM_STATUS, RECORD_ID_FIELD, instruments, project_fields
+from redcap_api.records import csv_header, record_csv_rows, record_json_rows
+from redcap_api.selectors import record_query_for_user
+from sites.models import ApiTokenKind
+from sites.services import api_token_create
+from tests.factories import IOCycleFactory
+from treatments.models import IOCycle
+
+URL = "/redcap/api/"
+
+
+@pytest.fixture
+def demo(db):
+    call_command("seed_demo", verbosity=0)
+
+
+def export(user, **body) -> bytes:
+    secret = api_token_create(user=user, kind=ApiTokenKind.REDCAP)[1]
+    response = Client().post(URL, {"token": secret, "content": "record", **body})
+    assert response.status_code == 200 and response.streaming
+    return b"".join(response.streaming_content)
+
+
+def _raw(field, row) -> str:
+    """A question's raw value as REDCap exports it, read from the model instance."""
+    code = (row.missing_codes or {}).get(field.model_field.name)
+    if code is not None:
+        return code
+    value = getattr(row, field.model_field.attname)
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _fill(line: dict, instrument, row, states: dict) -> None:
+    for field in instrument.fields:
+        if row is not None and field.name in line and field.model_field is not None:
+            line[field.name] = _raw(field, row)
+    if instrument.complete_field in line:
+        status = states.get(instrument.part.key)
+        line[instrument.complete_field] = FORM_STATUS_CODES[status] if status else NO_FORM_STATUS
+
+
+def casebook_rows(columns: list[str]) -> list[dict]:
+    """The export of every live casebook for a user who sees identifiers, read one row at a
+    time: the record's row, then each repeating instrument's rows in creation order, numbered
+    among all of the patient's rows of that part, deleted ones included."""
+    rows = []
+    for patient in Patient.objects.filter(is_deleted=False).order_by("study_id"):
+        states = {state.form: state.status for state in FormState.objects.filter(patient=patient)}
+
+        base = dict.fromkeys(columns, "") | {RECORD_ID_FIELD: patient.study_id}
+        for instrument in instruments():
+            if instrument.repeating:
+                continue
+            row = patient if instrument.part.is_patient else instrument.part.model.objects.filter(
+                patient=patient, is_deleted=False).first()
+            _fill(base, instrument, row, states)
+        rows.append(base)
+        for instrument in instruments():
+            if not instrument.repeating:
+                continue
+            for number, row in enumerate(instrument.part.model.objects.filter(patient=patient).order_by("pk"), 1):
+                if row.is_deleted:
+                    continue
+                line = dict.fromkeys(columns, "") | {RECORD_ID_FIELD: patient.study_id,
+                                                     "redcap_repeat_instrument": instrument.name,
+                                                     "redcap_repeat_instance": number}
+                _fill(line, instrument, row, states)
+                rows.append(line)
+    return rows
+
+
+def _without_derived(rows: list[dict]) -> list[dict]:
+    derived = {field.name for field in project_fields() if field.is_derived}
+    return [{key: value for key, value in row.items() if key not in derived} for row in rows]
+
+
+def test_the_streamed_export_is_the_casebooks_row_for_row(demo):
+    monitor = get_user_model().objects.get(username="monitor")
+    # deleted rows in the middle of a patient's cycles and a missing data code
+    for cycle in IOCycle.objects.filter(cycle_number=2)[:3]:
+        IOCycle.objects.filter(pk=cycle.pk).update(is_deleted=True)
+    patient = Patient.objects.order_by("study_id").first()
+    patient.baseline.missing_codes = {"ecog": "ND"}
+    patient.baseline.save(update_fields=["missing_codes"])
+
+    exported = json.loads(export(monitor, format="json"))
+    columns = list(exported[0])
+    assert _without_derived(exported) == _without_derived(casebook_rows(columns))
+    assert exported[0]["ecog"] == "ND"
+    log = ExportLog.objects.filter(user=monitor).latest("pk")
+    assert log.status == "completed" and log.dates == "actual"
+    assert log.rows["io_cycles"] == IOCycle.objects.filter(is_deleted=False).count()
+    assert log.rows["enrollment"] == Patient.objects.filter(is_deleted=False).count()
+
+    text = export(monitor, format="csv")
+    log = ExportLog.objects.filter(user=monitor).latest("pk")
+    assert (log.size_bytes, log.sha256) == (len(text), hashlib.sha256(text).hexdigest())
+    lines = text.decode().splitlines()
+    assert lines[0].split(",") == columns and len(lines) == len(exported) + 1
+
+
+def test_a_coordinator_s_export_never_holds_another_center_s_record(demo):
+    coordinator = get_user_model().objects.get(username="coordinator-rm01")
+    others = list(Patient.objects.exclude(center__code="RM01").values_list("study_id", flat=True)[:5])
+    for body in ({"format": "json"}, {"format": "json", "records": ",".join(others)},
+                 {"format": "json", "rawOrLabel": "label", "exportDataAccessGroups": "true"}):
+        exported = json.loads(export(coordinator, **body))
+        assert {row["study_id"][:4] for row in exported} <= {"RM01"}
+    assert json.loads(export(coordinator, format="json", records=",".join(others))) == []
+    csv_text = export(coordinator, format="csv").decode()
+    assert all(line.startswith("RM01-") for line in csv_text.splitlines()[1:])
+    own = Patient.objects.filter(center__code="RM01", is_deleted=False).count()
+    assert ExportLog.objects.filter(user=coordinator).latest("pk").rows["enrollment"] == own
+
+
+def test_a_deleted_row_leaves_a_gap_in_the_instance_numbers(coordinator, patient):
+    IOCycleFactory(patient=patient)
+    second = IOCycleFactory(patient=patient, cycle_number=2, start_date=patient.c1d1_date + dt.timedelta(days=28))
+    IOCycleFactory(patient=patient, cycle_number=3, start_date=patient.c1d1_date + dt.timedelta(days=56))
+    IOCycle.objects.filter(pk=second.pk).update(is_deleted=True)
+    exported = json.loads(export(coordinator, format="json", forms="io_cycles"))
+    assert [(row["redcap_repeat_instance"], row["cycle_number"]) for row in exported[1:]] == [(1, "1"), (3, "3")]
+
+
+@pytest.mark.parametrize("labels", [False, True])
+def test_the_writers_of_other_databases_give_the_same_bytes(demo, monkeypatch, labels):
+    """On SQLite the csv and json modules write the rows the database wrote on PostgreSQL."""
+    user = get_user_model().objects.get(username="statistician")
+    query = record_query_for_user(user=user, records=None, fields=list(project_fields()),
+                                  complete=list(instruments()), labels=labels, data_access_groups=True)
+    by_database = (csv_header(query.columns) + b"".join(record_csv_rows(query)), b"".join(record_json_rows(query)))
+    monkeypatch.setattr(records, "database_writes_text", lambda: False)
+    by_python = (csv_header(query.columns) + b"".join(record_csv_rows(query)), b"".join(record_json_rows(query)))
+    assert by_python == by_database
+    assert json.loads(by_python[1])[0][RECORD_ID_FIELD]
