@@ -76,7 +76,8 @@ def main() -> None:
     rows = export["rows"]
     print(f"patients                      {options.patients:>10}")
     print(f"rows exported                 {sum(rows.values()):>10}  ({', '.join(f'{k} {v}' for k, v in rows.items())})")
-    for label, side, unit in ((f"export {options.format}/{options.dates}/{options.values}", export, "sent (zip)"),
+    sent = "sent (uncompressed)" if options.format in REDCAP_FORMATS else "sent (zip)"
+    for label, side, unit in ((f"export {options.format}/{options.dates}/{options.values}", export, sent),
                               ("COPY ... TO STDOUT WITH CSV", copy, "read (uncompressed)")):
         print(f"{label:<30}{side['seconds']:>10.2f} s   peak RSS {side['peak'] / 2**20:.0f} MiB "
               f"(+{(side['peak'] - side['baseline']) / 2**20:.0f} MiB over the {side['baseline'] / 2**20:.0f} MiB "
