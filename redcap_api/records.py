@@ -19,33 +19,19 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 
 from django.db import connection
 
+from analytics.exports.dataset import COPY_BLOCK_BYTES, blocks_joined
 from analytics.models import ExportStatus
 from redcap_api.selectors import RecordQuery, export_snapshot, record_counts, record_query_for_user, record_rows
 from redcap_api.services import record_export_log
-
-BLOCK_BYTES = 256 * 1024  # what one chunk of the response holds, about
 
 
 def database_writes_text() -> bool:
     """Whether the database writes the CSV (COPY) and the JSON objects itself."""
     return connection.vendor == "postgresql"
-
-
-def _blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:
-    """The pieces joined into blocks of about BLOCK_BYTES (COPY sends a row at a time)."""
-    block, size = [], 0
-    for piece in pieces:
-        block.append(piece)
-        size += len(piece)
-        if size >= BLOCK_BYTES:
-            yield b"".join(block)
-            block, size = [], 0
-    if block:
-        yield b"".join(block)
 
 
 def csv_header(columns: list[str]) -> bytes:
@@ -60,13 +46,13 @@ def record_csv_rows(query: RecordQuery) -> Iterator[bytes]:
         with connection.cursor() as cursor:
             raw = cursor.cursor  # psycopg's own cursor: Django's has no COPY
             with raw.copy(f"COPY ({query.sql}) TO STDOUT WITH (FORMAT csv)", query.params) as copy:
-                yield from _blocks(bytes(block) for block in copy)
+                yield from blocks_joined(bytes(block) for block in copy)
         return
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for row in record_rows(query):
         writer.writerow(row)  # None is written as an empty field
-        if out.tell() >= BLOCK_BYTES:
+        if out.tell() >= COPY_BLOCK_BYTES:
             yield out.getvalue().encode()
             out.seek(0)
             out.truncate()
@@ -89,7 +75,7 @@ def record_json_rows(query: RecordQuery) -> Iterator[bytes]:
             separator = ","
         yield b"[]" if separator == "[" else b"]"
 
-    yield from _blocks(pieces())
+    yield from blocks_joined(pieces())
 
 
 def _database_json_rows(query: RecordQuery) -> Iterator[bytes]:
@@ -100,7 +86,7 @@ def _database_json_rows(query: RecordQuery) -> Iterator[bytes]:
         raw = cursor.cursor
         with raw.copy(f"COPY ({query.json_sql}) TO STDOUT", query.params) as copy:
             held = b"["
-            for block in _blocks(bytes(block) for block in copy):
+            for block in blocks_joined(bytes(block) for block in copy):
                 yield held
                 held = block.replace(b"\\\\", b"\\").replace(b"\n", b",")
     yield held[:-1] + b"]" if held != b"[" else b"[]"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hmac
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -300,6 +300,19 @@ def table_csv_copy(table: Table, *, user, options: ExportOptions,
 COPY_BLOCK_BYTES = 256 * 1024
 
 
+def blocks_joined(pieces: Iterable[bytes], *, block_bytes: int = COPY_BLOCK_BYTES) -> Iterator[bytes]:
+    """The pieces joined into blocks of about ``block_bytes`` (COPY hands over a row at a time)."""
+    block, size = [], 0
+    for piece in pieces:
+        block.append(piece)
+        size += len(piece)
+        if size >= block_bytes:
+            yield b"".join(block)
+            block, size = [], 0
+    if block:
+        yield b"".join(block)
+
+
 def _copy_blocks(copy_sql: str, params) -> Generator[bytes, None, int]:
     """What COPY writes, in blocks of whole rows of about ``COPY_BLOCK_BYTES``: psycopg hands
     over one row at a time, and each block handed on costs its consumer (zip, hash, socket)
@@ -308,15 +321,7 @@ def _copy_blocks(copy_sql: str, params) -> Generator[bytes, None, int]:
     with connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor  # psycopg's own cursor: Django's has no COPY
         with raw.copy(copy_sql, params) as copy:
-            batch, size = [], 0
-            for row in copy:
-                batch.append(row)
-                size += len(row)
-                if size >= COPY_BLOCK_BYTES:
-                    yield b"".join(batch)
-                    batch, size = [], 0
-            if batch:
-                yield b"".join(batch)
+            yield from blocks_joined(copy)
         return raw.rowcount
 
 
