@@ -46,7 +46,7 @@ def record_csv_rows(query: RecordQuery) -> Iterator[bytes]:
         with connection.cursor() as cursor:
             raw = cursor.cursor  # psycopg's own cursor: Django's has no COPY
             with raw.copy(f"COPY ({query.sql}) TO STDOUT WITH (FORMAT csv)", query.params) as copy:
-                yield from blocks_joined(bytes(block) for block in copy)
+                yield from blocks_joined(copy)
         return
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -86,7 +86,7 @@ def _database_json_rows(query: RecordQuery) -> Iterator[bytes]:
         raw = cursor.cursor
         with raw.copy(f"COPY ({query.json_sql}) TO STDOUT", query.params) as copy:
             held = b"["
-            for block in blocks_joined(bytes(block) for block in copy):
+            for block in blocks_joined(copy):
                 yield held
                 held = block.replace(b"\\\\", b"\\").replace(b"\n", b",")
     yield held[:-1] + b"]" if held != b"[" else b"[]"
