@@ -514,15 +514,17 @@ def table_frames_from_csv(table: Table, blocks: Iterable[bytes], options: Export
 
     columns = table_columns(table)
     names = [variable.name for variable in columns]
-    # Every value as text ("NA" is a code, not a missing value); an empty field is missing.
+    # Every value as text ("NA" is a code, not a missing value), an empty field as "" (which
+    # spares pandas a pass over the column for missing values), but in the numbers: missing.
     numbers = {variable.name: "float64" for variable in columns
                if not _has_numeric_codes(variable) and variable_type(variable, options) in ("integer", "decimal")}
     reader = io.BufferedReader(_BlockReader(blocks), buffer_size=1 << 20)
     if not reader.peek(1):
         yield table_frame(table, [], options)
         return
-    parsed = pd.read_csv(reader, header=None, names=names, dtype={name: numbers.get(name, str) for name in names},
-                         keep_default_na=False, na_values=[""], encoding="utf-8", chunksize=chunk_rows)
+    parsed = pd.read_csv(reader, header=None, names=names, dtype={name: numbers.get(name, object) for name in names},
+                         keep_default_na=False, na_values={name: [""] for name in numbers}, encoding="utf-8",
+                         chunksize=chunk_rows)
     if chunk_rows is None:
         yield _frame_converted(table, parsed, options)
         return
@@ -532,7 +534,8 @@ def table_frames_from_csv(table: Table, blocks: Iterable[bytes], options: Export
 
 
 def _frame_converted(table: Table, raw, options: ExportOptions):
-    """The frame of ``table_frame`` from the table's CSV read as text (numbers as float64)."""
+    """The frame of ``table_frame`` from the table's CSV read as text, an empty field "" (numbers
+    as float64, an empty one NaN)."""
     import numpy as np
     import pandas as pd
 
@@ -545,20 +548,19 @@ def _frame_converted(table: Table, raw, options: ExportOptions):
         values = raw[variable.name]
         kind = variable_type(variable, options)
         if _has_numeric_codes(variable):
-            numbers = {code: float(number) for code, number in numeric_codes(variable).items()}
-            series = values.map(numbers).astype("float64")
+            series = pd.Series(_code_numbers(values, numeric_codes(variable)), index=values.index)
         elif kind == "date":
-            days = values.fillna("NaT").to_numpy().astype("datetime64[D]")
+            days = values.to_numpy().astype("datetime64[D]")  # "" is NaT
             offsets = (days - np.datetime64(epoch, "D")).astype("float64") * scale
             series = pd.Series(np.where(np.isnat(days), np.nan, offsets), index=values.index)
         elif kind in ("integer", "decimal"):
             series = values
         else:
-            series = values.fillna("").astype(object)
+            series = values
         codes = codes_of.get(number)
-        coded = codes is not None and codes.notna().any()
+        mask = codes is not None and codes.to_numpy() != ""
+        coded = codes is not None and mask.any()
         if coded:
-            mask = codes.notna()
             stand_in = {code: _missing_value(variable, code, options) for code in SAS_MISSING}
             if not (_is_numeric(variable, options) and options.file_format == "sav"):
                 series = series.astype(object)
@@ -567,6 +569,17 @@ def _frame_converted(table: Table, raw, options: ExportOptions):
             series = series.astype("float64")
         frame[variable.name] = series
     return pd.DataFrame(frame, columns=names)
+
+
+def _code_numbers(values, numbers: dict[str, int]):
+    """The numbers of a column of codes (float64, NaN where empty or not a code), looked up
+    for the whole column at once: pandas' ``map`` goes value by value on a column of text."""
+    import numpy as np
+    import pandas as pd
+
+    positions = pd.Index(list(numbers)).get_indexer(values)
+    found = np.append(np.array(list(numbers.values()), dtype="float64"), np.nan)
+    return found[positions]  # position -1 (not found) is the NaN appended last
 
 
 def _date_columns(table: Table, options: ExportOptions) -> list[str]:
@@ -705,7 +718,7 @@ def _xport_records(frame, columns: list[Variable], numeric: list[bool]):
             arrays.append(ibm_floats(values.to_numpy(dtype="float64"), letters))
             fields.append((f"v{number}", ">u8"))
         else:
-            text = values.fillna("").to_numpy(dtype=object)
+            text = values.to_numpy(dtype=object)  # empty text is "" in every frame
             try:
                 encoded = text.astype("S")  # ASCII: numpy's own conversion, straight from the str objects
             except UnicodeEncodeError:
