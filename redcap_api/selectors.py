@@ -56,12 +56,12 @@ from django.db.models.functions import Lower, NullIf, RowNumber
 from django.db.models.lookups import Exact, IsNull
 
 from analytics.exports.dataset import (
-    SHIFTABLE_FROM,
-    SHIFTABLE_TO,
-    DateShifts,
     ExportOptions,
+    PatientNumber,
+    PatientNumbers,
     ShiftedDate,
     date_shifts,
+    patient_numbers,
     variable_expression,
 )
 from analytics.exports.variables import BOOLEAN, CODE
@@ -171,18 +171,6 @@ class DateText(Func):
         return f"CAST({sql} AS text)", params
 
 
-class RecordShiftedDate(ShiftedDate):
-    """The exports' shifted date, also on SQLite: the offsets handed over as a JSON array."""
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        (date, date_params), (patient_pk, pk_params) = (
-            compiler.compile(expression) for expression in self.source_expressions)
-        sql = (f"date(CASE WHEN {date} BETWEEN %s AND %s THEN {date} END,"
-               f" json_extract(%s, '$[' || ({patient_pk} - %s - 1) || ']') || ' days')")
-        return sql, (*date_params, SHIFTABLE_FROM.isoformat(), SHIFTABLE_TO.isoformat(), *date_params,
-                     json.dumps(self.shifts.days), *pk_params, self.shifts.base)
-
-
 class Relabelled(Func):
     """A code replaced by its label from {code: label} (the code itself when it has none), looked
     up in a JSON object the query carries: one lookup per row however long the code list is."""
@@ -220,7 +208,7 @@ def _derived_text(field: Field, *, labels: bool) -> Expression:
     return NumberText(value, decimal_places=getattr(output_field, "decimal_places", None))
 
 
-def field_text(field: Field, *, labels: bool, shifts: DateShifts | None) -> Expression:
+def field_text(field: Field, *, labels: bool, shifts: PatientNumbers | None) -> Expression:
     """The SQL of the field's text in an export: raw (codes, 1/0, YYYY-MM-DD) or labels; a coded
     missing value is its missing data code (or the code's label); NULL when blank."""
     if field.is_derived:
@@ -233,7 +221,7 @@ def field_text(field: Field, *, labels: bool, shifts: DateShifts | None) -> Expr
         text = _yes_no(value, labels=labels)
     elif isinstance(model_field, DateField):
         if shifts is not None:
-            value = RecordShiftedDate(value, F("pk" if field.instrument.part.is_patient else "patient_id"),
+            value = ShiftedDate(value, F("pk" if field.instrument.part.is_patient else "patient_id"),
                                       shifts=shifts)
         text = DateText(value)
     elif model_field.is_relation:
@@ -301,7 +289,8 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     same selector, with their record's ID, group and form state) make one row per instance. A
     repeating row's instance is its rank among all of its part's rows of the patient, deleted
     ones included (a window over the table's rows, numbers only, joined to the visible rows).
-    The branches are combined with UNION ALL and sorted by record, then part, then row."""
+    The branches are combined with UNION ALL and sorted by record (`record_ranks`), then part,
+    then row."""
     fields = [field for field in fields if field_visible_to(field, user=user)]
     wanted = {field.name for field in fields}
     complete_names = {instrument.name for instrument in complete}
@@ -320,10 +309,11 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     patients = patient_list_for_user(user=user)
     if records is not None:
         patients = patients.filter(study_id__in=records)
+    ranks = record_ranks(patients)
     states = sorted({instrument.part.key for instrument in used if instrument.name in complete_names})
 
     # The records with the single instruments' fields and every form's state (a join each).
-    record_values = {"rc_pk": F("pk"), "rc_record": F("study_id")}
+    record_values = {"rc_pk": F("pk"), "rc_record": F("study_id"), "rc_rank": PatientNumber(F("pk"), numbers=ranks)}
     if data_access_groups:
         record_values["rc_dag"] = Lower("center__code")
     record_values |= {f"rc_state_{key}": _status_text(F(f"rc_form_{key}__status"), labels=labels,
@@ -344,7 +334,8 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
             rows = rows.filter(patient__study_id__in=records)
         key = instrument.part.key
         if with_record:
-            values = {"rc_record": F("patient__study_id"), **values}
+            values = {"rc_record": F("patient__study_id"), "rc_rank": PatientNumber(F("patient_id"), numbers=ranks),
+                      **values}
             if data_access_groups:
                 values["rc_dag"] = Lower("patient__center__code")
             if key in states:
@@ -396,7 +387,7 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
 
     # Each branch of the union: its part's sort key, its export columns' SQL (BLANK for the
     # columns of other instruments), and what follows them (FROM ...).
-    branches: list[tuple[int, list[str], str]] = [(0, [
+    branches: list[tuple[int, str, list[str], str]] = [(0, "p.rc_rank", [
         "p.rc_record", BLANK, "CAST(NULL AS integer)", *dag, *columns_of(single_columns)],
         f"FROM ({record_full[0]}) p " + " ".join(joins))]
     # One row per instance of each repeating instrument.
@@ -424,24 +415,32 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
             return ([f"r.rc_{number}" for number in range(len(own_fields(other)))],
                     f"r.rc_state_{other.part.key}")
 
-        branches.append((position, ["r.rc_record", "CAST(%s AS text)", "n.rc_instance",
+        branches.append((position, "r.rc_rank", ["r.rc_record", "CAST(%s AS text)", "n.rc_instance",
                                     *(["r.rc_dag"] if data_access_groups else []), *columns_of(repeating_columns)],
                          f"FROM ({rows_sql}) r JOIN ({numbers_sql}) n ON n.rc_row = r.rc_row"))
         params += [instrument.label if labels else instrument.name, *rows_params, *numbers_params]
 
     union = " UNION ALL ".join(
-        "SELECT " + ", ".join([f"{values[0]} AS k_record, {part} AS k_part, {'r.rc_row' if part else 0} AS k_row",
+        "SELECT " + ", ".join([f"{rank} AS k_record, {part} AS k_part, {'r.rc_row' if part else 0} AS k_row",
                                *(f"{value} AS {quote(column)}" for value, column in zip(values, columns, strict=True))])
-        + f" {rest}" for part, values, rest in branches)
+        + f" {rest}" for part, rank, values, rest in branches)
     order = "ORDER BY u.k_record, u.k_part, u.k_row"
     sql = f"SELECT {', '.join(f'u.{quote(column)}' for column in columns)} FROM ({union}) u {order}"  # noqa: S608
     # The objects are written after the sort (of the rows' few values, not of their JSON texts).
-    objects = " ".join(_json_object_case(part, values, columns) for part, values, _rest in branches)
+    objects = " ".join(_json_object_case(part, values, columns) for part, _rank, values, _rest in branches)
     json_sql = f"SELECT CASE u.k_part {objects} END FROM (SELECT * FROM ({union}) u {order}) u"  # noqa: S608
     counts_sql = "SELECT " + ", ".join(f"({part})" for part, _params in count_parts)
     counts_params = tuple(param for _part, part_params in count_parts for param in part_params)
     return RecordQuery(columns=columns, sql=sql, json_sql=json_sql, params=tuple(params), counts_sql=counts_sql,
                        counts_params=counts_params, counted=counted)
+
+
+def record_ranks(patients: QuerySet) -> PatientNumbers:
+    """Each record's place in the export, records sorted by ID character by character (as
+    Python compares text: the same order on every database, whatever its collation). The
+    query sorts by these numbers, which is quicker than comparing the IDs' text."""
+    ordered = sorted(patients.values_list("study_id", "pk"))
+    return patient_numbers((pk, rank) for rank, (_study_id, pk) in enumerate(ordered, start=1))
 
 
 def _json_object_case(part: int, values: list[str], columns: list[str]) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hmac
+import json
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -93,31 +94,62 @@ def _date_shift(key, study_id: str) -> int:
 
 
 @dataclass(frozen=True, eq=False)  # compared (and hashed, in expressions) by identity
-class DateShifts:
-    """Every visible patient's date offset, in days, at index ``pk - base`` (1-based, as
-    PostgreSQL's arrays): what the database adds to each date of a shifted export."""
+class PatientNumbers:
+    """A number per patient, at index ``pk - base`` (1-based, as PostgreSQL's arrays): handed to
+    a query as one array, so that the database reads each row's number by its patient's pk
+    instead of joining a table of them (``PatientNumber``)."""
 
     base: int
-    days: list[int]
+    values: list[int]
 
     @functools.cached_property
     def array_text(self) -> str:
-        """The offsets as the text of a PostgreSQL array, made once: each date column of each
-        table sends them, and psycopg would convert the list anew each time."""
-        return "{" + ",".join(map(str, self.days)) + "}"
+        """The numbers as the text of a PostgreSQL array, made once: a query may read them in
+        many columns, and psycopg would convert the list anew each time."""
+        return "{" + ",".join(map(str, self.values)) + "}"
+
+    @functools.cached_property
+    def json_text(self) -> str:
+        """The numbers as a JSON array, which SQLite reads with json_extract."""
+        return json.dumps(self.values)
 
 
-def date_shifts(*, user) -> DateShifts:
-    """The offsets of the patients ``user`` may see (the patients whose rows the tables hold)."""
-    patients = list(patient_list_for_user(user=user).order_by("pk").values_list("pk", "study_id"))
-    if not patients:
-        return DateShifts(0, [])
-    base = patients[0][0] - 1
-    days = [0] * (patients[-1][0] - base)
+def patient_numbers(pairs: Iterable[tuple[int, int]]) -> PatientNumbers:
+    """``PatientNumbers`` of (pk, number) pairs (a patient without a pair has 0)."""
+    pairs = sorted(pairs)
+    if not pairs:
+        return PatientNumbers(0, [])
+    base = pairs[0][0] - 1
+    values = [0] * (pairs[-1][0] - base)
+    for pk, number in pairs:
+        values[pk - base - 1] = number
+    return PatientNumbers(base, values)
+
+
+class PatientNumber(Func):
+    """The number of ``PatientNumbers`` of the row's patient, given the patient's pk."""
+
+    output_field = IntegerField()
+
+    def __init__(self, patient_pk, *, numbers: PatientNumbers):
+        super().__init__(patient_pk)
+        self.numbers = numbers
+
+    def as_sql(self, compiler, connection, **extra_context):
+        patient_pk, params = compiler.compile(self.source_expressions[0])
+        return f"(%s::integer[])[{patient_pk} - %s]", (self.numbers.array_text, *params, self.numbers.base)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        patient_pk, params = compiler.compile(self.source_expressions[0])
+        return (f"json_extract(%s, '$[' || ({patient_pk} - %s - 1) || ']')",
+                (self.numbers.json_text, *params, self.numbers.base))
+
+
+def date_shifts(*, user) -> PatientNumbers:
+    """The date offsets of the patients ``user`` may see (the patients whose rows the tables hold)."""
     key = _shift_key()
-    for pk, study_id in patients:
-        days[pk - base - 1] = _date_shift(key, study_id)
-    return DateShifts(base, days)
+    return patient_numbers((pk, _date_shift(key, study_id))
+                           for pk, study_id in patient_list_for_user(user=user).values_list("pk", "study_id"))
 
 
 # A date outside these is implausible (stored before the plausibility checks existed) and
@@ -126,21 +158,25 @@ SHIFTABLE_FROM, SHIFTABLE_TO = dt.date(2, 1, 1), dt.date(9998, 12, 31)
 
 
 class ShiftedDate(Func):
-    """A date plus its patient's offset, read from ``DateShifts`` by the patient's pk (PostgreSQL)."""
+    """A date plus its patient's offset (``date_shifts``), read by the patient's pk."""
 
     output_field = DateField()
 
-    def __init__(self, date, patient_pk, *, shifts: DateShifts):
-        super().__init__(date, patient_pk)
+    def __init__(self, date, patient_pk, *, shifts: PatientNumbers):
+        super().__init__(date, PatientNumber(patient_pk, numbers=shifts))
         self.shifts = shifts
 
     def as_sql(self, compiler, connection, **extra_context):
-        (date, date_params), (patient_pk, pk_params) = (
+        (date, date_params), (offset, offset_params) = (
             compiler.compile(expression) for expression in self.source_expressions)
-        sql = (f"(CASE WHEN {date} BETWEEN %s AND %s THEN {date} END"
-               f" + (%s::integer[])[{patient_pk} - %s])")
-        return sql, (*date_params, SHIFTABLE_FROM, SHIFTABLE_TO, *date_params, self.shifts.array_text, *pk_params,
-                     self.shifts.base)
+        sql = f"(CASE WHEN {date} BETWEEN %s AND %s THEN {date} END + {offset})"
+        return sql, (*date_params, SHIFTABLE_FROM, SHIFTABLE_TO, *date_params, *offset_params)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        (date, date_params), (offset, offset_params) = (
+            compiler.compile(expression) for expression in self.source_expressions)
+        sql = f"date(CASE WHEN {date} BETWEEN %s AND %s THEN {date} END, {offset} || ' days')"
+        return sql, (*date_params, SHIFTABLE_FROM.isoformat(), SHIFTABLE_TO.isoformat(), *date_params, *offset_params)
 
 
 def shifts_in_database() -> bool:
@@ -199,7 +235,7 @@ def _code_labels(expression: Expression, choices, *, default: Expression) -> Exp
 
 
 def variable_expression(table: Table, variable: Variable, options: ExportOptions, *,
-                        shifts: DateShifts | None = None) -> Expression:
+                        shifts: PatientNumbers | None = None) -> Expression:
     """The SQL expression of the variable's exported value under these options.
 
     Every conversion happens in the database: days from C1D1, derived values, booleans as
@@ -234,7 +270,7 @@ def variable_expression(table: Table, variable: Variable, options: ExportOptions
 
 
 def table_values(table: Table, *, user, options: ExportOptions, with_patient_pk: bool = True,
-                 shifts: DateShifts | None = None) -> QuerySet:
+                 shifts: PatientNumbers | None = None) -> QuerySet:
     """The table's exported rows as a values_list queryset of ([patient pk,] study ID,
     variables...), through the access-controlled selectors, in the table's order. Dates of a
     shifted export are shifted by the database when it can (``shifts``, computed here when not
@@ -250,7 +286,7 @@ def table_values(table: Table, *, user, options: ExportOptions, with_patient_pk:
 
 
 def table_rows(table: Table, *, user, options: ExportOptions, chunk_size: int = CHUNK_SIZE,
-               shifts: DateShifts | None = None) -> Iterator[tuple]:
+               shifts: PatientNumbers | None = None) -> Iterator[tuple]:
     """(patient pk, exported row) for each row of the table, in patient order, streamed."""
     rows = table_values(table, user=user, options=options, shifts=shifts).iterator(chunk_size=chunk_size)
     if options.dates != "shifted" or shifts_in_database():
@@ -286,7 +322,7 @@ def csv_copy_available(options: ExportOptions) -> bool:
 
 
 def table_csv_copy(table: Table, *, user, options: ExportOptions,
-                   shifts: DateShifts | None = None) -> Generator[bytes, None, int]:
+                   shifts: PatientNumbers | None = None) -> Generator[bytes, None, int]:
     """The table's rows as CSV (no header), written by PostgreSQL's COPY from the query of
     ``table_rows`` (without the patient pk), streamed as it arrives; returns the row count.
 
@@ -332,7 +368,7 @@ def _copy_blocks(copy_sql: str, params) -> Generator[bytes, None, int]:
 
 
 def table_json_copy(table: Table, *, user, options: ExportOptions,
-                    shifts: DateShifts | None = None) -> Generator[bytes, None, int]:
+                    shifts: PatientNumbers | None = None) -> Generator[bytes, None, int]:
     """The table's rows as JSON objects keyed by the columns' names, separated by a comma and
     a newline, in blocks, written by PostgreSQL (``row_to_json``, through COPY) from the query
     of ``table_rows``: numbers as the database holds them (a decimal with its field's decimal
