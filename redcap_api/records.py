@@ -1,9 +1,9 @@
 """The bytes of a REDCap record export, streamed from the database, and its log.
 
-On PostgreSQL the database writes the text: COPY writes the CSV of the export's query (a
-blank value is NULL, which COPY writes as an empty field, as Python's csv module writes
-""), and the query's JSON twin writes each row's JSON object, keyed by the export's columns
-in their order (a blank value "", the instance a number), sent by COPY too. Elsewhere
+On PostgreSQL the database writes the text: the query's CSV twin writes each row's CSV line
+(a blank value an empty field, quotes where Python's csv module puts them) and its JSON twin
+each row's JSON object, keyed by the export's columns in their order (a blank value "", the
+instance a number), both sent by COPY's text format, whose escapes are undone here. Elsewhere
 (SQLite, the embedded default) the same query's rows are read from a cursor and written by
 the csv and json modules, with the same bytes. Either way memory holds a block of rows,
 never the export.
@@ -19,6 +19,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 
 from django.db import connection
@@ -45,8 +46,9 @@ def record_csv_rows(query: RecordQuery) -> Iterator[bytes]:
     if database_writes_text():
         with connection.cursor() as cursor:
             raw = cursor.cursor  # psycopg's own cursor: Django's has no COPY
-            with raw.copy(f"COPY ({query.sql}) TO STDOUT WITH (FORMAT csv)", query.params) as copy:
-                yield from blocks_joined(copy)
+            with raw.copy(f"COPY ({query.csv_sql}) TO STDOUT", query.params) as copy:
+                for block in blocks_joined(copy):
+                    yield copy_text_unescaped(block) if b"\\" in block else block
         return
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -58,6 +60,16 @@ def record_csv_rows(query: RecordQuery) -> Iterator[bytes]:
             out.truncate()
     if out.tell():
         yield out.getvalue().encode()
+
+
+_COPY_ESCAPES = {b"\\": b"\\", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f", b"v": b"\v"}
+_COPY_ESCAPE = re.compile(rb"\\(.)", re.DOTALL)
+
+
+def copy_text_unescaped(block: bytes) -> bytes:
+    """The rows of COPY's text format as they are: COPY writes a backslash, a line break, a
+    tab and the other control characters it names as a backslash and a letter (never in octal)."""
+    return _COPY_ESCAPE.sub(lambda escape: _COPY_ESCAPES[escape.group(1)], block)
 
 
 def record_json_rows(query: RecordQuery) -> Iterator[bytes]:

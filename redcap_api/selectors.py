@@ -42,8 +42,8 @@ from django.db.models import (
     DateField,
     DecimalField,
     F,
-    FilteredRelation,
     Func,
+    Max,
     Q,
     QuerySet,
     Value,
@@ -266,6 +266,7 @@ class RecordQuery:
     columns: list[str]
     sql: str
     json_sql: str  # PostgreSQL: the same rows as the text of their JSON objects
+    csv_sql: str  # PostgreSQL: the same rows as their CSV lines (without the line break)
     params: tuple
     counts_sql: str
     counts_params: tuple
@@ -309,40 +310,39 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     patients = patient_list_for_user(user=user)
     if records is not None:
         patients = patients.filter(study_id__in=records)
-    ranks = record_ranks(patients)
+    ranks, ids_plain = record_ranks(patients)
     states = sorted({instrument.part.key for instrument in used if instrument.name in complete_names})
 
-    # The records with the single instruments' fields and every form's state (a join each).
-    record_values = {"rc_pk": F("pk"), "rc_record": F("study_id"), "rc_rank": PatientNumber(F("pk"), numbers=ranks)}
+    # Every record's form states as their `<instrument>_complete` text, a row per record made
+    # in one pass over the states (a query of its own, `rc_states`, that the branches join).
+    states_sql = _compiled(patients.order_by().values(rc_patient=F("pk")).annotate(**{
+        f"rc_state_{key}": _status_text(Max("form_states__status", filter=Q(form_states__form=key)), labels=labels,
+                                        blank_for_gray=blank_for_gray) for key in states})) if states else None
+    states_join = "JOIN rc_states st ON st.rc_patient = {}.rc_patient"
+
+    # The records with the single instruments' fields.
+    record_values = {"rc_pk": F("pk"), "rc_patient": F("pk"), "rc_record": F("study_id"),
+                     "rc_rank": PatientNumber(F("pk"), numbers=ranks)}
     if data_access_groups:
         record_values["rc_dag"] = Lower("center__code")
-    record_values |= {f"rc_state_{key}": _status_text(F(f"rc_form_{key}__status"), labels=labels,
-                                                      blank_for_gray=blank_for_gray) for key in states}
     patient_instrument = next(instrument for instrument in instruments() if instrument.part.is_patient)
     if patient_instrument in used:
         record_values |= texts(patient_instrument)
     record_bare = _compiled(patients.order_by().values(rc_pk=F("pk")))
-    record_full = _compiled(patients.annotate(**{f"rc_form_{key}": FilteredRelation(
-        "form_states", condition=Q(form_states__form=key)) for key in states}).order_by().values(**record_values))
+    record_full = _compiled(patients.order_by().values(**record_values))
 
     def form_rows(instrument: Instrument, values: dict[str, Expression], *,
                   with_record: bool = False) -> tuple[str, tuple]:
-        """The instrument's rows of the records; `with_record`: with the record's ID, group and
-        the state of the instrument's form, read through the rows' own join to their patient."""
+        """The instrument's rows of the records; `with_record`: with the record's ID and group,
+        read through the rows' own join to their patient."""
         rows = form_rows_for_user(user=user, model=instrument.part.model).order_by()
         if records is not None:
             rows = rows.filter(patient__study_id__in=records)
-        key = instrument.part.key
         if with_record:
             values = {"rc_record": F("patient__study_id"), "rc_rank": PatientNumber(F("patient_id"), numbers=ranks),
                       **values}
             if data_access_groups:
                 values["rc_dag"] = Lower("patient__center__code")
-            if key in states:
-                rows = rows.annotate(rc_form=FilteredRelation(
-                    "patient__form_states", condition=Q(patient__form_states__form=key)))
-                values[f"rc_state_{key}"] = _status_text(F("rc_form__status"), labels=labels,
-                                                         blank_for_gray=blank_for_gray)
         return _compiled(rows.values(rc_row=F("pk"), rc_patient=F("patient_id"), **values))
 
     def columns_of(instrument_columns) -> list[str]:
@@ -360,10 +360,14 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         return [BLANK] * len(own_fields(instrument)), BLANK
 
     columns = [RECORD_ID_FIELD, REPEAT_INSTRUMENT, REPEAT_INSTANCE] + ([DATA_ACCESS_GROUP] if data_access_groups else [])
+    # Whether a column's text never holds what CSV quotes (see `csv_line`).
+    plain = {RECORD_ID_FIELD: ids_plain, REPEAT_INSTANCE: True, DATA_ACCESS_GROUP: False}
     for instrument in instruments():
         columns += [field.name for field in own_fields(instrument)]
+        plain |= {field.name: field_csv_plain(field, labels=labels) for field in own_fields(instrument)}
         if instrument.name in complete_names:
             columns.append(instrument.complete_field)
+            plain[instrument.complete_field] = csv_plain([*FORM_STATUS_LABELS, *FORM_STATUS_LABELS.values()])
     dag = ["p.rc_dag"] if data_access_groups else []
 
     # The records' row: the single instruments' fields, each instrument's rows joined.
@@ -383,13 +387,13 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
             return blank(instrument)
         alias = aliases.get(instrument.name)
         own = [f"{alias}.rc_{number}" for number in range(len(own_fields(instrument)))] if alias else []
-        return own, f"p.rc_state_{instrument.part.key}"
+        return own, f"st.rc_state_{instrument.part.key}"
 
     # Each branch of the union: its part's sort key, its export columns' SQL (BLANK for the
     # columns of other instruments), and what follows them (FROM ...).
     branches: list[tuple[int, str, list[str], str]] = [(0, "p.rc_rank", [
         "p.rc_record", BLANK, "CAST(NULL AS integer)", *dag, *columns_of(single_columns)],
-        f"FROM ({record_full[0]}) p " + " ".join(joins))]
+        f"FROM ({record_full[0]}) p " + " ".join([*joins, *([states_join.format("p")] if states else [])]))]
     # One row per instance of each repeating instrument.
     count_parts: list[tuple[str, tuple]] = []
     counted: list[str] = []
@@ -413,34 +417,115 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
             if other.name != instrument.name:
                 return blank(other)
             return ([f"r.rc_{number}" for number in range(len(own_fields(other)))],
-                    f"r.rc_state_{other.part.key}")
+                    f"st.rc_state_{other.part.key}")
 
         branches.append((position, "r.rc_rank", ["r.rc_record", "CAST(%s AS text)", "n.rc_instance",
                                     *(["r.rc_dag"] if data_access_groups else []), *columns_of(repeating_columns)],
-                         f"FROM ({rows_sql}) r JOIN ({numbers_sql}) n ON n.rc_row = r.rc_row"))
-        params += [instrument.label if labels else instrument.name, *rows_params, *numbers_params]
+                         f"FROM ({rows_sql}) r JOIN ({numbers_sql}) n ON n.rc_row = r.rc_row"
+                         + (f" {states_join.format('r')}" if instrument.part.key in states else "")))
+        repeat_instrument = instrument.label if labels else instrument.name
+        params += [repeat_instrument, *rows_params, *numbers_params]
+        plain[(position, REPEAT_INSTRUMENT)] = csv_plain([repeat_instrument])
+
+    if states_sql:  # the states first, as their query and its parameters come first
+        params = [*states_sql[1], *params]
+    def keys(part: int, rank: str) -> str:
+        return f"{rank} AS k_record, {part} AS k_part, {'r.rc_row' if part else 0} AS k_row"
 
     union = " UNION ALL ".join(
-        "SELECT " + ", ".join([f"{rank} AS k_record, {part} AS k_part, {'r.rc_row' if part else 0} AS k_row",
-                               *(f"{value} AS {quote(column)}" for value, column in zip(values, columns, strict=True))])
+        "SELECT " + ", ".join([keys(part, rank), *(f"{value} AS {quote(column)}"
+                                                   for value, column in zip(values, columns, strict=True))])
         + f" {rest}" for part, rank, values, rest in branches)
+    # The CSV lines are made in each branch, before the sort, which then moves a line per row.
+    lines_union = " UNION ALL ".join(
+        f"SELECT {keys(part, rank)}, {csv_line(part, values, columns, plain)} AS rc_line {rest}"
+        for part, rank, values, rest in branches)
     order = "ORDER BY u.k_record, u.k_part, u.k_row"
-    sql = f"SELECT {', '.join(f'u.{quote(column)}' for column in columns)} FROM ({union}) u {order}"  # noqa: S608
+    with_states = f"WITH rc_states AS ({states_sql[0]}) " if states_sql else ""
+    sql = (f"{with_states}SELECT {', '.join(f'u.{quote(column)}' for column in columns)} "  # noqa: S608
+           f"FROM ({union}) u {order}")
     # The objects are written after the sort (of the rows' few values, not of their JSON texts).
     objects = " ".join(_json_object_case(part, values, columns) for part, _rank, values, _rest in branches)
-    json_sql = f"SELECT CASE u.k_part {objects} END FROM (SELECT * FROM ({union}) u {order}) u"  # noqa: S608
+    json_sql = f"{with_states}SELECT CASE u.k_part {objects} END FROM (SELECT * FROM ({union}) u {order}) u"  # noqa: S608
+    csv_sql = f"{with_states}SELECT u.rc_line FROM ({lines_union}) u {order}"  # noqa: S608
     counts_sql = "SELECT " + ", ".join(f"({part})" for part, _params in count_parts)
     counts_params = tuple(param for _part, part_params in count_parts for param in part_params)
-    return RecordQuery(columns=columns, sql=sql, json_sql=json_sql, params=tuple(params), counts_sql=counts_sql,
+    return RecordQuery(columns=columns, sql=sql, json_sql=json_sql, csv_sql=csv_sql, params=tuple(params),
+                       counts_sql=counts_sql,
                        counts_params=counts_params, counted=counted)
 
 
-def record_ranks(patients: QuerySet) -> PatientNumbers:
+def record_ranks(patients: QuerySet) -> tuple[PatientNumbers, bool]:
     """Each record's place in the export, records sorted by ID character by character (as
-    Python compares text: the same order on every database, whatever its collation). The
-    query sorts by these numbers, which is quicker than comparing the IDs' text."""
+    Python compares text: the same order on every database, whatever its collation), and
+    whether every ID is plain CSV (`csv_plain`). The query sorts by these numbers, which is
+    quicker than comparing the IDs' text."""
     ordered = sorted(patients.values_list("study_id", "pk"))
-    return patient_numbers((pk, rank) for rank, (_study_id, pk) in enumerate(ordered, start=1))
+    ranks = patient_numbers((pk, rank) for rank, (_study_id, pk) in enumerate(ordered, start=1))
+    return ranks, csv_plain(study_id for study_id, _pk in ordered)
+
+
+CSV_QUOTED = (",", '"', "\r", "\n")  # what makes Python's csv module (and COPY) quote a field
+
+
+def csv_plain(texts) -> bool:
+    """Whether none of the texts holds what CSV quotes."""
+    return not any(character in str(text) for text in texts for character in CSV_QUOTED)
+
+
+def field_csv_plain(field: Field, *, labels: bool) -> bool:
+    """Whether the field's text in an export never holds what CSV quotes: dates, numbers, yes/no,
+    codes and missing data codes, and labels without a comma, quote or line break; not free text."""
+    texts: list[str] = []
+    if field.is_derived:
+        if field.variable.kind == BOOLEAN:
+            texts = [text for pair in YES_NO_CHOICES for text in pair]
+        elif field.variable.kind == CODE:
+            if not field.variable.choices:
+                return False
+            texts = [str(code) for code, _label in field.variable.choices]
+    elif field.field_type in ("yesno", "radio", "dropdown"):
+        texts = [text for code, label in field.choices() for text in ((code, label) if labels else (code,))]
+    elif not field.validation:  # free text
+        return False
+    if field.accepts_code:
+        texts += [text for code, label in MissingCode.choices for text in ((code, label) if labels else (code,))]
+    return csv_plain(texts)
+
+
+def csv_line(part: int, values: list[str], columns: list[str], plain: dict) -> str:
+    """The SQL of a branch's rows as CSV lines, as Python's csv module writes them (a blank
+    value an empty field, a field quoted when it holds a comma, a quote or a line break), from
+    the branch's column SQL (`values`): the commas of the blank columns are one constant, and
+    only a column that may need quotes (`plain`) is looked at. Each value's SQL appears once
+    and in its place, so the line takes the union's parameters in their order."""
+    pieces: list[str] = []
+
+    def constant(text: str) -> None:
+        if pieces and pieces[-1].startswith("'"):
+            pieces[-1] = pieces[-1][:-1] + text + "'"
+        else:
+            pieces.append(f"'{text}'")
+
+    for number, (value, column) in enumerate(zip(values, columns, strict=True)):
+        if number:
+            constant(",")
+        if value == BLANK or (column == REPEAT_INSTANCE and not part):
+            continue
+        if column == REPEAT_INSTANCE:
+            pieces.append(f"CAST({value} AS text)")
+        elif plain.get((part, column), plain.get(column, False)):
+            pieces.append(value)
+        elif "%s" in value:  # a parameter: read once, by a subquery
+            pieces.append(f"(SELECT {_csv_quoted('v')} FROM (SELECT {value} AS v) q)")  # noqa: S608
+        else:
+            pieces.append(_csv_quoted(value))
+    return _concatenated(pieces)
+
+
+def _csv_quoted(value: str) -> str:
+    return (f"CASE WHEN {value} ~ E'[\",\\r\\n]' THEN '\"' || replace({value}, '\"', '\"\"') || '\"' "
+            f"ELSE {value} END")
 
 
 def _json_object_case(part: int, values: list[str], columns: list[str]) -> str:

@@ -3,8 +3,10 @@ a time, on the demo cohort; a coordinator's export holds their centers' records 
 deleted row leaves a gap in the instance numbers; the export is logged with the hash of the
 bytes sent; the writers of databases that do not write the text themselves give the same bytes."""
 
+import csv
 import datetime as dt
 import hashlib
+import io
 import json
 
 import pytest
@@ -13,6 +15,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from analytics.models import ExportLog
+from outcomes.models import AdverseEvent
 from patients.models import FormState, Patient
 from redcap_api import records
 from redcap_api.project import FORM_STATUS_CODES, NO_FORM_STATUS, RECORD_ID_FIELD, instruments, project_fields
@@ -156,3 +159,24 @@ def test_the_writers_of_other_databases_give_the_same_bytes(demo, monkeypatch, l
     by_python = (csv_header(query.columns) + b"".join(record_csv_rows(query)), b"".join(record_json_rows(query)))
     assert by_python == by_database
     assert json.loads(by_python[1])[0][RECORD_ID_FIELD]
+
+
+@pytest.mark.parametrize("labels", [False, True])
+def test_text_with_commas_quotes_line_breaks_and_backslashes_is_written_alike_by_every_writer(demo, monkeypatch,
+                                                                                              labels):
+    """Free text (seen by a user who may see it) holds what CSV quotes and what COPY's text
+    format escapes: the database's CSV and JSON are the csv and json modules' bytes, and read
+    back to the text stored."""
+    text = 'Rash, "diffuse"\nback\\slash\ttab\r\nend'
+    event = AdverseEvent.objects.filter(is_deleted=False).order_by("pk").first()
+    AdverseEvent.objects.filter(pk=event.pk).update(other_specify=text)
+    user = get_user_model().objects.get(username="monitor")
+    query = record_query_for_user(user=user, records=[event.patient.study_id], fields=list(project_fields()),
+                                  complete=list(instruments()), labels=labels)
+    by_database = (csv_header(query.columns) + b"".join(record_csv_rows(query)), b"".join(record_json_rows(query)))
+    monkeypatch.setattr(records, "database_writes_text", lambda: False)
+    by_python = (csv_header(query.columns) + b"".join(record_csv_rows(query)), b"".join(record_json_rows(query)))
+    assert by_python == by_database
+    read_csv = list(csv.DictReader(io.StringIO(by_database[0].decode(), newline="")))
+    assert text in [row["other_specify"] for row in read_csv]
+    assert text in [row["other_specify"] for row in json.loads(by_database[1])]
