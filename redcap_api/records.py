@@ -26,7 +26,14 @@ from django.db import connection
 
 from analytics.exports.dataset import COPY_BLOCK_BYTES, blocks_joined
 from analytics.models import ExportStatus
-from redcap_api.selectors import RecordQuery, export_snapshot, record_counts, record_query_for_user, record_rows
+from redcap_api.selectors import (
+    JSON_SEPARATOR,
+    RecordQuery,
+    export_snapshot,
+    record_counts,
+    record_query_for_user,
+    record_rows,
+)
 from redcap_api.services import record_export_log
 
 
@@ -91,16 +98,22 @@ def record_json_rows(query: RecordQuery) -> Iterator[bytes]:
 
 
 def _database_json_rows(query: RecordQuery) -> Iterator[bytes]:
-    """The JSON objects sent by COPY's text format, one a line: a JSON text has no raw control
-    character, so the only escape COPY adds is a doubled backslash, undone here; each line's
-    end becomes the comma between two objects."""
+    """The JSON array of the rows' objects, each the template of its branch filled with the
+    JSON values the database wrote (`redcap_api.selectors.json_line`), one row a line of COPY's
+    text format: a JSON text holds no raw control character, so the only escape COPY adds is a
+    doubled backslash, undone here."""
+    templates = query.json_templates
+    separator = JSON_SEPARATOR.encode()
     with connection.cursor() as cursor:
         raw = cursor.cursor
         with raw.copy(f"COPY ({query.json_sql}) TO STDOUT", query.params) as copy:
             held = b"["
             for block in blocks_joined(copy):
                 yield held
-                held = block.replace(b"\\\\", b"\\").replace(b"\n", b",")
+                if b"\\" in block:
+                    block = block.replace(b"\\\\", b"\\")
+                rows = (line.split(separator) for line in block.split(b"\n")[:-1])
+                held = b",".join([templates[row[0]] % tuple(row[1:]) for row in rows]) + b","
     yield held[:-1] + b"]" if held != b"[" else b"[]"
 
 

@@ -265,7 +265,8 @@ class RecordQuery:
 
     columns: list[str]
     sql: str
-    json_sql: str  # PostgreSQL: the same rows as the text of their JSON objects
+    json_sql: str  # PostgreSQL: the same rows as their JSON values (`json_line`), for `json_templates`
+    json_templates: dict[bytes, bytes]  # a branch's part number → its rows' JSON object, %s for each value
     csv_sql: str  # PostgreSQL: the same rows as their CSV lines (without the line break)
     params: tuple
     counts_sql: str
@@ -436,21 +437,25 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         "SELECT " + ", ".join([keys(part, rank), *(f"{value} AS {quote(column)}"
                                                    for value, column in zip(values, columns, strict=True))])
         + f" {rest}" for part, rank, values, rest in branches)
-    # The CSV lines are made in each branch, before the sort, which then moves a line per row.
-    lines_union = " UNION ALL ".join(
-        f"SELECT {keys(part, rank)}, {csv_line(part, values, columns, plain)} AS rc_line {rest}"
-        for part, rank, values, rest in branches)
+    # The CSV lines (and the JSON values) are made in each branch, before the sort, which then
+    # moves a line per row.
+    def lines_union(line) -> str:
+        return " UNION ALL ".join(f"SELECT {keys(part, rank)}, {line(part, values)} AS rc_line {rest}"
+                                  for part, rank, values, rest in branches)
+
+    csv_union = lines_union(lambda part, values: csv_line(part, values, columns, plain))
+    json_union = lines_union(lambda part, values: json_line(part, values, columns))
     order = "ORDER BY u.k_record, u.k_part, u.k_row"
     with_states = f"WITH rc_states AS ({states_sql[0]}) " if states_sql else ""
     sql = (f"{with_states}SELECT {', '.join(f'u.{quote(column)}' for column in columns)} "  # noqa: S608
            f"FROM ({union}) u {order}")
-    # The objects are written after the sort (of the rows' few values, not of their JSON texts).
-    objects = " ".join(_json_object_case(part, values, columns) for part, _rank, values, _rest in branches)
-    json_sql = f"{with_states}SELECT CASE u.k_part {objects} END FROM (SELECT * FROM ({union}) u {order}) u"  # noqa: S608
-    csv_sql = f"{with_states}SELECT u.rc_line FROM ({lines_union}) u {order}"  # noqa: S608
+    json_sql = f"{with_states}SELECT u.rc_line FROM ({json_union}) u {order}"  # noqa: S608
+    json_templates = {str(part).encode(): json_template(part, values, columns) for part, _rank, values, _rest in branches}
+    csv_sql = f"{with_states}SELECT u.rc_line FROM ({csv_union}) u {order}"  # noqa: S608
     counts_sql = "SELECT " + ", ".join(f"({part})" for part, _params in count_parts)
     counts_params = tuple(param for _part, part_params in count_parts for param in part_params)
-    return RecordQuery(columns=columns, sql=sql, json_sql=json_sql, csv_sql=csv_sql, params=tuple(params),
+    return RecordQuery(columns=columns, sql=sql, json_sql=json_sql, json_templates=json_templates, csv_sql=csv_sql,
+                       params=tuple(params),
                        counts_sql=counts_sql,
                        counts_params=counts_params, counted=counted)
 
@@ -528,29 +533,37 @@ def _csv_quoted(value: str) -> str:
             f"ELSE {value} END")
 
 
-def _json_object_case(part: int, values: list[str], columns: list[str]) -> str:
-    """`WHEN part THEN` the text of the JSON object of a row of that branch, keyed by the
-    columns in their order: each value a JSON string ("" when blank), the instance a number.
-    The columns a branch leaves blank are one constant, so a row costs its own fields only."""
-    quote = connection.ops.quote_name
-    pieces: list[str] = []
+JSON_SEPARATOR = "\x1f"  # between a row's JSON values: a JSON text holds no raw control character
 
-    def constant(text: str) -> None:
-        if pieces and pieces[-1].startswith("'"):
-            pieces[-1] = pieces[-1][:-1] + text.replace("'", "''") + "'"
-        else:
-            pieces.append("'" + text.replace("'", "''") + "'")
 
-    for number, (value, column) in enumerate(zip(values, columns, strict=True)):
-        constant(("{" if number == 0 else ",") + json.dumps(column) + ":")
-        if value == BLANK or (column == REPEAT_INSTANCE and not part):
-            constant('""')
-        elif column == REPEAT_INSTANCE:
-            pieces.append(f"CAST(u.{quote(column)} AS text)")
+def _json_slot(part: int, value: str, column: str) -> bool:
+    """Whether the column's JSON value in a row of the branch comes from the database (else "")."""
+    return value != BLANK and not (column == REPEAT_INSTANCE and not part)
+
+
+def json_line(part: int, values: list[str], columns: list[str]) -> str:
+    """The SQL of a branch's rows as the part number and the JSON text of each value the
+    branch holds (a string, "" when blank; the instance a number), separated by
+    ``JSON_SEPARATOR``: the rows' objects are ``json_template`` filled with them."""
+    pieces = [f"'{part}'"]
+    for value, column in zip(values, columns, strict=True):
+        if not _json_slot(part, value, column):
+            continue
+        pieces.append(f"'{JSON_SEPARATOR}'")
+        if column == REPEAT_INSTANCE:
+            pieces.append(f"CAST({value} AS text)")
         else:
-            pieces.append(f"COALESCE(CAST(to_json(u.{quote(column)}) AS text), '\"\"')")
-    constant("}")
-    return f"WHEN {part} THEN " + _concatenated(pieces)
+            pieces.append(f"COALESCE(CAST(to_json({value}) AS text), '\"\"')")
+    return _concatenated(pieces)
+
+
+def json_template(part: int, values: list[str], columns: list[str]) -> bytes:
+    """A branch's rows' JSON object keyed by the columns in their order, as a bytes template: %s
+    for each value of ``json_line``, "" for the columns the branch leaves blank."""
+    members = [json.dumps(column, ensure_ascii=False).replace("%", "%%") + ":"
+               + ("%s" if _json_slot(part, value, column) else '""')
+               for value, column in zip(values, columns, strict=True)]
+    return ("{" + ",".join(members) + "}").encode()
 
 
 def _concatenated(pieces: list[str]) -> str:
