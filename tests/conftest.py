@@ -1,5 +1,6 @@
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.utils import translation
 
 from sites.roles import Role
@@ -91,3 +92,11 @@ def broker_down(monkeypatch):
         finally:
             app.conf.update(saved)
             app._pool, app.amqp._producer_pool = pools
+
+
+@pytest.fixture
+def database_copy(db):
+    """For a test of what PostgreSQL's COPY writes: skipped on SQLite, whose exports are written
+    from the rows (which the other export tests read on both databases)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's: on SQLite the exports are written from the rows")

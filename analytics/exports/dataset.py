@@ -19,6 +19,7 @@ import hmac
 import json
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
@@ -285,15 +286,33 @@ def table_values(table: Table, *, user, options: ExportOptions, with_patient_pk:
     return table_queryset(table, user=user).annotate(**expressions).values_list(*keys, *expressions)
 
 
+def decimal_places(table: Table, variable: Variable) -> int | None:
+    """The decimal places of a decimal variable's values (its field's, or its derivation's)."""
+    if variable.kind != DECIMAL:
+        return None
+    if variable.is_derived:
+        return variable.derive(*(F(path) for path in variable.inputs)).output_field.decimal_places
+    return table.model._meta.get_field(variable.inputs[0]).decimal_places
+
+
 def table_rows(table: Table, *, user, options: ExportOptions, chunk_size: int = CHUNK_SIZE,
                shifts: PatientNumbers | None = None) -> Iterator[tuple]:
-    """(patient pk, exported row) for each row of the table, in patient order, streamed."""
+    """(patient pk, exported row) for each row of the table, in patient order, streamed.
+
+    PostgreSQL gives each decimal with its column's decimal places (a numeric keeps its scale)
+    and shifts the dates; elsewhere both happen here: SQLite reads a computed decimal (a
+    derived total) as a float, which would be written 1.5 in one row and 1.80000000000000 in
+    the next."""
     rows = table_values(table, user=user, options=options, shifts=shifts).iterator(chunk_size=chunk_size)
-    if options.dates != "shifted" or shifts_in_database():
+    if shifts_in_database():
         for row in rows:
             yield row[0], row[1:]
         return
-    dates = [number for number, variable in enumerate(table_columns(table)) if variable.kind == DATE]
+    columns = table_columns(table)
+    dates = [number for number, variable in enumerate(columns)
+             if variable.kind == DATE and options.dates == "shifted"]
+    scales = {number: Decimal(1).scaleb(-places) for number, variable in enumerate(columns)
+              if (places := decimal_places(table, variable)) is not None}
     last_key, shift = None, dt.timedelta(0)
     for row in rows:
         if row[1] != last_key:
@@ -301,6 +320,9 @@ def table_rows(table: Table, *, user, options: ExportOptions, chunk_size: int = 
         values = list(row[1:])
         for number in dates:
             values[number] = date_shifted(values[number], shift)
+        for number, scale in scales.items():
+            if values[number] is not None:
+                values[number] = Decimal(values[number]).quantize(scale)
         yield row[0], tuple(values)
 
 

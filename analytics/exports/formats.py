@@ -193,6 +193,13 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value)}")
 
 
+def _json_object(keys: list[str], row: Iterable, dumps: Callable) -> str:
+    """A row's JSON object: a decimal written with its column's decimal places (the rows give
+    them, see ``table_rows``), as the database writes it; json would write the float."""
+    return "{" + ", ".join(key + (str(value) if isinstance(value, Decimal) else dumps(value))
+                           for key, value in zip(keys, row, strict=True)) + "}"
+
+
 def write_json(source: ExportSource) -> Iterator[bytes]:
     dumps = json.JSONEncoder(default=_json_default, ensure_ascii=False).encode
     yield ('{"meta": ' + dumps(source.meta) + ',\n"dictionary": ' + dumps(source.dictionary)
@@ -208,7 +215,8 @@ def write_json(source: ExportSource) -> Iterator[bytes]:
                 separator = b",\n"
             yield b"]"
             continue
-        objects = (dumps(dict(zip(names, row, strict=True))) for _pk, row in source.rows(table))
+        keys = [dumps(name) + ": " for name in names]
+        objects = (_json_object(keys, row, dumps) for _pk, row in source.rows(table))
         batch, separator = [], "\n"
         for text in objects:
             batch += (separator, text)

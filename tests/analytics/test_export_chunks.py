@@ -154,7 +154,7 @@ def test_the_rows_of_a_chunked_file_are_the_database_rows(registry, statistician
             assert frame["study_id"].tolist() == [row[0] for row in rows], table.name
 
 
-def test_the_csv_parsed_as_it_arrives_is_the_csv_parsed_whole(registry, statistician):
+def test_the_csv_parsed_as_it_arrives_is_the_csv_parsed_whole(registry, statistician, database_copy):
     """Blocks that cut rows anywhere, frames of one row: the same frame once put together."""
     from django.db import transaction
 
@@ -174,7 +174,7 @@ AWKWARD = 'back\\slash \\\\ "quoted" tab\tnew\nline \\n é {"x": 1}\n{'
 
 
 @pytest.mark.parametrize(("dates", "values"), [("relative", "codes"), ("shifted", "labels")])
-def test_json_written_through_copy_is_the_json_of_the_rows(registry, statistician, dates, values):
+def test_json_written_through_copy_is_the_json_of_the_rows(registry, statistician, database_copy, dates, values):
     """Backslashes, quotes, control characters and braces in a text, many rows: the objects
     COPY hands over are the rows' objects, value for value."""
     import json

@@ -163,7 +163,7 @@ def test_a_decimal_column_has_one_number_format_in_csv_and_json(cohort, statisti
 
 @pytest.mark.parametrize(("dates", "values"), MODES)
 @pytest.mark.parametrize("file_format", ["dta", "sav", "xpt"])
-def test_the_frame_read_from_the_database_csv_is_the_frame_of_the_rows(cohort, statistician, file_format, dates,
+def test_the_frame_read_from_the_database_csv_is_the_frame_of_the_rows(cohort, statistician, database_copy, file_format, dates,
                                                                        values):
     """On PostgreSQL the Stata/SPSS/SAS frames come from COPY's CSV, converted column by column:
     the same frame as the rows give, value for value (codes, dates, coded answers)."""

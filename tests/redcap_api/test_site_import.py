@@ -43,9 +43,24 @@ def history_count() -> int:
 def registry_emptied() -> None:
     """Every casebook gone (in the test's transaction), the centers' numbering back to zero."""
     with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no deferred check left on the rows truncated
-        cursor.execute(f"TRUNCATE {Patient._meta.db_table} CASCADE")
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no deferred check left on the rows truncated
+            cursor.execute(f"TRUNCATE {Patient._meta.db_table} CASCADE")
+        else:  # SQLite: the tables TRUNCATE ... CASCADE would empty (its foreign keys are checked at commit)
+            for model in _pointing_at(Patient):
+                cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")  # noqa: S608
     Center.objects.update(last_sequence=0)
+
+
+def _pointing_at(model) -> list:
+    """The model and every model whose foreign keys lead to it, however indirectly."""
+    found, pending = [], [model]
+    while pending:
+        current = pending.pop()
+        if current not in found:
+            found.append(current)
+            pending += [relation.related_model for relation in current._meta.related_objects]
+    return found
 
 
 @pytest.mark.django_db
