@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -311,7 +311,7 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     patients = patient_list_for_user(user=user)
     if records is not None:
         patients = patients.filter(study_id__in=records)
-    ranks, ids_plain = record_ranks(patients)
+    ranks, record_ids = record_ranks(patients)
     states = sorted({instrument.part.key for instrument in used if instrument.name in complete_names})
 
     # Every record's form states as their `<instrument>_complete` text, a row per record made
@@ -361,14 +361,15 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         return [BLANK] * len(own_fields(instrument)), BLANK
 
     columns = [RECORD_ID_FIELD, REPEAT_INSTRUMENT, REPEAT_INSTANCE] + ([DATA_ACCESS_GROUP] if data_access_groups else [])
-    # Whether a column's text never holds what CSV quotes (see `csv_line`).
-    plain = {RECORD_ID_FIELD: ids_plain, REPEAT_INSTANCE: True, DATA_ACCESS_GROUP: False}
+    # Every text a column can hold, when there is a list of them (None: any text), keyed by the
+    # column or, for a column whose text depends on the branch, by (part, column).
+    column_texts: dict = {RECORD_ID_FIELD: record_ids, DATA_ACCESS_GROUP: None}
     for instrument in instruments():
         columns += [field.name for field in own_fields(instrument)]
-        plain |= {field.name: field_csv_plain(field, labels=labels) for field in own_fields(instrument)}
+        column_texts |= {field.name: field_texts(field, labels=labels) for field in own_fields(instrument)}
         if instrument.name in complete_names:
             columns.append(instrument.complete_field)
-            plain[instrument.complete_field] = csv_plain([*FORM_STATUS_LABELS, *FORM_STATUS_LABELS.values()])
+            column_texts[instrument.complete_field] = [*FORM_STATUS_LABELS.values()] if labels else [*FORM_STATUS_LABELS]
     dag = ["p.rc_dag"] if data_access_groups else []
 
     # The records' row: the single instruments' fields, each instrument's rows joined.
@@ -426,7 +427,7 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
                          + (f" {states_join.format('r')}" if instrument.part.key in states else "")))
         repeat_instrument = instrument.label if labels else instrument.name
         params += [repeat_instrument, *rows_params, *numbers_params]
-        plain[(position, REPEAT_INSTRUMENT)] = csv_plain([repeat_instrument])
+        column_texts[(position, REPEAT_INSTRUMENT)] = [repeat_instrument]
 
     if states_sql:  # the states first, as their query and its parameters come first
         params = [*states_sql[1], *params]
@@ -443,14 +444,19 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         return " UNION ALL ".join(f"SELECT {keys(part, rank)}, {line(part, values)} AS rc_line {rest}"
                                   for part, rank, values, rest in branches)
 
-    csv_union = lines_union(lambda part, values: csv_line(part, values, columns, plain))
-    json_union = lines_union(lambda part, values: json_line(part, values, columns))
+    def plain(test):
+        """Whether the column's texts in the branch all pass `test` (`csv_plain`, `json_plain`)."""
+        return lambda part, column: test(column_texts.get((part, column), column_texts.get(column)))
+
+    csv_union = lines_union(lambda part, values: csv_line(part, values, columns, plain(csv_plain)))
+    json_union = lines_union(lambda part, values: json_line(part, values, columns, plain(json_plain)))
     order = "ORDER BY u.k_record, u.k_part, u.k_row"
     with_states = f"WITH rc_states AS ({states_sql[0]}) " if states_sql else ""
     sql = (f"{with_states}SELECT {', '.join(f'u.{quote(column)}' for column in columns)} "  # noqa: S608
            f"FROM ({union}) u {order}")
     json_sql = f"{with_states}SELECT u.rc_line FROM ({json_union}) u {order}"  # noqa: S608
-    json_templates = {str(part).encode(): json_template(part, values, columns) for part, _rank, values, _rest in branches}
+    json_templates = {str(part).encode(): json_template(part, values, columns, plain(json_plain))
+                      for part, _rank, values, _rest in branches}
     csv_sql = f"{with_states}SELECT u.rc_line FROM ({csv_union}) u {order}"  # noqa: S608
     counts_sql = "SELECT " + ", ".join(f"({part})" for part, _params in count_parts)
     counts_params = tuple(param for _part, part_params in count_parts for param in part_params)
@@ -460,45 +466,53 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
                        counts_params=counts_params, counted=counted)
 
 
-def record_ranks(patients: QuerySet) -> tuple[PatientNumbers, bool]:
+def record_ranks(patients: QuerySet) -> tuple[PatientNumbers, list[str]]:
     """Each record's place in the export, records sorted by ID character by character (as
-    Python compares text: the same order on every database, whatever its collation), and
-    whether every ID is plain CSV (`csv_plain`). The query sorts by these numbers, which is
-    quicker than comparing the IDs' text."""
+    Python compares text: the same order on every database, whatever its collation), and the
+    IDs in that order. The query sorts by these numbers, which is quicker than comparing the
+    IDs' text."""
     ordered = sorted(patients.values_list("study_id", "pk"))
     ranks = patient_numbers((pk, rank) for rank, (_study_id, pk) in enumerate(ordered, start=1))
-    return ranks, csv_plain(study_id for study_id, _pk in ordered)
+    return ranks, [study_id for study_id, _pk in ordered]
 
 
 CSV_QUOTED = (",", '"', "\r", "\n")  # what makes Python's csv module (and COPY) quote a field
 
 
-def csv_plain(texts) -> bool:
-    """Whether none of the texts holds what CSV quotes."""
-    return not any(character in str(text) for text in texts for character in CSV_QUOTED)
+def csv_plain(texts: list[str] | None) -> bool:
+    """Whether none of the texts (None: any text) holds what CSV quotes."""
+    return texts is not None and not any(character in text for text in texts for character in CSV_QUOTED)
 
 
-def field_csv_plain(field: Field, *, labels: bool) -> bool:
-    """Whether the field's text in an export never holds what CSV quotes: dates, numbers, yes/no,
-    codes and missing data codes, and labels without a comma, quote or line break; not free text."""
+def json_plain(texts: list[str] | None) -> bool:
+    """Whether each of the texts (None: any text) is its JSON string's content as it is: no
+    quote, backslash or control character to escape."""
+    return texts is not None and not any(
+        '"' in text or "\\" in text or any(character < " " for character in text) for text in texts)
+
+
+def field_texts(field: Field, *, labels: bool) -> list[str] | None:
+    """Every text the field can hold in an export (None for any text: free text): dates, numbers
+    and yes/no hold none that CSV quotes or JSON escapes (an empty list stands for them), codes
+    and missing data codes (or their labels) the code lists'."""
     texts: list[str] = []
     if field.is_derived:
         if field.variable.kind == BOOLEAN:
             texts = [text for pair in YES_NO_CHOICES for text in pair]
         elif field.variable.kind == CODE:
             if not field.variable.choices:
-                return False
+                return None
             texts = [str(code) for code, _label in field.variable.choices]
     elif field.field_type in ("yesno", "radio", "dropdown"):
         texts = [text for code, label in field.choices() for text in ((code, label) if labels else (code,))]
     elif not field.validation:  # free text
-        return False
+        return None
     if field.accepts_code:
-        texts += [text for code, label in MissingCode.choices for text in ((code, label) if labels else (code,))]
-    return csv_plain(texts)
+        texts += [str(text) for code, label in MissingCode.choices for text in ((code, label) if labels else (code,))]
+    return texts
 
 
-def csv_line(part: int, values: list[str], columns: list[str], plain: dict) -> str:
+def csv_line(part: int, values: list[str], columns: list[str], plain: Callable[[int, str], bool]) -> str:
     """The SQL of a branch's rows as CSV lines, as Python's csv module writes them (a blank
     value an empty field, a field quoted when it holds a comma, a quote or a line break), from
     the branch's column SQL (`values`): the commas of the blank columns are one constant, and
@@ -519,7 +533,7 @@ def csv_line(part: int, values: list[str], columns: list[str], plain: dict) -> s
             continue
         if column == REPEAT_INSTANCE:
             pieces.append(f"CAST({value} AS text)")
-        elif plain.get((part, column), plain.get(column, False)):
+        elif plain(part, column):
             pieces.append(value)
         elif "%s" in value:  # a parameter: read once, by a subquery
             pieces.append(f"(SELECT {_csv_quoted('v')} FROM (SELECT {value} AS v) q)")  # noqa: S608
@@ -541,10 +555,11 @@ def _json_slot(part: int, value: str, column: str) -> bool:
     return value != BLANK and not (column == REPEAT_INSTANCE and not part)
 
 
-def json_line(part: int, values: list[str], columns: list[str]) -> str:
-    """The SQL of a branch's rows as the part number and the JSON text of each value the
-    branch holds (a string, "" when blank; the instance a number), separated by
-    ``JSON_SEPARATOR``: the rows' objects are ``json_template`` filled with them."""
+def json_line(part: int, values: list[str], columns: list[str], plain: Callable[[int, str], bool]) -> str:
+    """The SQL of a branch's rows as the part number and each value the branch holds,
+    separated by ``JSON_SEPARATOR``: its JSON text ("" when blank; the instance a number), or
+    the text as it is when it never needs an escape (`plain`: codes, dates, numbers), which
+    the template quotes. The rows' objects are ``json_template`` filled with them."""
     pieces = [f"'{part}'"]
     for value, column in zip(values, columns, strict=True):
         if not _json_slot(part, value, column):
@@ -552,16 +567,23 @@ def json_line(part: int, values: list[str], columns: list[str]) -> str:
         pieces.append(f"'{JSON_SEPARATOR}'")
         if column == REPEAT_INSTANCE:
             pieces.append(f"CAST({value} AS text)")
+        elif plain(part, column):
+            pieces.append(value)  # a blank value (NULL) is nothing in concat()
         else:
             pieces.append(f"COALESCE(CAST(to_json({value}) AS text), '\"\"')")
     return _concatenated(pieces)
 
 
-def json_template(part: int, values: list[str], columns: list[str]) -> bytes:
+def json_template(part: int, values: list[str], columns: list[str], plain: Callable[[int, str], bool]) -> bytes:
     """A branch's rows' JSON object keyed by the columns in their order, as a bytes template: %s
-    for each value of ``json_line``, "" for the columns the branch leaves blank."""
-    members = [json.dumps(column, ensure_ascii=False).replace("%", "%%") + ":"
-               + ("%s" if _json_slot(part, value, column) else '""')
+    for each value of ``json_line`` (in quotes when it comes as it is), "" for the columns the
+    branch leaves blank."""
+    def slot(value: str, column: str) -> str:
+        if not _json_slot(part, value, column):
+            return '""'
+        return '"%s"' if column != REPEAT_INSTANCE and plain(part, column) else "%s"
+
+    members = [json.dumps(column, ensure_ascii=False).replace("%", "%%") + ":" + slot(value, column)
                for value, column in zip(values, columns, strict=True)]
     return ("{" + ",".join(members) + "}").encode()
 
