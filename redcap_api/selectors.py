@@ -64,6 +64,7 @@ from analytics.exports.dataset import (
     patient_numbers,
     variable_expression,
 )
+from analytics.exports.sql import TextSQL, json_plain
 from analytics.exports.variables import BOOLEAN, CODE
 from patients.clinical import MissingCode, mask_for
 from patients.models import FormStatus
@@ -484,13 +485,6 @@ def csv_plain(texts: list[str] | None) -> bool:
     return texts is not None and not any(character in text for text in texts for character in CSV_QUOTED)
 
 
-def json_plain(texts: list[str] | None) -> bool:
-    """Whether each of the texts (None: any text) is its JSON string's content as it is: no
-    quote, backslash or control character to escape."""
-    return texts is not None and not any(
-        '"' in text or "\\" in text or any(character < " " for character in text) for text in texts)
-
-
 def field_texts(field: Field, *, labels: bool) -> list[str] | None:
     """Every text the field can hold in an export (None for any text: free text): dates, numbers
     and yes/no hold none that CSV quotes or JSON escapes (an empty list stands for them), codes
@@ -518,28 +512,21 @@ def csv_line(part: int, values: list[str], columns: list[str], plain: Callable[[
     the branch's column SQL (`values`): the commas of the blank columns are one constant, and
     only a column that may need quotes (`plain`) is looked at. Each value's SQL appears once
     and in its place, so the line takes the union's parameters in their order."""
-    pieces: list[str] = []
-
-    def constant(text: str) -> None:
-        if pieces and pieces[-1].startswith("'"):
-            pieces[-1] = pieces[-1][:-1] + text + "'"
-        else:
-            pieces.append(f"'{text}'")
-
+    line = TextSQL()
     for number, (value, column) in enumerate(zip(values, columns, strict=True)):
         if number:
-            constant(",")
+            line.constant(",")
         if value == BLANK or (column == REPEAT_INSTANCE and not part):
             continue
         if column == REPEAT_INSTANCE:
-            pieces.append(f"CAST({value} AS text)")
+            line.expression(f"CAST({value} AS text)")
         elif plain(part, column):
-            pieces.append(value)
+            line.expression(value)
         elif "%s" in value:  # a parameter: read once, by a subquery
-            pieces.append(f"(SELECT {_csv_quoted('v')} FROM (SELECT {value} AS v) q)")  # noqa: S608
+            line.expression(f"(SELECT {_csv_quoted('v')} FROM (SELECT {value} AS v) q)")  # noqa: S608
         else:
-            pieces.append(_csv_quoted(value))
-    return _concatenated(pieces)
+            line.expression(_csv_quoted(value))
+    return line.sql
 
 
 def _csv_quoted(value: str) -> str:
@@ -560,18 +547,18 @@ def json_line(part: int, values: list[str], columns: list[str], plain: Callable[
     separated by ``JSON_SEPARATOR``: its JSON text ("" when blank; the instance a number), or
     the text as it is when it never needs an escape (`plain`: codes, dates, numbers), which
     the template quotes. The rows' objects are ``json_template`` filled with them."""
-    pieces = [f"'{part}'"]
+    line = TextSQL().constant(str(part))
     for value, column in zip(values, columns, strict=True):
         if not _json_slot(part, value, column):
             continue
-        pieces.append(f"'{JSON_SEPARATOR}'")
+        line.constant(JSON_SEPARATOR)
         if column == REPEAT_INSTANCE:
-            pieces.append(f"CAST({value} AS text)")
+            line.expression(f"CAST({value} AS text)")
         elif plain(part, column):
-            pieces.append(value)  # a blank value (NULL) is nothing in concat()
+            line.expression(value)  # a blank value (NULL) is nothing in concat()
         else:
-            pieces.append(f"COALESCE(CAST(to_json({value}) AS text), '\"\"')")
-    return _concatenated(pieces)
+            line.expression(f"COALESCE(CAST(to_json({value}) AS text), '\"\"')")
+    return line.sql
 
 
 def json_template(part: int, values: list[str], columns: list[str], plain: Callable[[int, str], bool]) -> bytes:
@@ -586,14 +573,6 @@ def json_template(part: int, values: list[str], columns: list[str], plain: Calla
     members = [json.dumps(column, ensure_ascii=False).replace("%", "%%") + ":" + slot(value, column)
                for value, column in zip(values, columns, strict=True)]
     return ("{" + ",".join(members) + "}").encode()
-
-
-def _concatenated(pieces: list[str]) -> str:
-    """concat() of the pieces, which writes the text once (`a || b || c` copies it at each
-    step), nested by 100s: a function takes at most 100 arguments."""
-    while len(pieces) > 1:
-        pieces = [f"concat({', '.join(pieces[start:start + 100])})" for start in range(0, len(pieces), 100)]
-    return pieces[0]
 
 
 def record_counts(query: RecordQuery) -> dict[str, int]:

@@ -30,7 +30,7 @@ from django.db.models.functions import Cast, NullIf
 from django.db.models.lookups import Exact
 from django.utils.translation import gettext as _
 
-from analytics.exports.sql import DaysBetween
+from analytics.exports.sql import DaysBetween, TextSQL, json_plain
 from analytics.exports.variables import (
     BOOLEAN,
     CODE,
@@ -43,6 +43,7 @@ from analytics.exports.variables import (
     Variable,
     missing_code_variable,
 )
+from patients.clinical import MissingCode
 from patients.selectors import form_rows_for_user, patient_list_for_user
 
 CHUNK_SIZE = 5000
@@ -392,18 +393,21 @@ def _copy_blocks(copy_sql: str, params) -> Generator[bytes, None, int]:
 def table_json_copy(table: Table, *, user, options: ExportOptions,
                     shifts: PatientNumbers | None = None) -> Generator[bytes, None, int]:
     """The table's rows as JSON objects keyed by the columns' names, separated by a comma and
-    a newline, in blocks, written by PostgreSQL (``row_to_json``, through COPY) from the query
-    of ``table_rows``: numbers as the database holds them (a decimal with its field's decimal
-    places), dates as ISO dates. Returns the row count.
+    a newline, in blocks, written by PostgreSQL (``json_object_sql``, through COPY) from the
+    query of ``table_rows``. Returns the row count.
 
     COPY's text format ends each row with a newline and doubles each backslash; a JSON text
-    holds neither a raw newline nor any other raw control character (row_to_json escapes
-    them), so turning the newlines into separators and halving the backslashes gives the
-    objects back exactly."""
+    holds neither a raw newline nor any other raw control character, so turning the newlines
+    into separators and halving the backslashes gives the objects back exactly."""
     queryset = table_values(table, user=user, options=options, with_patient_pk=False, shifts=shifts)
     sql, params = queryset.query.sql_with_params()
-    names = ", ".join(connection.ops.quote_name(variable.name) for variable in table_columns(table))
-    json_sql = f"SELECT row_to_json(exported)::text FROM ({sql}) AS exported({names})"  # noqa: S608 (our own query)
+    quote = connection.ops.quote_name
+    columns = table_columns(table)
+    names = ", ".join(quote(variable.name) for variable in columns)
+    objects = json_object_sql([(f"exported.{quote(variable.name)}", variable) for variable in columns], options)
+    json_sql = f"SELECT {objects} FROM ({sql}) AS exported({names})"  # noqa: S608 (our own query)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL datestyle = 'ISO, YMD'")  # a date's text is YYYY-MM-DD
     blocks = _copy_blocks(f"COPY ({json_sql}) TO STDOUT", params)
     while True:
         try:
@@ -413,3 +417,34 @@ def table_json_copy(table: Table, *, user, options: ExportOptions,
         if b"\\" in block:
             block = block.replace(b"\\\\", b"\\")
         yield block[:-1].replace(b"\n", b",\n")
+
+
+def variable_texts(variable: Variable, options: ExportOptions) -> list[str] | None:
+    """Every text a text variable can hold in the export (its codes or their labels), or None
+    when it can hold any text."""
+    if variable.kind == MISSING:
+        return [str(code) for code, _label in MissingCode.choices]
+    if variable.kind == BOOLEAN:
+        return [str(_("Yes")), str(_("No"))]
+    if variable.kind == CODE and variable.choices:
+        texts = [str(code) for code, _label in variable.choices]
+        return texts + [str(label) for _code, label in variable.choices] if options.labels_as_text else texts
+    return None
+
+
+def json_object_sql(columns: list[tuple[str, Variable]], options: ExportOptions) -> str:
+    """The SQL of a row's JSON object from its columns' SQL: a number as the database writes it
+    (a decimal with its scale), a date as "YYYY-MM-DD" (the ISO DateStyle), a text that never
+    needs an escape (a code, a label) in quotes as it is, any other text by to_json(); null
+    when missing. The same object as row_to_json() gives, without its per-row record."""
+    text = TextSQL()
+    for number, (column, variable) in enumerate(columns):
+        text.constant(("{" if number == 0 else ",") + json.dumps(variable.name, ensure_ascii=False) + ":")
+        kind = variable_type(variable, options)
+        if kind in ("integer", "decimal"):
+            text.expression(f"COALESCE(CAST({column} AS text), 'null')")
+        elif kind == "date" or json_plain(variable_texts(variable, options)):
+            text.expression(f"COALESCE('\"' || CAST({column} AS text) || '\"', 'null')")
+        else:
+            text.expression(f"COALESCE(CAST(to_json({column}) AS text), 'null')")
+    return text.constant("}").sql

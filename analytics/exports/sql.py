@@ -1,7 +1,9 @@
-"""Date arithmetic the export computes in the database, on PostgreSQL and on SQLite alike.
+"""SQL the exports have the database compute.
 
-Django has no portable "days between two dates" or "whole years between two dates"; these
-two functions give the same integers on both backends (NULL when either date is NULL).
+Date arithmetic, on PostgreSQL and on SQLite alike: Django has no portable "days between two
+dates" or "whole years between two dates"; these two functions give the same integers on
+both backends (NULL when either date is NULL). And the text of a row (a CSV line, a JSON
+object) written by the database in one concat() (``TextSQL``).
 """
 
 from __future__ import annotations
@@ -49,3 +51,45 @@ class WholeYearsBetween(Func):
         sql = (f"(CAST(substr({later}, 1, 4) AS INTEGER) - CAST(substr({earlier}, 1, 4) AS INTEGER)"
                f" - (substr({later}, 6, 5) < substr({earlier}, 6, 5)))")
         return sql, (*later_params, *earlier_params, *later_params, *earlier_params)
+
+
+class TextSQL:
+    """The SQL of a text made of constants and SQL expressions, each row's text written once by
+    concat() (``a || b || c`` copies it at each step): adjacent constants are one literal,
+    quoted here (a ``%`` doubled, as the queries take parameters); a NULL expression adds
+    nothing."""
+
+    def __init__(self):
+        self._pieces: list[str] = []
+        self._constant: list[str] = []
+
+    def constant(self, text: str) -> TextSQL:
+        self._constant.append(text)
+        return self
+
+    def expression(self, sql: str) -> TextSQL:
+        self._close_constant()
+        self._pieces.append(sql)
+        return self
+
+    def _close_constant(self) -> None:
+        if self._constant:
+            text = "".join(self._constant).replace("'", "''").replace("%", "%%")
+            self._pieces.append(f"'{text}'")
+            self._constant = []
+
+    @property
+    def sql(self) -> str:
+        """concat() of the pieces, nested by 100s: a function takes at most 100 arguments."""
+        self._close_constant()
+        pieces = self._pieces or ["''"]
+        while len(pieces) > 1:
+            pieces = [f"concat({', '.join(pieces[start:start + 100])})" for start in range(0, len(pieces), 100)]
+        return pieces[0]
+
+
+def json_plain(texts) -> bool:
+    """Whether each of the texts (None: any text) is its JSON string's content as it is: no
+    quote, backslash or control character to escape."""
+    return texts is not None and not any(
+        '"' in text or "\\" in text or any(character < " " for character in text) for text in texts)
