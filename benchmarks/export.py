@@ -9,9 +9,8 @@
 Seeds the database with `seed_demo --patients N` when it does not hold exactly N patients
 (a database of its own: never the development one), then, in the same run, times
   1. the export as the API streams it (`analytics.exports.services.export_stream`: selectors,
-     allowlist, date and code conversion in SQL, the CSV written by COPY on PostgreSQL when
-     dates are relative (by Python's csv module from server-side cursors otherwise), zip,
-     SHA-256, export log), consuming the stream as a client would;
+     allowlist, date and code conversion in SQL, the CSV (and the JSON objects) written by the
+     database through COPY, zip, SHA-256, export log), consuming the stream as a client would;
   2. `COPY (SELECT <the same source columns, keyed by study ID>) TO STDOUT WITH CSV HEADER`
      of the same ten tables, read by the client;
 and prints wall time and peak resident memory (Linux VmHWM, reset before each side) of each,
