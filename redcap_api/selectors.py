@@ -261,8 +261,9 @@ def _status_text(status: Expression, *, labels: bool, blank_for_gray: bool) -> E
 @dataclass(frozen=True)
 class RecordQuery:
     """The export's columns, the SQL of its rows (one text column per export column, the
-    instance an integer, NULL for blank, in REDCap's order) with the same parameters as the SQL
-    of their JSON objects, and the SQL counting the rows of each instrument."""
+    instance an integer, NULL for blank, in REDCap's order), the SQL of the same rows as CSV
+    lines and as JSON values (all three with the same parameters), and the SQL counting the
+    rows of each instrument."""
 
     columns: list[str]
     sql: str
@@ -292,6 +293,7 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     same selector, with their record's ID, group and form state) make one row per instance. A
     repeating row's instance is its rank among all of its part's rows of the patient, deleted
     ones included (a window over the table's rows, numbers only, joined to the visible rows).
+    The forms' states come from one query over the records' states, which every branch joins.
     The branches are combined with UNION ALL and sorted by record (`record_ranks`), then part,
     then row."""
     fields = [field for field in fields if field_visible_to(field, user=user)]
@@ -432,6 +434,7 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
 
     if states_sql:  # the states first, as their query and its parameters come first
         params = [*states_sql[1], *params]
+
     def keys(part: int, rank: str) -> str:
         return f"{rank} AS k_record, {part} AS k_part, {'r.rc_row' if part else 0} AS k_row"
 
@@ -439,9 +442,10 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         "SELECT " + ", ".join([keys(part, rank), *(f"{value} AS {quote(column)}"
                                                    for value, column in zip(values, columns, strict=True))])
         + f" {rest}" for part, rank, values, rest in branches)
-    # The CSV lines (and the JSON values) are made in each branch, before the sort, which then
-    # moves a line per row.
+
     def lines_union(line) -> str:
+        """The union with each row's CSV line (or JSON values) made in its branch, before the
+        sort, which then moves a line per row rather than every column."""
         return " UNION ALL ".join(f"SELECT {keys(part, rank)}, {line(part, values)} AS rc_line {rest}"
                                   for part, rank, values, rest in branches)
 
@@ -462,9 +466,7 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     counts_sql = "SELECT " + ", ".join(f"({part})" for part, _params in count_parts)
     counts_params = tuple(param for _part, part_params in count_parts for param in part_params)
     return RecordQuery(columns=columns, sql=sql, json_sql=json_sql, json_templates=json_templates, csv_sql=csv_sql,
-                       params=tuple(params),
-                       counts_sql=counts_sql,
-                       counts_params=counts_params, counted=counted)
+                       params=tuple(params), counts_sql=counts_sql, counts_params=counts_params, counted=counted)
 
 
 def record_ranks(patients: QuerySet) -> tuple[PatientNumbers, list[str]]:
