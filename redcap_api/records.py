@@ -19,12 +19,11 @@ import csv
 import hashlib
 import io
 import json
-import re
 from collections.abc import Callable, Iterator
 
 from django.db import connection
 
-from analytics.exports.dataset import COPY_BLOCK_BYTES, blocks_joined
+from analytics.exports.dataset import COPY_BLOCK_BYTES, blocks_joined, copy_text_unescaped
 from analytics.models import ExportStatus
 from redcap_api.selectors import (
     JSON_SEPARATOR,
@@ -55,7 +54,7 @@ def record_csv_rows(query: RecordQuery) -> Iterator[bytes]:
             raw = cursor.cursor  # psycopg's own cursor: Django's has no COPY
             with raw.copy(f"COPY ({query.csv_sql}) TO STDOUT", query.params) as copy:
                 for block in blocks_joined(copy):
-                    yield copy_text_unescaped(block) if b"\\" in block else block
+                    yield copy_text_unescaped(block)
         return
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -67,16 +66,6 @@ def record_csv_rows(query: RecordQuery) -> Iterator[bytes]:
             out.truncate()
     if out.tell():
         yield out.getvalue().encode()
-
-
-_COPY_ESCAPES = {b"\\": b"\\", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f", b"v": b"\v"}
-_COPY_ESCAPE = re.compile(rb"\\(.)", re.DOTALL)
-
-
-def copy_text_unescaped(block: bytes) -> bytes:
-    """The rows of COPY's text format as they are: COPY writes a backslash, a line break, a
-    tab and the other control characters it names as a backslash and a letter (never in octal)."""
-    return _COPY_ESCAPE.sub(lambda escape: _COPY_ESCAPES[escape.group(1)], block)
 
 
 def record_json_rows(query: RecordQuery) -> Iterator[bytes]:
@@ -100,8 +89,8 @@ def record_json_rows(query: RecordQuery) -> Iterator[bytes]:
 def _database_json_rows(query: RecordQuery) -> Iterator[bytes]:
     """The JSON array of the rows' objects, each the template of its branch filled with the
     JSON values the database wrote (`redcap_api.selectors.json_line`), one row a line of COPY's
-    text format: a JSON text holds no raw control character, so the only escape COPY adds is a
-    doubled backslash, undone here."""
+    text format (its escapes undone: a JSON text holds no raw control character, so the lines
+    and the values' separators are the only ones)."""
     templates = query.json_templates
     separator = JSON_SEPARATOR.encode()
     with connection.cursor() as cursor:
@@ -110,9 +99,7 @@ def _database_json_rows(query: RecordQuery) -> Iterator[bytes]:
             held = b"["
             for block in blocks_joined(copy):
                 yield held
-                if b"\\" in block:
-                    block = block.replace(b"\\\\", b"\\")
-                rows = (line.split(separator) for line in block.split(b"\n")[:-1])
+                rows = (line.split(separator) for line in copy_text_unescaped(block).split(b"\n")[:-1])
                 held = b",".join([templates[row[0]] % tuple(row[1:]) for row in rows]) + b","
     yield held[:-1] + b"]" if held != b"[" else b"[]"
 

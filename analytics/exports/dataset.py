@@ -17,6 +17,7 @@ import datetime as dt
 import functools
 import hmac
 import json
+import re
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -378,6 +379,18 @@ def blocks_joined(pieces: Iterable[bytes | memoryview], *, block_bytes: int = CO
         yield b"".join(block)
 
 
+_COPY_ESCAPES = {b"\\": b"\\", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f", b"v": b"\v"}
+_COPY_ESCAPE = re.compile(rb"\\(.)", re.DOTALL)
+
+
+def copy_text_unescaped(block: bytes) -> bytes:
+    """Rows of COPY's text format as they are: COPY writes a backslash, a line break, a tab and
+    the other control characters it names as a backslash and a letter (never in octal)."""
+    if b"\\" not in block:
+        return block
+    return _COPY_ESCAPE.sub(lambda escape: _COPY_ESCAPES[escape.group(1)], block)
+
+
 def _copy_blocks(copy_sql: str, params) -> Generator[bytes, None, int]:
     """What COPY writes, in blocks of whole rows of about ``COPY_BLOCK_BYTES``: psycopg hands
     over one row at a time, and each block handed on costs its consumer (zip, hash, socket)
@@ -396,9 +409,9 @@ def table_json_copy(table: Table, *, user, options: ExportOptions,
     a newline, in blocks, written by PostgreSQL (``json_object_sql``, through COPY) from the
     query of ``table_rows``. Returns the row count.
 
-    COPY's text format ends each row with a newline and doubles each backslash; a JSON text
-    holds neither a raw newline nor any other raw control character, so turning the newlines
-    into separators and halving the backslashes gives the objects back exactly."""
+    COPY's text format ends each row with a newline; a JSON text holds no raw newline (nor any
+    other raw control character), so with COPY's escapes undone the newlines turn into the
+    separators."""
     queryset = table_values(table, user=user, options=options, with_patient_pk=False, shifts=shifts)
     sql, params = queryset.query.sql_with_params()
     quote = connection.ops.quote_name
@@ -414,9 +427,7 @@ def table_json_copy(table: Table, *, user, options: ExportOptions,
             block = next(blocks)
         except StopIteration as done:
             return done.value
-        if b"\\" in block:
-            block = block.replace(b"\\\\", b"\\")
-        yield block[:-1].replace(b"\n", b",\n")
+        yield copy_text_unescaped(block)[:-1].replace(b"\n", b",\n")
 
 
 def variable_texts(variable: Variable, options: ExportOptions) -> list[str] | None:
