@@ -325,7 +325,7 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     states_join = "JOIN rc_states st ON st.rc_patient = {}.rc_patient"
 
     # The records with the single instruments' fields.
-    record_values = {"rc_pk": F("pk"), "rc_patient": F("pk"), "rc_record": F("study_id"),
+    record_values = {"rc_patient": F("pk"), "rc_record": F("study_id"),
                      "rc_rank": PatientNumber(F("pk"), numbers=ranks)}
     if data_access_groups:
         record_values["rc_dag"] = Lower("center__code")
@@ -384,7 +384,7 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
             continue
         aliases[instrument.name] = alias = f"s{number}"
         sql, sql_params = form_rows(instrument, texts(instrument))
-        joins.append(f"LEFT JOIN ({sql}) {alias} ON {alias}.rc_patient = p.rc_pk")
+        joins.append(f"LEFT JOIN ({sql}) {alias} ON {alias}.rc_patient = p.rc_patient")
         params += sql_params
 
     def single_columns(instrument: Instrument) -> tuple[list[str], str]:
