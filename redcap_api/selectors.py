@@ -28,6 +28,7 @@ in the query (an empty field of the CSV, "" in JSON).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -435,8 +436,15 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     if states_sql:  # the states first, as their query and its parameters come first
         params = [*states_sql[1], *params]
 
+    # A row's place: its record's rank and its part in one number, then (repeating rows) its pk.
+    # A branch's rows sorted by these two keys, the union of the branches is one merge of them
+    # (PostgreSQL's Merge Append): a part as a key of its own, constant in its branch, would
+    # leave the whole union to one sort.
+    part_step = len(instruments()) + 1
+
     def keys(part: int, rank: str) -> str:
-        return f"{rank} AS k_record, {part} AS k_part, {'r.rc_row' if part else 0} AS k_row"
+        return (f"CAST({rank} AS bigint) * {part_step} + {part} AS k_record, "
+                f"{'r.rc_row' if part else 'CAST(0 AS bigint)'} AS k_row")
 
     union = " UNION ALL ".join(
         "SELECT " + ", ".join([keys(part, rank), *(f"{value} AS {quote(column)}"
@@ -445,17 +453,22 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
 
     def lines_union(line) -> str:
         """The union with each row's CSV line (or JSON values) made in its branch, before the
-        sort, which then moves a line per row rather than every column."""
-        return " UNION ALL ".join(f"SELECT {keys(part, rank)}, {line(part, values)} AS rc_line {rest}"
-                                  for part, rank, values, rest in branches)
+        sort, which then moves a line per row rather than every column; each branch sorted on
+        its own, for the merge."""
+        return " UNION ALL ".join(f"(SELECT {keys(part, rank)}, {line(part, values)} AS rc_line {rest} "
+                                  "ORDER BY k_record, k_row)" for part, rank, values, rest in branches)
+
+    @functools.cache  # once per column and test: the record IDs are as many as the records
+    def passes(test: Callable, key) -> bool:
+        return test(column_texts.get(key))
 
     def plain(test):
         """Whether the column's texts in the branch all pass `test` (`csv_plain`, `json_plain`)."""
-        return lambda part, column: test(column_texts.get((part, column), column_texts.get(column)))
+        return lambda part, column: passes(test, (part, column) if (part, column) in column_texts else column)
 
     csv_union = lines_union(lambda part, values: csv_line(part, values, columns, plain(csv_plain)))
     json_union = lines_union(lambda part, values: json_line(part, values, columns, plain(json_plain)))
-    order = "ORDER BY u.k_record, u.k_part, u.k_row"
+    order = "ORDER BY u.k_record, u.k_row"
     with_states = f"WITH rc_states AS ({states_sql[0]}) " if states_sql else ""
     sql = (f"{with_states}SELECT {', '.join(f'u.{quote(column)}' for column in columns)} "  # noqa: S608
            f"FROM ({union}) u {order}")
