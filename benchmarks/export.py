@@ -123,7 +123,6 @@ def _measure_side(options) -> None:
         # process that has exported before (the first import takes a second).
         import numpy  # noqa: F401
         import pandas  # noqa: F401
-        import pyreadstat  # noqa: F401
 
     baseline = _status_kib("VmRSS") * 1024
     if options.side == "export":

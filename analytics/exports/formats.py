@@ -6,15 +6,14 @@
   writes).
 - CDISC ODM 1.3.2: metadata (every OID defined), then one SubjectData per patient, the
   tables' cursors merged on the patient key; memory holds one patient.
-- Stata .dta, SPSS .sav, SAS .xpt: ``analytics.exports.stata`` (Stata 118), pyreadstat (SPSS)
-  and ``analytics.exports.xport`` (SAS transport v5) write one table to a temporary file,
-  which is streamed into a zip with the dictionary as soon as it is written. On PostgreSQL
-  the table is read from the CSV the database writes (COPY), parsed as it arrives, and
-  converted column by column (``table_frames_from_csv``), elsewhere from the rows
-  (``table_frame``). Stata and SAS files are written frame by frame (``STAT_CHUNK_ROWS``
-  rows; ``analytics.exports.records``), so memory holds one frame. SPSS files are written
-  from the whole table, since pyreadstat takes one DataFrame: memory grows with the
-  largest table (not the registry).
+- Stata .dta, SPSS .sav, SAS .xpt: ``analytics.exports.stata`` (Stata 118),
+  ``analytics.exports.spss`` (SPSS system file) and ``analytics.exports.xport`` (SAS
+  transport v5) write one table to a temporary file, which is streamed into a zip with the
+  dictionary as soon as it is written. On PostgreSQL the table is read from the CSV the
+  database writes (COPY), parsed as it arrives, and converted column by column
+  (``table_frames_from_csv``), elsewhere from the rows (``table_frame``). Each file is
+  written frame by frame (``STAT_CHUNK_ROWS`` rows; ``analytics.exports.records``), so
+  memory holds one frame, whatever the table.
 
 A question answered with a missing-data code is written as ``analytics.exports.dictionary``
 describes: an empty value and the code in ``<name>_missing``, and the format's own missing
@@ -33,11 +32,11 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from xml.sax.saxutils import escape, quoteattr
 
-from analytics.exports.dataset import ExportOptions, coded_columns, table_columns, variable_type
+from analytics.exports.dataset import ExportOptions, coded_columns, decimal_places, table_columns, variable_type
 from analytics.exports.dictionary import (
     CTCAE_TERM_COLUMNS,
     MISSING_CODE_COLUMNS,
@@ -54,6 +53,7 @@ from analytics.exports.dictionary import (
     table_csv_rows,
 )
 from analytics.exports.records import RecordSpill, blank_padded
+from analytics.exports.spss import SpssColumn, write_sav_chunks
 from analytics.exports.stata import StataColumn, write_dta_chunks
 from analytics.exports.variables import BOOLEAN, CODE, DATE, MISSING, Table, Variable, sas_dataset_names
 from analytics.exports.xport import SAS_EPOCH, XportColumn, ibm_floats, sas_names, write_xport_chunks
@@ -61,7 +61,7 @@ from patients.clinical import MissingCode
 
 FLUSH_ROWS = 1000
 FLUSH_BYTES = 256 * 1024
-# Rows of a Stata or SAS file converted and laid out at a time (memory holds one such chunk).
+# Rows of a Stata, SPSS or SAS file converted and laid out at a time (memory holds one such chunk).
 STAT_CHUNK_ROWS = 20_000
 STUDY_OID = "INO-CD22"
 README = (
@@ -384,19 +384,20 @@ def _odm_form(table: Table, rows: list[tuple], item_oids: dict) -> str:
     return "".join(parts)
 
 
-# --- Stata, SPSS, SAS (pyreadstat) -------------------------------------------------------
+# --- Stata, SPSS, SAS -----------------------------------------------------------------------
 
 STAT_EXTENSIONS = {"dta": "dta", "sav": "sav", "xpt": "xpt"}
-# Longest variable label each format keeps.
-LABEL_LIMITS = {"dta": 80, "sav": 256, "xpt": 40}
+# Longest variable label each format keeps: characters (Stata, SAS), bytes of UTF-8 (SPSS).
+LABEL_LIMITS = {"dta": 80, "sav": 255, "xpt": 40}
 
 
 def stat_label(variable: Variable, file_format: str) -> str:
     """The variable's label in the file: SAS keeps 40 characters, so SAS gets the label
-    written to fit (``Variable.sas_label``); Stata (80) and SPSS (256) keep the question, or
-    that short label where the question is longer."""
+    written to fit (``Variable.sas_label``); Stata (80 characters) and SPSS (255 bytes) keep
+    the question, or that short label where the question is longer."""
     label = str(variable.label)
-    if file_format == "xpt" or len(label) > LABEL_LIMITS[file_format]:
+    length = len(label.encode("utf-8")) if file_format == "sav" else len(label)
+    if file_format == "xpt" or length > LABEL_LIMITS[file_format]:
         return variable.sas_label  # the label written to fit, never the question cut
     return label
 
@@ -448,10 +449,11 @@ DATE_DISPLAY = {"dta": "%td", "sav": "DATE11"}
 
 
 def table_frame(table: Table, rows: Iterable[tuple], options: ExportOptions):
-    """One table as a DataFrame typed for pyreadstat: numbers as float64 (NaN missing), dates
-    as the format's date numbers, a code list's codes as their numbers (the labels are value
-    labels). A coded answer is the format's own missing value (``_missing_value``); a Stata or
-    SAS column holding one is of objects (the numbers and the letters of the missing values)."""
+    """One table as a DataFrame typed for the Stata, SPSS and SAS writers: numbers as float64
+    (NaN missing), dates as the format's date numbers, a code list's codes as their numbers
+    (the labels are value labels). A coded answer is the format's own missing value
+    (``_missing_value``); a Stata or SAS column holding one is of objects (the numbers and the
+    letters of the missing values)."""
     import pandas as pd
 
     columns = table_columns(table)
@@ -594,17 +596,14 @@ def _date_columns(table: Table, options: ExportOptions) -> list[str]:
     return [variable.name for variable in table_columns(table) if variable_type(variable, options) == "date"]
 
 
-def table_frames(source: ExportSource, table: Table, *, chunk_rows: int | None) -> Iterator:
-    """The table's frames for a Stata, SPSS or SAS file, of at most ``chunk_rows`` rows (all of
-    them when None): from the database's CSV when it writes one, else from the rows. An empty
-    table is one empty frame."""
+def table_frames(source: ExportSource, table: Table, *, chunk_rows: int) -> Iterator:
+    """The table's frames for a Stata, SPSS or SAS file, of at most ``chunk_rows`` rows: from
+    the database's CSV when it writes one, else from the rows. An empty table is one empty
+    frame."""
     if source.csv_blocks is not None:
         yield from table_frames_from_csv(table, source.csv_blocks(table), source.options, chunk_rows=chunk_rows)
         return
     rows = source.rows(table)
-    if chunk_rows is None:
-        yield table_frame(table, rows, source.options)
-        return
     batch = list(itertools.islice(rows, chunk_rows))
     yield table_frame(table, batch, source.options)
     while batch := list(itertools.islice(rows, chunk_rows)):
@@ -612,20 +611,13 @@ def table_frames(source: ExportSource, table: Table, *, chunk_rows: int | None) 
 
 
 def _write_stat_file(frames: Iterator, path: str, table: Table, options: ExportOptions) -> None:
-    """The table's file at ``path``: Stata's and SAS's written frame by frame, SPSS's from the
-    whole table (pyreadstat takes one DataFrame)."""
-    import pandas as pd
-    import pyreadstat
-
+    """The table's file at ``path``, written frame by frame."""
     columns = table_columns(table)
     file_format = options.file_format
     labels = [stat_label(variable, file_format) for variable in columns]
-    file_label = f"INO-CD22 {table.name}"
     if file_format == "xpt":
         _write_xport_file(frames, path, table, options, labels)
         return
-    if file_format == "sav":
-        frame = pd.concat(list(frames))  # one frame, or the chunks of it
     codable = {variable.name for variable in columns if table.accepts_code(variable)}
     value_labels = {
         variable.name: found for variable in columns
@@ -636,13 +628,7 @@ def _write_stat_file(frames: Iterator, path: str, table: Table, options: ExportO
     if file_format == "dta":
         _write_dta_file(frames, path, table, options, labels, value_labels, dates)
     else:
-        missing_ranges = {
-            name: [float(number) for number in SPSS_MISSING.values()] if _is_numeric(_column(columns, name), options)
-            else list(SPSS_MISSING) for name in codable
-        }
-        pyreadstat.write_sav(frame, path, file_label=file_label, column_labels=labels,
-                             variable_value_labels=value_labels, missing_ranges=missing_ranges or None,
-                             variable_format=dates or None)
+        _write_sav_file(frames, path, table, options, labels, value_labels, dates, codable)
 
 
 def _write_dta_file(frames: Iterator, path: str, table: Table, options: ExportOptions, labels: list[str],
@@ -676,8 +662,27 @@ def _stata_columns(frame, variables: list[Variable], numeric: list[bool], labels
     return columns
 
 
-def _column(columns: list[Variable], name: str) -> Variable:
-    return next(variable for variable in columns if variable.name == name)
+def _write_sav_file(frames: Iterator, path: str, table: Table, options: ExportOptions, labels: list[str],
+                    value_labels: dict, dates: dict, codable: set[str]) -> None:
+    """The table as an SPSS system file (``analytics.exports.spss``), frame by frame: a coded
+    answer is a user-missing value (a number's ``SPSS_MISSING`` number, labelled with its
+    code; a string's code), a code list's number carries its value labels and is nominal."""
+    import numpy as np
+
+    columns = []  # each frame's columns are these with the frame's values
+    for variable, label in zip(table_columns(table), labels, strict=True):
+        numeric = _is_numeric(variable, options)
+        missing = tuple(float(number) for number in SPSS_MISSING.values()) if numeric else tuple(SPSS_MISSING)
+        columns.append(SpssColumn(
+            variable.name, label, np.empty(0), numeric, display_format=dates.get(variable.name, ""),
+            decimals=decimal_places(table, variable) or 0, nominal=_has_numeric_codes(variable),
+            missing_values=missing if variable.name in codable else (), value_labels=value_labels.get(variable.name)))
+    chunks = ([replace(column, values=frame[column.name].to_numpy(dtype="float64" if column.numeric else object))
+               for column in columns] for frame in frames)
+    with open(path, "wb") as handle:
+        write_sav_chunks(handle, chunks=chunks, file_label=f"INO-CD22 {table.name}")
+
+
 
 
 def _write_xport_file(frames: Iterator, path: str, table: Table, options: ExportOptions, labels: list[str]) -> None:
@@ -769,8 +774,7 @@ def write_stat_zip(source: ExportSource) -> Iterator[bytes]:
     archive.writestr("README.txt", README)
     with tempfile.TemporaryDirectory(prefix="inocd22-export-") as folder:
         for table in source.tables:
-            chunked = source.options.file_format in ("dta", "xpt")
-            frames = table_frames(source, table, chunk_rows=STAT_CHUNK_ROWS if chunked else None)
+            frames = table_frames(source, table, chunk_rows=STAT_CHUNK_ROWS)
             path = os.path.join(folder, f"{table.name}.{extension}")
             _write_stat_file(frames, path, table, source.options)
             archive.write(path, arcname=f"{table.name}.{extension}")
