@@ -24,7 +24,7 @@ from outcomes.demo_cohort import PatientTimeline, design_cohort
 from outcomes.models import AdverseEvent, CtcaeTerm, FollowUp, ResponseAssessment, VodSosEvent
 from patients.models import BaselineDisease, FormState, FormStatus, Patient
 from patients.registry import casebook
-from patients.services import study_id_for
+from patients.services import instances_number, study_id_for
 from sites.models import Center
 from sites.roles import Role
 from treatments.models import AlloHsct, EndOfTreatment, IOCycle, PriorTherapyLine
@@ -130,6 +130,7 @@ def casebook_rows_create(pairs: list[tuple[PatientTimeline, Patient]]) -> None:
             rows[type(row)].append(row)
         states += [FormState(patient=patient, form=form, status=FormStatus.COMPLETE) for form in casebook.form_keys()]
     for model, objs in rows.items():
+        instances_number(objs)
         bulk_insert_with_history(model, objs)
     bulk_insert_with_history(FormState, states)
 

@@ -8,7 +8,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.ctcae import GRADES, NOT_APPLICABLE_GRADE, SPECIFIED_TERM_MAX_LENGTH
-from patients.clinical import ClinicalRecord, specified_term
+from patients.clinical import ClinicalRecord, RepeatingRecord, specified_term
 from patients.models import Patient, percent_field
 from treatments.models import ResponseCategory
 
@@ -36,7 +36,7 @@ class MrdMethod(models.TextChoices):
     PCR = "pcr", _("PCR")
 
 
-class ResponseAssessment(ClinicalRecord):
+class ResponseAssessment(RepeatingRecord):
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="responses")
     assessment_date = models.DateField(_("Date of assessment"))
     marrow_blasts_pct = percent_field(_("Bone marrow blasts (%)"), null=True, blank=True)
@@ -46,11 +46,12 @@ class ResponseAssessment(ClinicalRecord):
     )
     mrd_method = models.CharField(_("MRD method"), max_length=4, choices=MrdMethod.choices, blank=True)
 
-    class Meta:
+    class Meta(RepeatingRecord.Meta):
         ordering = ["patient", "assessment_date"]
         verbose_name = _("response assessment")
         verbose_name_plural = _("response assessments")
         constraints = [
+            *RepeatingRecord.Meta.constraints,
             models.CheckConstraint(
                 condition=~Q(response__in=sorted(REMISSIONS)) | Q(marrow_blasts_pct__lt=REMISSION_BLAST_LIMIT),
                 name="response_remission_blasts_below_5",
@@ -103,7 +104,7 @@ class CtcaeTerm(models.Model):
         return [grade for grade in GRADES if self.grade_description(grade) != NOT_APPLICABLE_GRADE]
 
 
-class AdverseEvent(ClinicalRecord):
+class AdverseEvent(RepeatingRecord):
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="adverse_events")
     ctcae_term = models.ForeignKey(
         CtcaeTerm, verbose_name=_("CTCAE v5 term"), on_delete=models.PROTECT, related_name="+",
@@ -123,11 +124,12 @@ class AdverseEvent(ClinicalRecord):
     serious = models.BooleanField(_("Serious?"), null=True)
     relation = models.CharField(_("Relation to IO"), max_length=10, choices=Relation.choices)
 
-    class Meta:
+    class Meta(RepeatingRecord.Meta):
         ordering = ["patient", "onset_date"]
         verbose_name = _("adverse event")
         verbose_name_plural = _("adverse events")
         constraints = [
+            *RepeatingRecord.Meta.constraints,
             models.CheckConstraint(condition=Q(grade__gte=1, grade__lte=5), name="ae_grade_1_5"),
             models.CheckConstraint(
                 condition=Q(resolution_date__isnull=True) | Q(resolution_date__gte=F("onset_date")),
@@ -179,7 +181,7 @@ class VodOutcome(models.TextChoices):
     FATAL = "fatal", _("Fatal")
 
 
-class VodSosEvent(ClinicalRecord):
+class VodSosEvent(RepeatingRecord):
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="vod_events")
     diagnosis_date = models.DateField(_("Date of VOD/SOS diagnosis"))
     criteria = models.CharField(_("Diagnostic criteria"), max_length=20, choices=VodCriteria.choices)
@@ -188,7 +190,7 @@ class VodSosEvent(ClinicalRecord):
     defibrotide = models.BooleanField(_("Defibrotide given?"), null=True)
     outcome = models.CharField(_("Outcome"), max_length=10, choices=VodOutcome.choices)
 
-    class Meta:
+    class Meta(RepeatingRecord.Meta):
         ordering = ["patient", "diagnosis_date"]
         verbose_name = _("VOD/SOS event")
         verbose_name_plural = _("VOD/SOS events")

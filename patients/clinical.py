@@ -96,3 +96,19 @@ class ClinicalRecord(models.Model):
     @property
     def casebook_patient_id(self) -> int:
         return self.patient_id
+
+
+class RepeatingRecord(ClinicalRecord):
+    """Base of the models of repeating parts (many rows per patient: IO cycles, adverse
+    events). A row's `repeat_instance` is its number among every row of its part for the patient,
+    deleted rows included, given when the row is created (`patients.services.instances_number`)
+    and never changed: a deletion leaves a gap rather than renumbering the rows after it, as
+    REDCap numbers the instances of a repeating instrument."""
+
+    repeat_instance = models.PositiveIntegerField(_("instance"), editable=False)
+
+    class Meta:
+        abstract = True
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "repeat_instance"], name="%(app_label)s_%(class)s_unique_instance"),
+        ]

@@ -26,8 +26,11 @@ from django.utils.formats import date_format
 from django.utils.functional import Promise
 from django.utils.text import capfirst
 
+from patients.clinical import RepeatingRecord
+
 # Bookkeeping columns of every clinical row: not questions of a form.
-BOOKKEEPING_FIELDS = frozenset({"id", "version", "is_deleted", "created_at", "updated_at", "patient"})
+BOOKKEEPING_FIELDS = frozenset({"id", "version", "is_deleted", "created_at", "updated_at", "patient",
+                                "repeat_instance"})
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,9 @@ class CasebookRegistry:
                 raise ValueError(f"{part.model.__name__} ({part.slug}) is registered twice.")
         for part in form.parts:
             _check_codable(part)
+            if part.repeating != issubclass(part.model, RepeatingRecord):
+                raise ValueError(f"{part.model.__name__}: the model of a repeating part is a RepeatingRecord "
+                                 "(its rows are numbered), and only that of a repeating part.")
         self._forms[form.key] = form
         return form
 

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from patients.clinical import ClinicalRecord
+from patients.clinical import ClinicalRecord, RepeatingRecord
 from patients.models import CasebookSignature, FormState, FormStatus, Patient
 from patients.registry import Part, casebook
 from patients.selectors import casebook_dates_get, casebook_dates_of, casebook_rows_get, patient_list_for_user
@@ -122,7 +123,8 @@ def row_problems(row: ClinicalRecord, *, patient: Patient, invalid: Iterable[str
         if isinstance(row.missing_codes, dict) else row.missing_codes
     collect(lambda: check_missing_codes(part, row))
     coded = list(row.missing_codes) if isinstance(row.missing_codes, dict) else []
-    collect(lambda: row.clean_fields(exclude=coded + list(invalid) + list(links_found)))
+    system = [field.name for field in row._meta.concrete_fields if not field.editable]  # not answers: set by the services
+    collect(lambda: row.clean_fields(exclude=coded + list(invalid) + list(links_found) + system))
     failed = set(problems) | set(invalid)
     # the edit checks see what could be read and passed its own checks
     # by attname: a foreign key holding an unknown key is not fetched
@@ -145,6 +147,24 @@ def _validate(row: ClinicalRecord, *, patient: Patient) -> None:
     if problems:
         raise ValidationError(problems)
     row.validate_constraints()
+
+
+def instances_number(rows: Iterable[ClinicalRecord]) -> None:
+    """Gives the new rows of repeating parts (`RepeatingRecord`) their instance numbers: a
+    patient's new rows of a part, in the order given, follow the highest number of its stored
+    rows of the part, deleted rows included (so a number is never given twice). The callers
+    hold the patients' locks, so that two writers cannot read the same highest number."""
+    new: dict[type, list[RepeatingRecord]] = {}
+    for row in rows:
+        if isinstance(row, RepeatingRecord) and row.pk is None:
+            new.setdefault(type(row), []).append(row)
+    for model, model_rows in new.items():
+        patient_ids = {row.patient.pk if row.patient_id is None else row.patient_id for row in model_rows}
+        last = dict(model.objects.filter(patient_id__in=patient_ids).order_by().values("patient_id")
+                    .annotate(last=Max("repeat_instance")).values_list("patient_id", "last"))
+        for row in model_rows:
+            patient_id = row.patient.pk if row.patient_id is None else row.patient_id
+            last[patient_id] = row.repeat_instance = last.get(patient_id, 0) + 1
 
 
 def _save_with_history(row: ClinicalRecord, *, user, reason: str) -> None:
@@ -171,6 +191,7 @@ def crf_row_save(*, user, row: ClinicalRecord, reason: str = "", expected_versio
         row.version = current.version + 1
     notices: list[str] = []
     _form_state_for_change(user=user, patient=patient, form=casebook.part_for(row).key, reason=reason, notices=notices)
+    instances_number([row])
     _validate(row, patient=patient)
     _save_with_history(row, user=user, reason=reason)
     _signature_void_for_change(user=user, patient=patient, reason=reason, notices=notices)
@@ -479,6 +500,7 @@ def casebook_changes_write(*, user, casebooks: list[CasebookChange]) -> None:
             else:  # a new patient's rows take its new pk from the patient they point at
                 created.setdefault(type(row), []).append(row)
     for model, rows in created.items():
+        instances_number(rows)
         bulk_create_with_history(rows, model, default_user=user)
     for model, rows in updated.items():
         names = [f.name for f in model._meta.concrete_fields if not f.primary_key and f.name != "created_at"]

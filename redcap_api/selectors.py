@@ -5,8 +5,9 @@ instruments ("flat"): one row of the record's single instruments (repeat instrum
 instance blank), then one row per instance of each repeating instrument, holding that
 instrument's fields only.
 
-Instance numbers are stable: a row's instance is its rank by creation among every row of
-its part for the patient, deleted rows included, so a deletion leaves a gap (as in REDCap)
+Instance numbers are stable: a row's instance is the number its row was given when it was
+created (`repeat_instance`, `patients.services.instances_number`), after every row of its
+part for the patient, deleted rows included, so a deletion leaves a gap (as in REDCap)
 rather than renumbering the rows after it.
 
 What a user sees is what the rest of the registry shows them: the patients of
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,17 +43,16 @@ from django.db.models import (
     DateField,
     DecimalField,
     F,
+    FilteredRelation,
     Func,
-    Max,
     Q,
     QuerySet,
     Value,
     When,
-    Window,
 )
 from django.db.models.expressions import Expression
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Lower, NullIf, RowNumber
+from django.db.models.functions import Lower, NullIf
 from django.db.models.lookups import Exact, IsNull
 
 from analytics.exports.dataset import (
@@ -104,13 +103,8 @@ def dates_shifted_for(user) -> bool:
 
 def instance_numbers(instrument: Instrument, patient_ids) -> dict[int, int]:
     """{row pk: instance number} of the instrument's rows of these patients (see module docstring)."""
-    numbers: dict[int, int] = {}
-    counts: dict[int, int] = defaultdict(int)
-    rows = instrument.part.model.objects.filter(patient_id__in=patient_ids).order_by("patient_id", "pk")
-    for patient_id, pk in rows.values_list("patient_id", "pk"):
-        counts[patient_id] += 1
-        numbers[pk] = counts[patient_id]
-    return numbers
+    rows = instrument.part.model.objects.filter(patient_id__in=patient_ids).order_by()
+    return dict(rows.values_list("pk", "repeat_instance"))
 
 
 @contextmanager
@@ -126,7 +120,7 @@ def export_snapshot():
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 cursor.execute("SET LOCAL datestyle = 'ISO, YMD'")  # dates as YYYY-MM-DD text
                 # The query has hundreds of expressions: compiling them (JIT) costs more than it
-                # saves, and its sort of the whole export is quicker in memory than on disk.
+                # saves, and its branches' sorts are quicker in memory than on disk.
                 cursor.execute("SET LOCAL jit = off")
                 cursor.execute("SET LOCAL work_mem = %s", [SORT_MEMORY])
         yield
@@ -291,12 +285,12 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     Every piece is a queryset of the user's selectors: the records (`patient_list_for_user`,
     with the enrollment's fields and the forms' states) joined with each single instrument's
     rows (`form_rows_for_user`) make the records' rows; each repeating instrument's rows (the
-    same selector, with their record's ID, group and form state) make one row per instance. A
-    repeating row's instance is its rank among all of its part's rows of the patient, deleted
-    ones included (a window over the table's rows, numbers only, joined to the visible rows).
-    The forms' states come from one query over the records' states, which every branch joins.
-    The branches are combined with UNION ALL and sorted by record (`record_ranks`), then part,
-    then row."""
+    same selector, with their record's ID, group and form state) make one row per instance, with
+    the row's stored instance number.
+    Each branch joins the state rows of its forms (one per record and form). The branches are
+    combined with UNION ALL and sorted by record (`record_ranks`), then part, then row: each
+    branch sorted on its own, which PostgreSQL may do in parallel workers, and the branches
+    merged."""
     fields = [field for field in fields if field_visible_to(field, user=user)]
     wanted = {field.name for field in fields}
     complete_names = {instrument.name for instrument in complete}
@@ -318,12 +312,13 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     ranks, record_ids = record_ranks(patients)
     states = sorted({instrument.part.key for instrument in used if instrument.name in complete_names})
 
-    # Every record's form states as their `<instrument>_complete` text, a row per record made
-    # in one pass over the states (a query of its own, `rc_states`, that the branches join).
-    states_sql = _compiled(patients.order_by().values(rc_patient=F("pk")).annotate(**{
-        f"rc_state_{key}": _status_text(Max("form_states__status", filter=Q(form_states__form=key)), labels=labels,
-                                        blank_for_gray=blank_for_gray) for key in states})) if states else None
-    states_join = "JOIN rc_states st ON st.rc_patient = {}.rc_patient"
+    def state_text(relation: str, key: str) -> tuple[dict, Expression]:
+        """A form's state in a branch: its `<instrument>_complete` text, read through a join
+        of the form's state row (``FilteredRelation`` of `relation`, the patients' states) for
+        each row of the branch, which a worker of a parallel plan can make as well."""
+        alias = f"rc_fs_{key}"
+        joined = {alias: FilteredRelation(relation, condition=Q(**{f"{relation}__form": key}))}
+        return joined, _status_text(F(f"{alias}__status"), labels=labels, blank_for_gray=blank_for_gray)
 
     # The records with the single instruments' fields.
     record_values = {"rc_patient": F("pk"), "rc_record": F("study_id"),
@@ -333,14 +328,22 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     patient_instrument = next(instrument for instrument in instruments() if instrument.part.is_patient)
     if patient_instrument in used:
         record_values |= texts(patient_instrument)
+    record_states = {}
+    for key in states:
+        joined, record_values[f"rc_state_{key}"] = state_text("form_states", key)
+        record_states |= joined
     record_bare = _compiled(patients.order_by().values(rc_pk=F("pk")))
-    record_full = _compiled(patients.order_by().values(**record_values))
+    record_full = _compiled(patients.order_by().annotate(**record_states).values(**record_values))
 
     def form_rows(instrument: Instrument, values: dict[str, Expression], *,
                   with_record: bool = False) -> tuple[str, tuple]:
         """The instrument's rows of the records; `with_record`: with the record's ID and group,
-        read through the rows' own join to their patient."""
+        read through the rows' own join to their patient, and (`rc_state`) its form's state."""
         rows = form_rows_for_user(user=user, model=instrument.part.model).order_by()
+        if with_record and instrument.part.key in states:
+            joined, state = state_text("patient__form_states", instrument.part.key)
+            rows = rows.annotate(**joined)
+            values = {**values, "rc_state": state}
         if records is not None:
             rows = rows.filter(patient__study_id__in=records)
         if with_record:
@@ -393,13 +396,13 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
             return blank(instrument)
         alias = aliases.get(instrument.name)
         own = [f"{alias}.rc_{number}" for number in range(len(own_fields(instrument)))] if alias else []
-        return own, f"st.rc_state_{instrument.part.key}"
+        return own, f"p.rc_state_{instrument.part.key}"
 
     # Each branch of the union: its part's sort key, its export columns' SQL (BLANK for the
     # columns of other instruments), and what follows them (FROM ...).
     branches: list[tuple[int, str, list[str], str]] = [(0, "p.rc_rank", [
         "p.rc_record", BLANK, "CAST(NULL AS integer)", *dag, *columns_of(single_columns)],
-        f"FROM ({record_full[0]}) p " + " ".join([*joins, *([states_join.format("p")] if states else [])]))]
+        f"FROM ({record_full[0]}) p " + " ".join(joins))]
     # One row per instance of each repeating instrument.
     count_parts: list[tuple[str, tuple]] = []
     counted: list[str] = []
@@ -414,27 +417,21 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         count_parts.append((f"SELECT COUNT(*) FROM ({slim_rows[0]}) r", slim_rows[1]))  # noqa: S608
         if not instrument.repeating:
             continue
-        rows_sql, rows_params = form_rows(instrument, texts(instrument), with_record=True)
-        numbers = instrument.part.model.objects.filter(patient__in=patients.values("pk")).order_by().values(
-            rc_row=F("pk"), rc_instance=Window(RowNumber(), partition_by=[F("patient_id")], order_by=[F("pk").asc()]))
-        numbers_sql, numbers_params = _compiled(numbers)
+        rows_sql, rows_params = form_rows(instrument, {"rc_instance": F("repeat_instance"), **texts(instrument)},
+                                          with_record=True)
 
         def repeating_columns(other: Instrument, instrument=instrument) -> tuple[list[str], str]:
             if other.name != instrument.name:
                 return blank(other)
-            return ([f"r.rc_{number}" for number in range(len(own_fields(other)))],
-                    f"st.rc_state_{other.part.key}")
+            return [f"r.rc_{number}" for number in range(len(own_fields(other)))], "r.rc_state"
 
-        branches.append((position, "r.rc_rank", ["r.rc_record", "CAST(%s AS text)", "n.rc_instance",
+        branches.append((position, "r.rc_rank", ["r.rc_record", "CAST(%s AS text)", "r.rc_instance",
                                     *(["r.rc_dag"] if data_access_groups else []), *columns_of(repeating_columns)],
-                         f"FROM ({rows_sql}) r JOIN ({numbers_sql}) n ON n.rc_row = r.rc_row"
-                         + (f" {states_join.format('r')}" if instrument.part.key in states else "")))
+                         f"FROM ({rows_sql}) r"))
         repeat_instrument = instrument.label if labels else instrument.name
-        params += [repeat_instrument, *rows_params, *numbers_params]
+        params += [repeat_instrument, *rows_params]
         column_texts[(position, REPEAT_INSTRUMENT)] = [repeat_instrument]
 
-    if states_sql:  # the states first, as their query and its parameters come first
-        params = [*states_sql[1], *params]
 
     # A row's place: its record's rank and its part in one number, then (repeating rows) its pk.
     # A branch's rows sorted by these two keys, the union of the branches is one merge of them
@@ -469,13 +466,12 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     csv_union = lines_union(lambda part, values: csv_line(part, values, columns, plain(csv_plain)))
     json_union = lines_union(lambda part, values: json_line(part, values, columns, plain(json_plain)))
     order = "ORDER BY u.k_record, u.k_row"
-    with_states = f"WITH rc_states AS ({states_sql[0]}) " if states_sql else ""
-    sql = (f"{with_states}SELECT {', '.join(f'u.{quote(column)}' for column in columns)} "  # noqa: S608
+    sql = (f"SELECT {', '.join(f'u.{quote(column)}' for column in columns)} "  # noqa: S608
            f"FROM ({union}) u {order}")
-    json_sql = f"{with_states}SELECT u.rc_line FROM ({json_union}) u {order}"  # noqa: S608
+    json_sql = f"SELECT u.rc_line FROM ({json_union}) u {order}"  # noqa: S608
     json_templates = {str(part).encode(): json_template(part, values, columns, plain(json_plain))
                       for part, _rank, values, _rest in branches}
-    csv_sql = f"{with_states}SELECT u.rc_line FROM ({csv_union}) u {order}"  # noqa: S608
+    csv_sql = f"SELECT u.rc_line FROM ({csv_union}) u {order}"  # noqa: S608
     counts_sql = "SELECT " + ", ".join(f"({part})" for part, _params in count_parts)
     counts_params = tuple(param for _part, part_params in count_parts for param in part_params)
     return RecordQuery(columns=columns, sql=sql, json_sql=json_sql, json_templates=json_templates, csv_sql=csv_sql,

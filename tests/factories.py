@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 
 from outcomes.models import AdverseEvent, FollowUp, ResponseAssessment, VodSosEvent
 from patients.models import BaselineDisease, Patient
+from patients.services import instances_number
 from sites.models import Center
 from treatments.models import AlloHsct, EndOfTreatment, IOCycle, PriorTherapyLine
 
@@ -80,7 +81,22 @@ class BaselineFactory(factory.django.DjangoModelFactory):
     prior_allo_hsct = False
 
 
-class PriorLineFactory(factory.django.DjangoModelFactory):
+class RepeatingRowFactory(factory.django.DjangoModelFactory):
+    """A row of a repeating part, numbered as the services number it (`instances_number`)
+    unless the test gives its `repeat_instance`."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        row = model_class(*args, **kwargs)
+        instances_number([row] if row.repeat_instance is None else [])
+        row.save()
+        return row
+
+
+class PriorLineFactory(RepeatingRowFactory):
     class Meta:
         model = PriorTherapyLine
 
@@ -93,7 +109,7 @@ class PriorLineFactory(factory.django.DjangoModelFactory):
     best_response = "cr"
 
 
-class IOCycleFactory(factory.django.DjangoModelFactory):
+class IOCycleFactory(RepeatingRowFactory):
     class Meta:
         model = IOCycle
 
@@ -129,7 +145,7 @@ class HsctFactory(factory.django.DjangoModelFactory):
     io_cycles_before = 2
 
 
-class ResponseFactory(factory.django.DjangoModelFactory):
+class ResponseFactory(RepeatingRowFactory):
     class Meta:
         model = ResponseAssessment
 
@@ -141,7 +157,7 @@ class ResponseFactory(factory.django.DjangoModelFactory):
     mrd_method = "flow"
 
 
-class AdverseEventFactory(factory.django.DjangoModelFactory):
+class AdverseEventFactory(RepeatingRowFactory):
     class Meta:
         model = AdverseEvent
 
@@ -154,7 +170,7 @@ class AdverseEventFactory(factory.django.DjangoModelFactory):
     relation = "related"
 
 
-class VodFactory(factory.django.DjangoModelFactory):
+class VodFactory(RepeatingRowFactory):
     class Meta:
         model = VodSosEvent
 

@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from patients.clinical import ClinicalRecord
+from patients.clinical import ClinicalRecord, RepeatingRecord
 from patients.models import Patient
 
 MAX_CYCLES = 6
@@ -37,7 +37,7 @@ class TherapyCategory(models.TextChoices):
     OTHER = "other", _("Other")
 
 
-class PriorTherapyLine(ClinicalRecord):
+class PriorTherapyLine(RepeatingRecord):
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="prior_lines")
     line_number = models.PositiveSmallIntegerField(_("Line number"), validators=[MinValueValidator(1), MaxValueValidator(20)])
     category = models.CharField(_("Category"), max_length=20, choices=TherapyCategory.choices)
@@ -46,11 +46,12 @@ class PriorTherapyLine(ClinicalRecord):
     end_date = models.DateField(_("End date"), null=True, blank=True)
     best_response = models.CharField(_("Best response to this line"), max_length=4, choices=ResponseCategory.choices)
 
-    class Meta:
+    class Meta(RepeatingRecord.Meta):
         ordering = ["patient", "line_number"]
         verbose_name = _("prior therapy line")
         verbose_name_plural = _("prior therapy lines")
         constraints = [
+            *RepeatingRecord.Meta.constraints,
             models.UniqueConstraint(
                 fields=["patient", "line_number"], condition=Q(is_deleted=False), name="prior_line_unique_number"
             ),
@@ -77,7 +78,7 @@ def dose_field(verbose_name, **kwargs) -> models.DecimalField:
     return field
 
 
-class IOCycle(ClinicalRecord):
+class IOCycle(RepeatingRecord):
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="io_cycles")
     cycle_number = models.PositiveSmallIntegerField(
         _("Cycle number"), validators=[MinValueValidator(1), MaxValueValidator(MAX_CYCLES)]
@@ -90,11 +91,12 @@ class IOCycle(ClinicalRecord):
     dose_reduced = models.BooleanField(_("Dose reduced?"), null=True)
     modification_reason = models.CharField(_("Reason for delay or reduction"), max_length=200, blank=True)
 
-    class Meta:
+    class Meta(RepeatingRecord.Meta):
         ordering = ["patient", "cycle_number"]
         verbose_name = _("IO cycle")
         verbose_name_plural = _("IO cycles")
         constraints = [
+            *RepeatingRecord.Meta.constraints,
             models.UniqueConstraint(
                 fields=["patient", "cycle_number"], condition=Q(is_deleted=False), name="io_cycle_unique_number"
             ),

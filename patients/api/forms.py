@@ -228,7 +228,8 @@ def form_row_serializer(model, *, codable=(), mixins=(), extra_read_only=()):
 
     model_fields = [
         f.name for f in model._meta.concrete_fields
-        if f.name not in ("id", "patient", "version", "is_deleted", "created_at", "updated_at", "missing_codes")
+        if f.name not in ("id", "patient", "version", "is_deleted", "created_at", "updated_at", "missing_codes",
+                          "repeat_instance")
     ]
     change_fields = ["change_reason"] if "reason" in model_fields else ["reason", "change_reason"]
     mixin_fields = [name for mixin in mixins for name in mixin._declared_fields if name not in model_fields]

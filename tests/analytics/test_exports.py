@@ -27,6 +27,7 @@ from analytics.exports.variables import (
 )
 from analytics.models import ExportLog, ExportStatus
 from patients.clinical import is_direct_identifier, is_free_text
+from patients.registry import BOOKKEEPING_FIELDS
 from tests.factories import (
     AdverseEventFactory,
     BaselineFactory,
@@ -160,8 +161,7 @@ def test_every_model_field_is_either_exported_internal_or_excluded_with_a_reason
     """A new field on a form must be decided on: allowlisted, or listed as never exported."""
     entries = dictionary_entries()
     known = {(entry["form"], entry["variable"]) for entry in entries}
-    internal = {"id", "version", "is_deleted", "created_at", "updated_at", "patient", "center", "study_id",
-                "sequence"}
+    internal = BOOKKEEPING_FIELDS | {"center", "study_id", "sequence"}
     renamed = {("patients", "c1d1_date")}
     for table in export_tables():
         for field in table.model._meta.concrete_fields:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
-from django.db import connections
+from django.db import IntegrityError, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import load_backend
 from django.utils import timezone
@@ -155,3 +155,55 @@ def test_the_old_registry_migrates_to_ctcae_and_yes_no_and_back(django_db_setup,
         assert yes_no_answers(apps) == EXPECTED_ANSWERS
 
         migrate(connection, before=False)  # left at the latest, as a database is kept
+
+
+# The state before rows of repeating parts kept their instance numbers: every other migration
+# applied.
+BEFORE_INSTANCES = {"outcomes": "0005_relapse_date_may_be_coded", "treatments": "0002_missing_data_codes"}
+
+
+def migrate_instances(connection, *, before: bool):
+    """Migrate to the state before the stored instance numbers, or to the latest."""
+    executor = MigrationExecutor(connection)
+    targets = [(app, BEFORE_INSTANCES.get(app, name) if before else name)
+               for app, name in executor.loader.graph.leaf_nodes()]
+    executor.migrate(targets)
+    return MigrationExecutor(connection).loader.project_state(targets).apps
+
+
+def test_stored_rows_get_the_instance_numbers_they_had_deleted_rows_included(django_db_setup, django_db_blocker):
+    if connections["default"].vendor != "postgresql":
+        pytest.skip("the migration test runs on PostgreSQL, the registry's database")
+    with django_db_blocker.unblock(), database_of_its_own(f"{connections['default'].settings_dict['NAME']}_instances") \
+            as connection:
+        apps = migrate_instances(connection, before=True)
+        center = apps.get_model("sites", "Center").objects.create(code="RM01", name="Policlinico", city="Roma")
+        patients = [apps.get_model("patients", "Patient").objects.create(
+            center=center, sequence=number, study_id=f"RM01-{number:03d}", local_hospital_id=f"H{number}",
+            initials="AB", date_of_birth=dt.date(1964, 6, 15), sex="F", has_rr_b_all=True, is_cd22_positive=True,
+            received_io=True, c1d1_date=C1D1, enrollment_status="enrolled") for number in (1, 2)]
+        cycle_model = apps.get_model("treatments", "IOCycle")
+        cycles = []  # the two patients' cycles created in turn, the first patient's second one deleted
+        for patient, number, deleted in ((0, 1, False), (1, 1, False), (0, 2, True), (0, 3, False), (1, 2, False)):
+            cycle = cycle_model.objects.create(
+                patient=patients[patient], cycle_number=number, start_date=C1D1 + dt.timedelta(days=28 * number),
+                dose_day1=Decimal("0.8"), dose_day8=Decimal("0.5"), dose_day15=Decimal("0.5"), delayed=False,
+                dose_reduced=False, is_deleted=deleted)
+            with_history(apps, "treatments", "IOCycle", cycle)
+            cycles.append(cycle.pk)
+        event = apps.get_model("outcomes", "AdverseEvent").objects.create(
+            patient=patients[1], ctcae_term_id="10001551", grade=2, onset_date=C1D1, serious=False, relation="related")
+
+        apps = migrate_instances(connection, before=False)
+        expected = dict(zip(cycles, [1, 1, 2, 3, 2], strict=True))
+        for name in ("IOCycle", "HistoricalIOCycle"):
+            assert dict(apps.get_model("treatments", name).objects.values_list("id", "repeat_instance")) == expected
+        assert apps.get_model("outcomes", "AdverseEvent").objects.get(pk=event.pk).repeat_instance == 1
+        with pytest.raises(IntegrityError), transaction.atomic(using=connection.alias):
+            cycle_model = apps.get_model("treatments", "IOCycle")
+            cycle_model.objects.filter(pk=cycles[3]).update(repeat_instance=1)  # the first patient's first number
+
+        apps = migrate_instances(connection, before=True)
+        assert "repeat_instance" not in {field.name for field in apps.get_model("treatments", "IOCycle")._meta.fields}
+        assert apps.get_model("treatments", "IOCycle").objects.count() == len(cycles)  # the way back keeps the rows
+        migrate_instances(connection, before=False)  # left at the latest, as a database is kept

@@ -8,12 +8,13 @@ from analytics.exports.dictionary import dictionary_entries
 from analytics.exports.variables import export_tables
 from patients.audit import _sources
 from patients.casebook_page import casebook_sections
-from patients.models import DataQuery, FormState
+from patients.models import BaselineDisease, DataQuery, FormState
 from patients.registry import CasebookForm, CasebookRegistry, Part, casebook
 from patients.selectors import casebook_get_for_user
 from patients.signatures import required_form_keys
 from tests.api.conftest import FORM_ENDPOINTS
 from tests.patients.casebooks import full_casebook
+from treatments.models import IOCycle
 
 PARTS = list(casebook.parts())
 FORM_PARTS = [part for part in PARTS if not part.is_patient]
@@ -104,3 +105,14 @@ def test_the_demo_fills_every_part_and_marks_every_form_complete(db):
         if part.key != "vod_sos":  # a dozen patients may have no VOD/SOS
             assert part.model.objects.exists(), part.slug
     assert set(FormState.objects.values_list("form", flat=True)) == set(casebook.form_keys())
+
+
+@pytest.mark.parametrize("model, repeating", [(IOCycle, False), (BaselineDisease, True)])
+def test_a_part_repeats_exactly_when_its_model_numbers_its_rows(model, repeating):
+    """A repeating part's rows have instance numbers (`RepeatingRecord`); a single part's have none."""
+    part = casebook.part_for(model)
+    form = CasebookForm(key="x", label="X", order=1, requires_data=False, why="-",
+                        parts=(Part(model, slug="x", repeating=repeating, form_class=part.form_class, check=part.check,
+                                    export_table="x", export=()),))
+    with pytest.raises(ValueError, match="RepeatingRecord"):
+        CasebookRegistry().register(form)

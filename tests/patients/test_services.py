@@ -174,3 +174,21 @@ def test_the_first_plausible_day_and_today_are_accepted(coordinator, center):
     patient.withdrawal_date = timezone.localdate()
     crf_row_save(user=coordinator, row=patient, expected_version=1)
     assert Patient.objects.get(pk=patient.pk).withdrawal_date == timezone.localdate()
+
+
+def test_a_new_row_follows_the_highest_instance_deleted_rows_included(coordinator, patient):
+    first = factories.IOCycleFactory(patient=patient)
+    second = crf_row_save(user=coordinator, row=cycle_2(patient))
+    crf_row_delete(user=coordinator, row=second, reason="Entered twice")
+    third = crf_row_save(user=coordinator, row=cycle_2(patient))
+    assert [first.repeat_instance, second.repeat_instance, third.repeat_instance] == [1, 2, 3]
+    assert IOCycle.history.filter(id=third.pk).get().repeat_instance == 3  # audited with the row
+    third.dose_day1 = Decimal("0.8")
+    crf_row_save(user=coordinator, row=third, expected_version=1)
+    assert IOCycle.objects.get(pk=third.pk).repeat_instance == 3  # never renumbered
+
+
+def test_each_repeating_part_numbers_its_own_rows(coordinator, patient):
+    factories.IOCycleFactory(patient=patient)
+    event = crf_row_save(user=coordinator, row=factories.AdverseEventFactory.build(patient=patient))
+    assert event.repeat_instance == 1

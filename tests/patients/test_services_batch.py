@@ -10,6 +10,7 @@ from patients.services import (
     RowChange,
     casebook_changes_check,
     casebook_changes_write,
+    crf_row_delete,
     crf_row_save,
 )
 from tests import factories
@@ -100,3 +101,19 @@ def test_each_row_is_checked_against_the_casebook_as_the_batch_leaves_it(coordin
     assert casebook.changes[0].problems
     patient.follow_up.refresh_from_db()
     assert patient.follow_up.version == 1
+
+
+def test_new_rows_of_a_batch_follow_each_patients_highest_instance(coordinator, center):
+    one, other = full_casebook(center, status=FormStatus.IN_PROGRESS), full_casebook(center,
+                                                                                     status=FormStatus.IN_PROGRESS)
+    stored = list(one.adverse_events.order_by("repeat_instance"))
+    crf_row_delete(user=coordinator, row=stored[-1], reason="Entered twice")
+    new = {patient: [factories.AdverseEventFactory.build(patient=patient, grade=grade) for grade in (1, 2)]
+           for patient in (one, other)}
+    casebooks = batch_write(coordinator, {patient: [RowChange(row, "Imported") for row in rows]
+                                          for patient, rows in new.items()})
+    assert not any(casebook.has_problems for casebook in casebooks)
+    for patient, rows in new.items():
+        highest = len(stored) if patient == one else other.adverse_events.count() - 2
+        assert [row.repeat_instance for row in rows] == [highest + 1, highest + 2]
+        assert [row.history.get().repeat_instance for row in rows] == [highest + 1, highest + 2]
