@@ -23,7 +23,14 @@ from collections.abc import Callable, Iterator
 
 from django.db import connection
 
-from analytics.exports.dataset import COPY_BLOCK_BYTES, blocks_joined, copy_text_unescaped
+from analytics.exports.dataset import (
+    COPY_BLOCK_BYTES,
+    blocks_joined,
+    copy_blocks,
+    copy_read,
+    copy_text_unescaped,
+    read_ahead,
+)
 from analytics.models import ExportStatus
 from redcap_api.selectors import (
     JSON_SEPARATOR,
@@ -50,11 +57,8 @@ def csv_header(columns: list[str]) -> bytes:
 def record_csv_rows(query: RecordQuery) -> Iterator[bytes]:
     """The export's rows as CSV (no header)."""
     if database_writes_text():
-        with connection.cursor() as cursor:
-            raw = cursor.cursor  # psycopg's own cursor: Django's has no COPY
-            with raw.copy(f"COPY ({query.csv_sql}) TO STDOUT", query.params) as copy:
-                for block in blocks_joined(copy):
-                    yield copy_text_unescaped(block)
+        for block in copy_blocks(f"COPY ({query.csv_sql}) TO STDOUT", query.params):
+            yield copy_text_unescaped(block)
         return
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -93,15 +97,17 @@ def _database_json_rows(query: RecordQuery) -> Iterator[bytes]:
     and the values' separators are the only ones)."""
     templates = query.json_templates
     separator = JSON_SEPARATOR.encode()
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        with raw.copy(f"COPY ({query.json_sql}) TO STDOUT", query.params) as copy:
-            held = b"["
-            for block in blocks_joined(copy):
-                yield held
-                rows = (line.split(separator) for line in copy_text_unescaped(block).split(b"\n")[:-1])
-                held = b",".join([templates[row[0]] % tuple(row[1:]) for row in rows]) + b","
-    yield held[:-1] + b"]" if held != b"[" else b"[]"
+
+    def objects(raw) -> Iterator[bytes]:
+        held = b"["
+        for block in copy_read(raw, f"COPY ({query.json_sql}) TO STDOUT", query.params):
+            yield held
+            rows = (line.split(separator) for line in copy_text_unescaped(block).split(b"\n")[:-1])
+            held = b",".join([templates[row[0]] % tuple(row[1:]) for row in rows]) + b","
+        yield held[:-1] + b"]" if held != b"[" else b"[]"
+
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        yield from read_ahead(objects(cursor.cursor))  # the objects made while the caller hashes and sends
 
 
 def record_export_stream(*, user, fmt: str, header: Callable[[list[str]], list[str]] | None = None,

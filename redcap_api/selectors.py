@@ -483,7 +483,7 @@ def record_ranks(patients: QuerySet) -> tuple[PatientNumbers, list[str]]:
     Python compares text: the same order on every database, whatever its collation), and the
     IDs in that order. The query sorts by these numbers, which is quicker than comparing the
     IDs' text."""
-    ordered = sorted(patients.values_list("study_id", "pk"))
+    ordered = sorted(patients.order_by().values_list("study_id", "pk"))
     ranks = patient_numbers((pk, rank) for rank, (_study_id, pk) in enumerate(ordered, start=1))
     return ranks, [study_id for study_id, _pk in ordered]
 

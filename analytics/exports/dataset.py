@@ -13,11 +13,14 @@ row's JSON object.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hmac
 import json
+import queue
 import re
+import threading
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -152,7 +155,7 @@ def date_shifts(*, user) -> PatientNumbers:
     """The date offsets of the patients ``user`` may see (the patients whose rows the tables hold)."""
     key = _shift_key()
     return patient_numbers((pk, _date_shift(key, study_id))
-                           for pk, study_id in patient_list_for_user(user=user).values_list("pk", "study_id"))
+                           for pk, study_id in patient_list_for_user(user=user).order_by("pk").values_list("pk", "study_id"))
 
 
 # A date outside these is implausible (stored before the plausibility checks existed) and
@@ -354,7 +357,7 @@ def table_csv_copy(table: Table, *, user, options: ExportOptions,
     on 100 000 patients this is what keeps the export within a small factor of COPY itself."""
     queryset = table_values(table, user=user, options=options, with_patient_pk=False, shifts=shifts)
     sql, params = queryset.query.sql_with_params()
-    return (yield from _copy_blocks(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params))
+    return (yield from copy_blocks(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params))
 
 
 COPY_BLOCK_BYTES = 256 * 1024
@@ -391,15 +394,78 @@ def copy_text_unescaped(block: bytes) -> bytes:
     return _COPY_ESCAPE.sub(lambda escape: _COPY_ESCAPES[escape.group(1)], block)
 
 
-def _copy_blocks(copy_sql: str, params) -> Generator[bytes, None, int]:
-    """What COPY writes, in blocks of whole rows of about ``COPY_BLOCK_BYTES``: psycopg hands
-    over one row at a time, and each block handed on costs its consumer (zip, hash, socket)
-    a call of its own. Returns the row count. psycopg's errors become Django's, as through
-    Django's cursor, so that a dropped connection is seen as one and replaced."""
+# Blocks a reader thread may hold for its caller (``read_ahead``): the memory it costs.
+READ_AHEAD_BLOCKS = 8
+
+
+class _ReadingStopped(Exception):
+    """The caller stopped reading."""
+
+
+def read_ahead(blocks: Generator[bytes, None, None]) -> Iterator[bytes]:
+    """``blocks``, made by a thread of its own up to ``READ_AHEAD_BLOCKS`` blocks ahead of the
+    caller; an error of ``blocks`` is raised in the caller.
+
+    A COPY read by the caller between its own work on the blocks (a zip, a hash) stops being
+    read while the caller works: the server's socket fills and the server waits, and then the
+    caller waits for the server, in turn. The thread keeps reading (and, for a REDCap export,
+    writing the JSON objects) meanwhile; psycopg and hashing release the GIL while they wait
+    or hash. ``blocks`` must not use Django's ``connection`` (it is the thread's own there):
+    it is given the caller's psycopg cursor, which the thread alone uses until its last block.
+    A caller that stops reading (an error, a client gone) closes ``blocks`` in the thread,
+    which cancels its COPY (psycopg cancels a COPY its block is left by an exception)."""
+    handed: queue.Queue = queue.Queue(maxsize=READ_AHEAD_BLOCKS)
+    stopped = threading.Event()
+
+    def hand_over(item) -> None:
+        while True:
+            if stopped.is_set():
+                raise _ReadingStopped
+            try:
+                handed.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def make() -> None:
+        try:
+            for block in blocks:
+                hand_over(block)
+            hand_over(None)
+        except _ReadingStopped:
+            pass
+        except BaseException as error:  # raised again in the caller
+            with contextlib.suppress(_ReadingStopped):
+                hand_over(error)
+        finally:
+            blocks.close()
+
+    maker = threading.Thread(target=make, name="export-read-ahead", daemon=True)
+    maker.start()
+    try:
+        while (item := handed.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stopped.set()
+        maker.join()
+
+
+def copy_read(raw_cursor, copy_sql: str, params) -> Generator[bytes, None, None]:
+    """What ``COPY ... TO STDOUT`` writes, read through the psycopg cursor, in blocks of whole
+    rows of about ``COPY_BLOCK_BYTES`` (psycopg hands over one row at a time)."""
+    with raw_cursor.copy(copy_sql, params) as copy:
+        yield from blocks_joined(copy)
+
+
+def copy_blocks(copy_sql: str, params) -> Generator[bytes, None, int]:
+    """``copy_read`` on the connection, read ahead of the caller (``read_ahead``). Returns the
+    row count. psycopg's errors become Django's, as through Django's cursor, so that a dropped
+    connection is seen as one and replaced."""
     with connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor  # psycopg's own cursor: Django's has no COPY
-        with raw.copy(copy_sql, params) as copy:
-            yield from blocks_joined(copy)
+        yield from read_ahead(copy_read(raw, copy_sql, params))
         return raw.rowcount
 
 
@@ -421,7 +487,7 @@ def table_json_copy(table: Table, *, user, options: ExportOptions,
     json_sql = f"SELECT {objects} FROM ({sql}) AS exported({names})"  # noqa: S608 (our own query)
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL datestyle = 'ISO, YMD'")  # a date's text is YYYY-MM-DD
-    blocks = _copy_blocks(f"COPY ({json_sql}) TO STDOUT", params)
+    blocks = copy_blocks(f"COPY ({json_sql}) TO STDOUT", params)
     while True:
         try:
             block = next(blocks)

@@ -16,9 +16,19 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 import pytest
+from django.db import DataError, connection, transaction
 
 from analytics.exports import formats
-from analytics.exports.dataset import ExportOptions, blocks_joined, table_columns, table_csv_copy, table_rows
+from analytics.exports.dataset import (
+    READ_AHEAD_BLOCKS,
+    ExportOptions,
+    blocks_joined,
+    copy_blocks,
+    read_ahead,
+    table_columns,
+    table_csv_copy,
+    table_rows,
+)
 from analytics.exports.formats import table_frame_from_csv, table_frames_from_csv
 from analytics.exports.services import export_bytes
 from analytics.exports.stata import StataColumn, write_dta, write_dta_chunks
@@ -228,3 +238,60 @@ def test_rows_waiting_for_their_block_are_not_tracked_by_the_garbage_collector()
             gc.enable()
     assert blocks == [b"".join(rows)]
     assert counted[0] < 100
+
+
+# --- COPY read ahead of its caller by a thread --------------------------------------------
+
+SERIES = "COPY (SELECT n, repeat('x', 100) FROM generate_series(1, %s) AS n) TO STDOUT"
+
+
+def test_the_blocks_read_ahead_are_the_copy_in_order_with_its_row_count(database_copy):
+    blocks = copy_blocks(SERIES, [20_000])
+    read = []
+    while True:
+        try:
+            read.append(next(blocks))
+        except StopIteration as done:
+            rows = done.value
+            break
+    assert len(read) > READ_AHEAD_BLOCKS  # more than the thread may hold: it waited for the caller
+    assert b"".join(read) == b"".join(f"{n}\t{'x' * 100}\n".encode() for n in range(1, 20_001))
+    assert rows == 20_000
+
+
+class ClientGone(Exception):
+    pass
+
+
+def test_a_caller_that_stops_reading_cancels_the_copy_and_keeps_the_connection(database_copy):
+    """As an export's stream closed by a client gone: the COPY is cancelled (its transaction,
+    the export's snapshot, rolled back) and the connection serves the next query."""
+    with pytest.raises(ClientGone), transaction.atomic():
+        blocks = copy_blocks(SERIES, [2_000_000])  # about 200 MB, never read to the end
+        next(blocks)
+        blocks.close()
+        raise ClientGone
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
+
+
+def test_an_error_of_the_database_mid_copy_is_raised_in_the_caller_as_django_s(database_copy):
+    failing = "COPY (SELECT 1 / (20000 - n) FROM generate_series(1, %s) AS n) TO STDOUT"
+    with pytest.raises(DataError, match="division by zero"), transaction.atomic():
+        for _block in copy_blocks(failing, [30_000]):
+            pass
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
+
+
+def test_an_error_of_the_blocks_made_ahead_is_raised_in_the_caller():
+    def failing():
+        yield b"first"
+        raise ValueError("made wrong")
+
+    read = read_ahead(failing())
+    assert next(read) == b"first"
+    with pytest.raises(ValueError, match="made wrong"):
+        next(read)
