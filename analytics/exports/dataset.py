@@ -54,6 +54,9 @@ CHUNK_SIZE = 5000
 
 FILE_FORMATS = ("csv", "json", "dta", "sav", "xpt", "odm")
 STAT_FORMATS = ("dta", "sav", "xpt")  # Stata, SPSS, SAS
+# A date is a number in a Stata, SPSS or SAS file, counted in days from the format's epoch
+# (SPSS counts seconds, ``analytics.exports.formats`` scales them).
+STAT_DATE_EPOCHS = {"dta": dt.date(1960, 1, 1), "sav": dt.date(1582, 10, 14), "xpt": dt.date(1960, 1, 1)}
 DATE_MODES = ("relative", "shifted")
 VALUE_MODES = ("codes", "labels")
 MAX_SHIFT_DAYS = 365
@@ -241,13 +244,13 @@ def _code_labels(expression: Expression, choices, *, default: Expression) -> Exp
 
 
 def variable_expression(table: Table, variable: Variable, options: ExportOptions, *,
-                        shifts: PatientNumbers | None = None) -> Expression:
+                        shifts: PatientNumbers | None = None, date_epoch: dt.date | None = None) -> Expression:
     """The SQL expression of the variable's exported value under these options.
 
     Every conversion happens in the database: days from C1D1, derived values, booleans as
     1/0, empty codes as missing, labels for codes, and (given ``shifts``) dates shifted by
-    their patient's offset; without ``shifts`` a shifted date is the stored one, which
-    ``table_rows`` shifts."""
+    their patient's offset, counted in days from ``date_epoch`` when given; without
+    ``shifts`` a shifted date is the stored one, which ``table_rows`` shifts."""
     if variable.kind == MISSING:
         # The code of the question the companion is named after, whatever the value mode.
         question = variable.inputs[0].removeprefix("missing_codes__")
@@ -258,7 +261,8 @@ def variable_expression(table: Table, variable: Variable, options: ExportOptions
         if options.dates == "shifted":
             if shifts is None:
                 return value
-            return ShiftedDate(value, F("pk" if table.is_patient_table else "patient_id"), shifts=shifts)
+            shifted = ShiftedDate(value, F("pk" if table.is_patient_table else "patient_id"), shifts=shifts)
+            return DaysBetween(shifted, Value(date_epoch, output_field=DateField())) if date_epoch else shifted
         c1d1 = F("c1d1_date" if table.is_patient_table else "patient__c1d1_date")
         return DaysBetween(value, c1d1)
     if variable.kind == BOOLEAN:
@@ -276,14 +280,15 @@ def variable_expression(table: Table, variable: Variable, options: ExportOptions
 
 
 def table_values(table: Table, *, user, options: ExportOptions, with_patient_pk: bool = True,
-                 shifts: PatientNumbers | None = None) -> QuerySet:
+                 shifts: PatientNumbers | None = None, date_epoch: dt.date | None = None) -> QuerySet:
     """The table's exported rows as a values_list queryset of ([patient pk,] study ID,
     variables...), through the access-controlled selectors, in the table's order. Dates of a
     shifted export are shifted by the database when it can (``shifts``, computed here when not
     given), else left for ``table_rows``."""
     if options.dates == "shifted" and shifts is None and shifts_in_database():
         shifts = date_shifts(user=user)
-    expressions = {f"export_{number}": variable_expression(table, variable, options, shifts=shifts)
+    expressions = {f"export_{number}": variable_expression(table, variable, options, shifts=shifts,
+                                                           date_epoch=date_epoch)
                    for number, variable in enumerate(table_columns(table)[1:])}
     keys = ("pk", "study_id") if table.is_patient_table else ("patient_id", "patient__study_id")
     if not with_patient_pk:
@@ -348,14 +353,26 @@ def csv_copy_available(options: ExportOptions) -> bool:
     return connection.vendor == "postgresql"
 
 
+def csv_date_epoch(options: ExportOptions) -> dt.date | None:
+    """The day from which the database counts the dates of a table's CSV (``table_csv_copy``)
+    for a Stata, SPSS or SAS file of shifted dates, which holds them as numbers (the number is
+    parsed quicker than the date's text, and the file would make it anyway); None when the
+    CSV holds the dates' text."""
+    if options.dates == "shifted" and options.file_format in STAT_FORMATS:
+        return STAT_DATE_EPOCHS[options.file_format]
+    return None
+
+
 def table_csv_copy(table: Table, *, user, options: ExportOptions,
                    shifts: PatientNumbers | None = None) -> Generator[bytes, None, int]:
     """The table's rows as CSV (no header), written by PostgreSQL's COPY from the query of
     ``table_rows`` (without the patient pk), streamed as it arrives; returns the row count.
 
-    The same values as ``table_rows`` in the same order, without a Python object per value:
-    on 100 000 patients this is what keeps the export within a small factor of COPY itself."""
-    queryset = table_values(table, user=user, options=options, with_patient_pk=False, shifts=shifts)
+    The same values as ``table_rows`` in the same order (but the dates of ``csv_date_epoch``),
+    without a Python object per value: on 100 000 patients this is what keeps the export
+    within a small factor of COPY itself."""
+    queryset = table_values(table, user=user, options=options, with_patient_pk=False, shifts=shifts,
+                            date_epoch=csv_date_epoch(options))
     sql, params = queryset.query.sql_with_params()
     return (yield from copy_blocks(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params))
 

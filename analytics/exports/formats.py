@@ -36,7 +36,15 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from xml.sax.saxutils import escape, quoteattr
 
-from analytics.exports.dataset import ExportOptions, coded_columns, decimal_places, table_columns, variable_type
+from analytics.exports.dataset import (
+    STAT_DATE_EPOCHS,
+    ExportOptions,
+    coded_columns,
+    csv_date_epoch,
+    decimal_places,
+    table_columns,
+    variable_type,
+)
 from analytics.exports.dictionary import (
     CTCAE_TERM_COLUMNS,
     MISSING_CODE_COLUMNS,
@@ -56,7 +64,7 @@ from analytics.exports.records import RecordSpill, blank_padded
 from analytics.exports.spss import SpssColumn, write_sav_chunks
 from analytics.exports.stata import StataColumn, write_dta_chunks
 from analytics.exports.variables import BOOLEAN, CODE, DATE, MISSING, Table, Variable, sas_dataset_names
-from analytics.exports.xport import SAS_EPOCH, XportColumn, ibm_floats, sas_names, write_xport_chunks
+from analytics.exports.xport import XportColumn, ibm_floats, sas_names, write_xport_chunks
 from patients.clinical import MissingCode
 
 FLUSH_ROWS = 1000
@@ -439,12 +447,11 @@ def _missing_value(variable: Variable, code: str, options: ExportOptions):
     return SAS_MISSING[code]
 
 
-SPSS_EPOCH = dt.date(1582, 10, 14)
-STATA_EPOCH = dt.date(1960, 1, 1)
 # A date is a number in each format: days since 1960 (Stata, SAS), seconds since the
 # Gregorian calendar began (SPSS), with the format's date display format, so that a date
 # column is a date even when every value is empty.
-DATE_NUMBERS = {"dta": (STATA_EPOCH, 1), "sav": (SPSS_EPOCH, 86400), "xpt": (SAS_EPOCH, 1)}
+DATE_NUMBERS = {file_format: (epoch, 86400 if file_format == "sav" else 1)
+                for file_format, epoch in STAT_DATE_EPOCHS.items()}
 DATE_DISPLAY = {"dta": "%td", "sav": "DATE11"}
 
 
@@ -527,7 +534,8 @@ def table_frames_from_csv(table: Table, blocks: Iterable[bytes], options: Export
     # Every value as text ("NA" is a code, not a missing value), an empty field as "" (which
     # spares pandas a pass over the column for missing values), but in the numbers: missing.
     numbers = {variable.name: "float64" for variable in columns
-               if not _has_numeric_codes(variable) and variable_type(variable, options) in ("integer", "decimal")}
+               if (not _has_numeric_codes(variable) and variable_type(variable, options) in ("integer", "decimal"))
+               or (variable_type(variable, options) == "date" and csv_date_epoch(options))}
     reader = io.BufferedReader(_BlockReader(blocks), buffer_size=1 << 20)
     if not reader.peek(1):
         yield table_frame(table, [], options)
@@ -559,6 +567,8 @@ def _frame_converted(table: Table, raw, options: ExportOptions):
         kind = variable_type(variable, options)
         if _has_numeric_codes(variable):
             series = pd.Series(_code_numbers(values, numeric_codes(variable)), index=values.index)
+        elif kind == "date" and csv_date_epoch(options):  # days from the epoch already
+            series = values * scale if scale != 1 else values
         elif kind == "date":
             days = values.to_numpy().astype("datetime64[D]")  # "" is NaT
             offsets = (days - np.datetime64(epoch, "D")).astype("float64") * scale
