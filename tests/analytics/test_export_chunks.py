@@ -245,15 +245,18 @@ def test_rows_waiting_for_their_block_are_not_tracked_by_the_garbage_collector()
 SERIES = "COPY (SELECT n, repeat('x', 100) FROM generate_series(1, %s) AS n) TO STDOUT"
 
 
-def test_the_blocks_read_ahead_are_the_copy_in_order_with_its_row_count(database_copy):
-    blocks = copy_blocks(SERIES, [20_000])
+def read_to_the_end(blocks) -> tuple[list[bytes], object]:
+    """The blocks of a generator, and what it returns (a COPY's row count)."""
     read = []
     while True:
         try:
             read.append(next(blocks))
         except StopIteration as done:
-            rows = done.value
-            break
+            return read, done.value
+
+
+def test_the_blocks_read_ahead_are_the_copy_in_order_with_its_row_count(database_copy):
+    read, rows = read_to_the_end(copy_blocks(SERIES, [20_000]))
     assert len(read) > READ_AHEAD_BLOCKS  # more than the thread may hold: it waited for the caller
     assert b"".join(read) == b"".join(f"{n}\t{'x' * 100}\n".encode() for n in range(1, 20_001))
     assert rows == 20_000

@@ -443,6 +443,7 @@ def test_csv_written_by_copy_is_the_csv_of_the_rows(planted, center, statisticia
     from django.db import connection, transaction
 
     from analytics.exports.dataset import csv_copy_available, table_csv_copy, table_rows
+    from tests.analytics.test_export_chunks import read_to_the_end
 
     if connection.vendor != "postgresql":
         pytest.skip("COPY is PostgreSQL's; SQLite exports always go through the rows")
@@ -457,14 +458,7 @@ def test_csv_written_by_copy_is_the_csv_of_the_rows(planted, center, statisticia
             text = io.StringIO()
             csv.writer(text, lineterminator="\n").writerows(row for _pk, row in table_rows(
                 table, user=statistician, options=options))
-            blocks = table_csv_copy(table, user=statistician, options=options)
-            copied = []
-            while True:
-                try:
-                    copied.append(next(blocks))
-                except StopIteration as done:
-                    count = done.value
-                    break
+            copied, count = read_to_the_end(table_csv_copy(table, user=statistician, options=options))
             assert b"".join(copied).decode() == text.getvalue(), table.name
             assert count == text.getvalue().count("\n") > 0, table.name
             if table.name == "hsct":  # not performed: no date, empty codes, unknown TBI
