@@ -42,6 +42,8 @@ from redcap_api.selectors import (
 )
 from redcap_api.services import record_export_log
 
+JSON_BLOCKS_AHEAD = 2
+
 
 def database_writes_text() -> bool:
     """Whether the database writes the CSV (COPY) and the JSON objects itself."""
@@ -107,7 +109,9 @@ def _database_json_rows(query: RecordQuery) -> Iterator[bytes]:
         yield held[:-1] + b"]" if held != b"[" else b"[]"
 
     with connection.cursor() as cursor, connection.wrap_database_errors:
-        yield from read_ahead(objects(cursor.cursor))  # the objects made while the caller hashes and sends
+        # The objects made while the caller hashes and sends them; a block of objects is many
+        # times the COPY block it is made from, so the thread holds few.
+        yield from read_ahead(objects(cursor.cursor), ahead=JSON_BLOCKS_AHEAD)
 
 
 def record_export_stream(*, user, fmt: str, header: Callable[[list[str]], list[str]] | None = None,

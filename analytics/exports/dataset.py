@@ -411,7 +411,8 @@ def copy_text_unescaped(block: bytes) -> bytes:
     return _COPY_ESCAPE.sub(lambda escape: _COPY_ESCAPES[escape.group(1)], block)
 
 
-# Blocks a reader thread may hold for its caller (``read_ahead``): the memory it costs.
+# Blocks of a COPY (``COPY_BLOCK_BYTES`` each) a reader thread may hold for its caller
+# (``read_ahead``): the memory it costs.
 READ_AHEAD_BLOCKS = 8
 
 
@@ -419,9 +420,9 @@ class _ReadingStopped(Exception):
     """The caller stopped reading."""
 
 
-def read_ahead(blocks: Generator[bytes, None, None]) -> Iterator[bytes]:
-    """``blocks``, made by a thread of its own up to ``READ_AHEAD_BLOCKS`` blocks ahead of the
-    caller; an error of ``blocks`` is raised in the caller.
+def read_ahead(blocks: Generator[bytes, None, None], *, ahead: int = READ_AHEAD_BLOCKS) -> Iterator[bytes]:
+    """``blocks``, made by a thread of its own up to ``ahead`` blocks ahead of the caller; an
+    error of ``blocks`` is raised in the caller.
 
     A COPY read by the caller between its own work on the blocks (a zip, a hash) stops being
     read while the caller works: the server's socket fills and the server waits, and then the
@@ -431,7 +432,7 @@ def read_ahead(blocks: Generator[bytes, None, None]) -> Iterator[bytes]:
     it is given the caller's psycopg cursor, which the thread alone uses until its last block.
     A caller that stops reading (an error, a client gone) closes ``blocks`` in the thread,
     which cancels its COPY (psycopg cancels a COPY its block is left by an exception)."""
-    handed: queue.Queue = queue.Queue(maxsize=READ_AHEAD_BLOCKS)
+    handed: queue.Queue = queue.Queue(maxsize=ahead)
     stopped = threading.Event()
 
     def hand_over(item) -> None:

@@ -14,12 +14,12 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 
-from analytics.models import ExportLog
+from analytics.models import ExportLog, ExportStatus
 from outcomes.models import AdverseEvent
 from patients.models import FormState, Patient
 from redcap_api import records
 from redcap_api.project import FORM_STATUS_CODES, NO_FORM_STATUS, RECORD_ID_FIELD, instruments, project_fields
-from redcap_api.records import csv_header, record_csv_rows, record_json_rows
+from redcap_api.records import csv_header, record_csv_rows, record_export_stream, record_json_rows
 from redcap_api.selectors import record_query_for_user
 from sites.models import ApiTokenKind
 from sites.services import api_token_create
@@ -180,3 +180,18 @@ def test_text_with_commas_quotes_line_breaks_and_backslashes_is_written_alike_by
     read_csv = list(csv.DictReader(io.StringIO(by_database[0].decode(), newline="")))
     assert text in [row["other_specify"] for row in read_csv]
     assert text in [row["other_specify"] for row in json.loads(by_database[1])]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_a_client_gone_mid_export_leaves_a_failed_log_and_a_working_connection(demo, fmt):
+    """The stream closed after its first block (a client gone): the COPY read ahead by a thread
+    is cancelled, the export is logged as failed with what was sent, and the connection serves
+    the next export."""
+    user = get_user_model().objects.get(username="statistician")
+    stream = record_export_stream(user=user, fmt=fmt, log_parameters={}, deidentified=True, labels=False,
+                                  records=None, fields=list(project_fields()), complete=list(instruments()))
+    first = next(stream)
+    stream.close()
+    log = ExportLog.objects.filter(user=user).latest("pk")
+    assert (log.status, log.size_bytes) == (ExportStatus.FAILED, len(first))
+    assert len(json.loads(export(user, format="json"))) > Patient.objects.count()  # served again, whole
