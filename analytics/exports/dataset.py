@@ -243,14 +243,28 @@ def _code_labels(expression: Expression, choices, *, default: Expression) -> Exp
                 default=default, output_field=CharField())
 
 
+def numeric_codes(variable: Variable) -> dict[str, int]:
+    """The numbers that stand for a code list's codes in Stata, SPSS and SAS files (1, 2, ... in the
+    code list's order; yes/no stays 1/0)."""
+    if variable.kind == BOOLEAN:
+        return {"1": 1, "0": 0}
+    return {code: number for number, (code, _label) in enumerate(variable.choices, start=1)}
+
+
+def has_code_list(variable: Variable) -> bool:
+    return variable.kind in (CODE, BOOLEAN, MISSING) and bool(variable.choices)
+
+
 def variable_expression(table: Table, variable: Variable, options: ExportOptions, *,
-                        shifts: PatientNumbers | None = None, date_epoch: dt.date | None = None) -> Expression:
+                        shifts: PatientNumbers | None = None, date_epoch: dt.date | None = None,
+                        codes_as_numbers: bool = False) -> Expression:
     """The SQL expression of the variable's exported value under these options.
 
     Every conversion happens in the database: days from C1D1, derived values, booleans as
-    1/0, empty codes as missing, labels for codes, and (given ``shifts``) dates shifted by
-    their patient's offset, counted in days from ``date_epoch`` when given; without
-    ``shifts`` a shifted date is the stored one, which ``table_rows`` shifts."""
+    1/0, empty codes as missing, labels for codes (or, ``codes_as_numbers``, the numbers of
+    ``numeric_codes``), and (given ``shifts``) dates shifted by their patient's offset,
+    counted in days from ``date_epoch`` when given; without ``shifts`` a shifted date is the
+    stored one, which ``table_rows`` shifts."""
     if variable.kind == MISSING:
         # The code of the question the companion is named after, whatever the value mode.
         question = variable.inputs[0].removeprefix("missing_codes__")
@@ -272,6 +286,10 @@ def variable_expression(table: Table, variable: Variable, options: ExportOptions
         return Cast(value, IntegerField())
     if variable.kind == CODE:
         code = NullIf(value, Value("")) if not variable.is_derived else value
+        if codes_as_numbers and variable.choices:  # an unknown code (none should exist) is missing
+            return Case(*(When(Exact(code, Value(text)), then=Value(number))
+                          for text, number in numeric_codes(variable).items()), default=None,
+                        output_field=IntegerField())
         if options.labels_as_text and variable.choices:
             # An unknown code (none should exist) is kept as it is rather than lost.
             return _code_labels(code, variable.choices, default=code)
@@ -280,7 +298,8 @@ def variable_expression(table: Table, variable: Variable, options: ExportOptions
 
 
 def table_values(table: Table, *, user, options: ExportOptions, with_patient_pk: bool = True,
-                 shifts: PatientNumbers | None = None, date_epoch: dt.date | None = None) -> QuerySet:
+                 shifts: PatientNumbers | None = None, date_epoch: dt.date | None = None,
+                 codes_as_numbers: bool = False) -> QuerySet:
     """The table's exported rows as a values_list queryset of ([patient pk,] study ID,
     variables...), through the access-controlled selectors, in the table's order. Dates of a
     shifted export are shifted by the database when it can (``shifts``, computed here when not
@@ -288,7 +307,7 @@ def table_values(table: Table, *, user, options: ExportOptions, with_patient_pk:
     if options.dates == "shifted" and shifts is None and shifts_in_database():
         shifts = date_shifts(user=user)
     expressions = {f"export_{number}": variable_expression(table, variable, options, shifts=shifts,
-                                                           date_epoch=date_epoch)
+                                                           date_epoch=date_epoch, codes_as_numbers=codes_as_numbers)
                    for number, variable in enumerate(table_columns(table)[1:])}
     keys = ("pk", "study_id") if table.is_patient_table else ("patient_id", "patient__study_id")
     if not with_patient_pk:
@@ -353,6 +372,12 @@ def csv_copy_available(options: ExportOptions) -> bool:
     return connection.vendor == "postgresql"
 
 
+def csv_codes_as_numbers(options: ExportOptions) -> bool:
+    """Whether a table's CSV (``table_csv_copy``) holds a code list's numbers (``numeric_codes``)
+    rather than its codes: for a Stata, SPSS or SAS file, which holds the numbers."""
+    return options.file_format in STAT_FORMATS
+
+
 def csv_date_epoch(options: ExportOptions) -> dt.date | None:
     """The day from which the database counts the dates of a table's CSV (``table_csv_copy``)
     for a Stata, SPSS or SAS file of shifted dates, which holds them as numbers (the number is
@@ -368,11 +393,12 @@ def table_csv_copy(table: Table, *, user, options: ExportOptions,
     """The table's rows as CSV (no header), written by PostgreSQL's COPY from the query of
     ``table_rows`` (without the patient pk), streamed as it arrives; returns the row count.
 
-    The same values as ``table_rows`` in the same order (but the dates of ``csv_date_epoch``),
+    The same values as ``table_rows`` in the same order (but the dates of ``csv_date_epoch``
+    and the codes of ``csv_codes_as_numbers``),
     without a Python object per value: on 100 000 patients this is what keeps the export
     within a small factor of COPY itself."""
     queryset = table_values(table, user=user, options=options, with_patient_pk=False, shifts=shifts,
-                            date_epoch=csv_date_epoch(options))
+                            date_epoch=csv_date_epoch(options), codes_as_numbers=csv_codes_as_numbers(options))
     sql, params = queryset.query.sql_with_params()
     return (yield from copy_blocks(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params))
 

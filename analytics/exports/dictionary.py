@@ -37,12 +37,16 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
-from analytics.exports.dataset import ExportOptions, table_columns, variable_type, variable_unit
+from analytics.exports.dataset import (
+    ExportOptions,
+    has_code_list,
+    numeric_codes,
+    table_columns,
+    variable_type,
+    variable_unit,
+)
 from analytics.exports.variables import (
-    BOOLEAN,
-    CODE,
     DATE,
-    MISSING,
     Variable,
     excluded_fields,
     export_tables,
@@ -90,18 +94,6 @@ def ctcae_term_entries() -> list[dict]:
     return [{"meddra_code": term.meddra_code, "term": term.term, "soc": term.soc, "haematologic": term.haematologic,
              "other_specify": term.other_specify, "grades": term.grades}
             for term in CtcaeTerm.objects.order_by("soc", "term")]
-
-
-def numeric_codes(variable: Variable) -> dict[str, int]:
-    """The numbers that stand for a code list's codes in Stata, SPSS and SAS files (1, 2, ... in the
-    code list's order; yes/no stays 1/0)."""
-    if variable.kind == BOOLEAN:
-        return {"1": 1, "0": 0}
-    return {code: number for number, (code, _label) in enumerate(variable.choices, start=1)}
-
-
-def has_code_list(variable: Variable) -> bool:
-    return variable.kind in (CODE, BOOLEAN, MISSING) and bool(variable.choices)
 
 
 def code_list(variable: Variable) -> list[dict]:

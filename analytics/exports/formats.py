@@ -40,8 +40,11 @@ from analytics.exports.dataset import (
     STAT_DATE_EPOCHS,
     ExportOptions,
     coded_columns,
+    csv_codes_as_numbers,
     csv_date_epoch,
     decimal_places,
+    has_code_list,
+    numeric_codes,
     table_columns,
     variable_type,
 )
@@ -55,9 +58,7 @@ from analytics.exports.dictionary import (
     code_list,
     ctcae_term_entries,
     dictionary_csv_rows,
-    has_code_list,
     missing_code_entries,
-    numeric_codes,
     table_csv_rows,
 )
 from analytics.exports.records import RecordSpill, blank_padded
@@ -535,7 +536,8 @@ def table_frames_from_csv(table: Table, blocks: Iterable[bytes], options: Export
     # spares pandas a pass over the column for missing values), but in the numbers: missing.
     numbers = {variable.name: "float64" for variable in columns
                if (not _has_numeric_codes(variable) and variable_type(variable, options) in ("integer", "decimal"))
-               or (variable_type(variable, options) == "date" and csv_date_epoch(options))}
+               or (variable_type(variable, options) == "date" and csv_date_epoch(options))
+               or (_has_numeric_codes(variable) and csv_codes_as_numbers(options))}
     reader = io.BufferedReader(_BlockReader(blocks), buffer_size=1 << 20)
     if not reader.peek(1):
         yield table_frame(table, [], options)
@@ -565,7 +567,9 @@ def _frame_converted(table: Table, raw, options: ExportOptions):
     for number, variable in enumerate(columns):
         values = raw[variable.name]
         kind = variable_type(variable, options)
-        if _has_numeric_codes(variable):
+        if _has_numeric_codes(variable) and csv_codes_as_numbers(options):  # the numbers already
+            series = values
+        elif _has_numeric_codes(variable):
             series = pd.Series(_code_numbers(values, numeric_codes(variable)), index=values.index)
         elif kind == "date" and csv_date_epoch(options):  # days from the epoch already
             series = values * scale if scale != 1 else values
