@@ -159,11 +159,11 @@ def instances_number(rows: Iterable[ClinicalRecord]) -> None:
         if isinstance(row, RepeatingRecord) and row.pk is None:
             new.setdefault(type(row), []).append(row)
     for model, model_rows in new.items():
-        patient_ids = {row.patient.pk if row.patient_id is None else row.patient_id for row in model_rows}
-        last = dict(model.objects.filter(patient_id__in=patient_ids).order_by().values("patient_id")
+        # A new patient's row points at it by object: its pk is known once the patient is saved.
+        patient_ids = [row.patient.pk if row.patient_id is None else row.patient_id for row in model_rows]
+        last = dict(model.objects.filter(patient_id__in=set(patient_ids)).order_by().values("patient_id")
                     .annotate(last=Max("repeat_instance")).values_list("patient_id", "last"))
-        for row in model_rows:
-            patient_id = row.patient.pk if row.patient_id is None else row.patient_id
+        for row, patient_id in zip(model_rows, patient_ids, strict=True):
             last[patient_id] = row.repeat_instance = last.get(patient_id, 0) + 1
 
 

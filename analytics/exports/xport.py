@@ -21,7 +21,6 @@ RECORD = 80
 NAMESTR_LENGTH = 140
 NAME_LENGTH = 8
 LABEL_LENGTH = 40
-SAS_EPOCH = dt.date(1960, 1, 1)
 _PREFIX = "HEADER RECORD*******"
 _NAMESTR = struct.Struct(">hhhh8s40s8shhh2s8shhi52s")
 

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from patients.clinical import MissingCode, is_empty, mask_for
 from patients.models import Patient
-from patients.registry import Part
+from patients.registry import BOOKKEEPING_FIELDS, Part
 from patients.selectors import form_rows_for_user, patient_list_for_user
 from patients.services import crf_row_delete, crf_row_save, row_problems
 from sites.roles import can_edit_clinical_data, can_see_identifiers
@@ -228,8 +228,7 @@ def form_row_serializer(model, *, codable=(), mixins=(), extra_read_only=()):
 
     model_fields = [
         f.name for f in model._meta.concrete_fields
-        if f.name not in ("id", "patient", "version", "is_deleted", "created_at", "updated_at", "missing_codes",
-                          "repeat_instance")
+        if f.name not in BOOKKEEPING_FIELDS | {"missing_codes"}
     ]
     change_fields = ["change_reason"] if "reason" in model_fields else ["reason", "change_reason"]
     mixin_fields = [name for mixin in mixins for name in mixin._declared_fields if name not in model_fields]
