@@ -8,6 +8,8 @@ object) written by the database in one concat() (``TextSQL``).
 
 from __future__ import annotations
 
+import re
+
 from django.db.models import Func, IntegerField
 
 
@@ -88,8 +90,11 @@ class TextSQL:
         return pieces[0]
 
 
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')  # what a JSON string escapes
+
+
 def json_plain(texts) -> bool:
     """Whether each of the texts (None: any text) is its JSON string's content as it is: no
-    quote, backslash or control character to escape."""
-    return texts is not None and not any(
-        '"' in text or "\\" in text or any(character < " " for character in text) for text in texts)
+    quote, backslash or control character to escape. The texts are searched as one (a
+    record ID list holds as many texts as the export has records)."""
+    return texts is not None and not _JSON_ESCAPED.search("".join(texts))
