@@ -33,6 +33,7 @@ from analytics.exports.dataset import (
 )
 from analytics.models import ExportStatus
 from redcap_api.selectors import (
+    JSON_LINES,
     JSON_SEPARATOR,
     RecordQuery,
     export_snapshot,
@@ -93,25 +94,50 @@ def record_json_rows(query: RecordQuery) -> Iterator[bytes]:
 
 
 def _database_json_rows(query: RecordQuery) -> Iterator[bytes]:
-    """The JSON array of the rows' objects, each the template of its branch filled with the
-    JSON values the database wrote (`redcap_api.selectors.json_line`), one row a line of COPY's
-    text format (its escapes undone: a JSON text holds no raw control character, so the lines
-    and the values' separators are the only ones)."""
-    templates = query.json_templates
-    separator = JSON_SEPARATOR.encode()
+    """The JSON array of the rows' objects, each its branch's pieces (``query.json_pieces``)
+    around the JSON values the database wrote (`redcap_api.selectors.json_line`), one row a
+    line (COPY's rows each hold the lines of a group of records, separated by ``JSON_LINES``;
+    their text format's escapes undone: a JSON text holds no raw control character, so the
+    lines and the values' separators are the only ones).
 
-    def objects(raw) -> Iterator[bytes]:
+    A block's rows are one list of their values, which the loop walks row by row (a row's
+    part number says how many values follow); the values and the pieces are then interleaved
+    and joined at once. A row is never a bytes object of its own."""
+    separator, lines_separator = JSON_SEPARATOR.encode(), JSON_LINES.encode()
+    # A row's tokens (its part number, then its values) each followed by a piece: the object
+    # starts after the part number, and its last piece ends with the comma before the next row.
+    pieces = {part: [*around[:-1], around[-1] + b","] for part, around in query.json_pieces.items()}
+    widths = {part: len(around) for part, around in pieces.items()}
+
+    def block_objects(block: bytes) -> bytes:
+        text = copy_text_unescaped(block)[:-1].replace(b"\n", separator)
+        tokens = text.replace(lines_separator, separator).split(separator)
+        following: list[bytes] = []
+        follow = following.extend
+        start = 0
+        while start < len(tokens):
+            part = tokens[start]
+            follow(pieces[part])
+            tokens[start] = b""
+            start += widths[part]
+        joined: list = [b""] * (2 * len(tokens))
+        joined[0::2] = tokens
+        joined[1::2] = following
+        return b"".join(joined)
+
+    def objects(blocks: Iterator[bytes]) -> Iterator[bytes]:
         held = b"["
-        for block in copy_read(raw, f"COPY ({query.json_sql}) TO STDOUT", query.params):
+        for block in blocks:
             yield held
-            rows = (line.split(separator) for line in copy_text_unescaped(block).split(b"\n")[:-1])
-            held = b",".join([templates[row[0]] % tuple(row[1:]) for row in rows]) + b","
+            held = block_objects(block)
         yield held[:-1] + b"]" if held != b"[" else b"[]"
 
     with connection.cursor() as cursor, connection.wrap_database_errors:
-        # The objects made while the caller hashes and sends them; a block of objects is many
-        # times the COPY block it is made from, so the thread holds few.
-        yield from read_ahead(objects(cursor.cursor), ahead=JSON_BLOCKS_AHEAD)
+        # Three at once: a thread reads the COPY (the database never waits for its rows to be
+        # read), another makes the objects, and the caller hashes and sends them. A block of
+        # objects is many times the COPY block it is made from, so the second thread holds few.
+        copied = read_ahead(copy_read(cursor.cursor, f"COPY ({query.json_sql}) TO STDOUT", query.params))
+        yield from read_ahead(objects(copied), ahead=JSON_BLOCKS_AHEAD)
 
 
 def record_export_stream(*, user, fmt: str, header: Callable[[list[str]], list[str]] | None = None,

@@ -262,9 +262,9 @@ class RecordQuery:
 
     columns: list[str]
     sql: str
-    json_sql: str  # PostgreSQL: the same rows as their JSON values (`json_line`), for `json_templates`
-    json_templates: dict[bytes, bytes]  # a branch's part number → its rows' JSON object, %s for each value
-    csv_sql: str  # PostgreSQL: the same rows as their CSV lines (without the line break)
+    json_sql: str  # PostgreSQL: the same rows as their JSON values (`json_line`), grouped, for `json_pieces`
+    json_pieces: dict[bytes, list[bytes]]  # a branch's part number → its rows' JSON object around the values
+    csv_sql: str  # PostgreSQL: the same rows as their CSV lines, grouped (`grouped_lines`)
     params: tuple
     counts_sql: str
     counts_params: tuple
@@ -433,27 +433,43 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         column_texts[(position, REPEAT_INSTRUMENT)] = [repeat_instrument]
 
 
-    # A row's place: its record's rank and its part in one number, then (repeating rows) its pk.
-    # A branch's rows sorted by these two keys, the union of the branches is one merge of them
-    # (PostgreSQL's Merge Append): a part as a key of its own, constant in its branch, would
-    # leave the whole union to one sort.
+    # A row's place: its record's rank and its part in one number, then its pk (the patient's,
+    # for the record's row). A branch's rows sorted by these two keys, the union of the branches
+    # is one merge of them (PostgreSQL's Merge Append): a part as a key of its own, constant in
+    # its branch, would leave the whole union to one sort, and so would a constant second key
+    # (a sort drops it, and its branch no longer gives the order the merge asks for).
     part_step = len(instruments()) + 1
 
     def keys(part: int, rank: str) -> str:
         return (f"CAST({rank} AS bigint) * {part_step} + {part} AS k_record, "
-                f"{'r.rc_row' if part else 'CAST(0 AS bigint)'} AS k_row")
+                f"{'r.rc_row' if part else 'p.rc_patient'} AS k_row")
 
     union = " UNION ALL ".join(
         "SELECT " + ", ".join([keys(part, rank), *(f"{value} AS {quote(column)}"
                                                    for value, column in zip(values, columns, strict=True))])
         + f" {rest}" for part, rank, values, rest in branches)
 
-    def lines_union(line) -> str:
-        """The union with each row's CSV line (or JSON values) made in its branch, before the
-        sort, which then moves a line per row rather than every column; each branch sorted on
-        its own, for the merge."""
-        return " UNION ALL ".join(f"(SELECT {keys(part, rank)}, {line(part, values)} AS rc_line {rest} "
-                                  "ORDER BY k_record, k_row)" for part, rank, values, rest in branches)
+    def lines_union(line, *, grouped: bool = False) -> str:
+        """The union with each row's CSV line (or JSON values) made in its branch, each branch
+        sorted on its own, for the merge; `grouped`: sorted first by the group of
+        ``RECORDS_PER_COPY_ROW`` records (``k_group``) the row's record is in.
+
+        A line is made after its branch's sort, as the merge reads the row, not before it: the
+        sort moves the columns the line is made of, and the merge hands over its first row
+        once every branch is sorted instead of once every line of every branch is made, so
+        that the database makes the lines while the rows are being sent (and read). PostgreSQL
+        makes a column of a sorted query after the sort when the column is volatile: the
+        ``clock_timestamp()`` test, always true, makes it so (a volatile function, unlike
+        random(), that parallel workers may run: the branch is still sorted by them)."""
+        group = "k_group, " if grouped else ""
+
+        def grouping(rank: str) -> str:
+            return f"CAST({rank} AS bigint) / {RECORDS_PER_COPY_ROW} AS k_group, " if grouped else ""
+
+        return " UNION ALL ".join(
+            f"(SELECT {grouping(rank)}{keys(part, rank)}, "
+            f"CASE WHEN clock_timestamp() IS NOT NULL THEN {line(part, values)} END AS rc_line {rest} "
+            f"ORDER BY {group}k_record, k_row)" for part, rank, values, rest in branches)
 
     @functools.cache  # once per column and test: the record IDs are as many as the records
     def passes(test: Callable, key) -> bool:
@@ -463,18 +479,23 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         """Whether the column's texts in the branch all pass `test` (`csv_plain`, `json_plain`)."""
         return lambda part, column: passes(test, (part, column) if (part, column) in column_texts else column)
 
-    csv_union = lines_union(lambda part, values: csv_line(part, values, columns, plain(csv_plain)))
-    json_union = lines_union(lambda part, values: json_line(part, values, columns, plain(json_plain)))
-    order = "ORDER BY u.k_record, u.k_row"
+    def grouped_lines(line, separator: str) -> str:
+        """A COPY row per group of ``RECORDS_PER_COPY_ROW`` records: their lines in order,
+        separated by `separator`. The client reads a few thousand rows, not a million lines
+        one at a time."""
+        return (f"SELECT string_agg(u.rc_line, E'\\x{ord(separator):02x}' ORDER BY u.k_record, u.k_row) "  # noqa: S608
+                f"FROM ({lines_union(line, grouped=True)}) u GROUP BY u.k_group ORDER BY u.k_group")
+
     sql = (f"SELECT {', '.join(f'u.{quote(column)}' for column in columns)} "  # noqa: S608
-           f"FROM ({union}) u {order}")
-    json_sql = f"SELECT u.rc_line FROM ({json_union}) u {order}"  # noqa: S608
-    json_templates = {str(part).encode(): json_template(part, values, columns, plain(json_plain))
+           f"FROM ({union}) u ORDER BY u.k_record, u.k_row")
+    json_sql = grouped_lines(lambda part, values: json_line(part, values, columns, plain(json_plain)), JSON_LINES)
+    json_pieces_of = {str(part).encode(): json_pieces(part, values, columns, plain(json_plain))
                       for part, _rank, values, _rest in branches}
-    csv_sql = f"SELECT u.rc_line FROM ({csv_union}) u {order}"  # noqa: S608
+    # The CSV lines' separator is the line break, which COPY's text format escapes in the row.
+    csv_sql = grouped_lines(lambda part, values: csv_line(part, values, columns, plain(csv_plain)), "\n")
     counts_sql = "SELECT " + ", ".join(f"({part})" for part, _params in count_parts)
     counts_params = tuple(param for _part, part_params in count_parts for param in part_params)
-    return RecordQuery(columns=columns, sql=sql, json_sql=json_sql, json_templates=json_templates, csv_sql=csv_sql,
+    return RecordQuery(columns=columns, sql=sql, json_sql=json_sql, json_pieces=json_pieces_of, csv_sql=csv_sql,
                        params=tuple(params), counts_sql=counts_sql, counts_params=counts_params, counted=counted)
 
 
@@ -492,8 +513,12 @@ CSV_QUOTED = (",", '"', "\r", "\n")  # what makes Python's csv module (and COPY)
 
 
 def csv_plain(texts: list[str] | None) -> bool:
-    """Whether none of the texts (None: any text) holds what CSV quotes."""
-    return texts is not None and not any(character in text for text in texts for character in CSV_QUOTED)
+    """Whether none of the texts (None: any text) holds what CSV quotes (the texts searched as
+    one: a record ID list holds as many texts as the export has records)."""
+    if texts is None:
+        return False
+    joined = "".join(texts)
+    return not any(character in joined for character in CSV_QUOTED)
 
 
 def field_texts(field: Field, *, labels: bool) -> list[str] | None:
@@ -546,6 +571,8 @@ def _csv_quoted(value: str) -> str:
 
 
 JSON_SEPARATOR = "\x1f"  # between a row's JSON values: a JSON text holds no raw control character
+JSON_LINES = "\x1e"  # between the JSON lines of the records of one COPY row
+RECORDS_PER_COPY_ROW = 32
 
 
 def _json_slot(part: int, value: str, column: str) -> bool:
@@ -557,7 +584,7 @@ def json_line(part: int, values: list[str], columns: list[str], plain: Callable[
     """The SQL of a branch's rows as the part number and each value the branch holds,
     separated by ``JSON_SEPARATOR``: its JSON text ("" when blank; the instance a number), or
     the text as it is when it never needs an escape (`plain`: codes, dates, numbers), which
-    the template quotes. The rows' objects are ``json_template`` filled with them."""
+    the object quotes. The rows' objects are ``json_pieces`` around them."""
     line = TextSQL().constant(str(part))
     for value, column in zip(values, columns, strict=True):
         if not _json_slot(part, value, column):
@@ -572,18 +599,23 @@ def json_line(part: int, values: list[str], columns: list[str], plain: Callable[
     return line.sql
 
 
-def json_template(part: int, values: list[str], columns: list[str], plain: Callable[[int, str], bool]) -> bytes:
-    """A branch's rows' JSON object keyed by the columns in their order, as a bytes template: %s
-    for each value of ``json_line`` (in quotes when it comes as it is), "" for the columns the
-    branch leaves blank."""
-    def slot(value: str, column: str) -> str:
+def json_pieces(part: int, values: list[str], columns: list[str], plain: Callable[[int, str], bool]) -> list[bytes]:
+    """A branch's rows' JSON object keyed by the columns in their order, as the bytes around each
+    value of ``json_line``: before the first, between each two, after the last ("" for the
+    columns the branch leaves blank; a value that comes as it is, in quotes)."""
+    pieces, current = [], "{"
+    for number, (value, column) in enumerate(zip(values, columns, strict=True)):
+        current += ("," if number else "") + json.dumps(column, ensure_ascii=False) + ":"
         if not _json_slot(part, value, column):
-            return '""'
-        return '"%s"' if column != REPEAT_INSTANCE and plain(part, column) else "%s"
-
-    members = [json.dumps(column, ensure_ascii=False).replace("%", "%%") + ":" + slot(value, column)
-               for value, column in zip(values, columns, strict=True)]
-    return ("{" + ",".join(members) + "}").encode()
+            current += '""'
+        elif column != REPEAT_INSTANCE and plain(part, column):
+            pieces.append((current + '"').encode())
+            current = '"'
+        else:
+            pieces.append(current.encode())
+            current = ""
+    pieces.append((current + "}").encode())
+    return pieces
 
 
 def record_counts(query: RecordQuery) -> dict[str, int]:

@@ -431,8 +431,15 @@ _COPY_ESCAPE = re.compile(rb"\\(.)", re.DOTALL)
 
 def copy_text_unescaped(block: bytes) -> bytes:
     """Rows of COPY's text format as they are: COPY writes a backslash, a line break, a tab and
-    the other control characters it names as a backslash and a letter (never in octal)."""
+    the other control characters it names as a backslash and a letter (never in octal).
+
+    Without an escaped backslash (two in a row) each backslash starts an escape, and each kind
+    is replaced in one pass; with one, the escapes are read from left to right."""
     if b"\\" not in block:
+        return block
+    if b"\\\\" not in block:
+        for letter, character in _COPY_ESCAPES.items():
+            block = block.replace(b"\\" + letter, character)
         return block
     return _COPY_ESCAPE.sub(lambda escape: _COPY_ESCAPES[escape.group(1)], block)
 

@@ -24,6 +24,7 @@ from analytics.exports.dataset import (
     ExportOptions,
     blocks_joined,
     copy_blocks,
+    copy_text_unescaped,
     read_ahead,
     table_columns,
     table_csv_copy,
@@ -260,6 +261,18 @@ def test_the_blocks_read_ahead_are_the_copy_in_order_with_its_row_count(database
     assert len(read) > READ_AHEAD_BLOCKS  # more than the thread may hold: it waited for the caller
     assert b"".join(read) == b"".join(f"{n}\t{'x' * 100}\n".encode() for n in range(1, 20_001))
     assert rows == 20_000
+
+
+@pytest.mark.parametrize("texts", [
+    ["line\nbreak", "tab\tand\rreturn", "bell\b form\f vertical\v", "plain"],  # no backslash of its own
+    ["back\\slash", "back\\nslash n", "\\\\two\n", "end\\"],  # backslashes of the texts' own
+])
+def test_copy_text_unescaped_gives_back_the_texts_postgresql_wrote(database_copy, texts):
+    """Whatever the texts hold, the rows COPY's text format writes are the texts again, with or
+    without a backslash of their own in the block (two ways of undoing the escapes)."""
+    written = b"".join(read_to_the_end(copy_blocks("COPY (SELECT unnest(%s::text[])) TO STDOUT", [texts]))[0])
+    assert b"\\" in written
+    assert copy_text_unescaped(written).decode() == "".join(f"{text}\n" for text in texts)
 
 
 class ClientGone(Exception):
