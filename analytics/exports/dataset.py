@@ -409,20 +409,18 @@ COPY_BLOCK_BYTES = 256 * 1024
 def blocks_joined(pieces: Iterable[bytes | memoryview], *, block_bytes: int = COPY_BLOCK_BYTES) -> Iterator[bytes]:
     """The pieces joined into blocks of about ``block_bytes`` (COPY hands over a row at a time).
 
-    Each piece waiting for its block is held as bytes, not as the memoryview psycopg hands
-    over: a memoryview is tracked by the garbage collector, and the thousands a block holds
-    outlive the young generations, so that a million rows set off dozens of collections of
-    the whole heap (seconds, in a process with pandas loaded); bytes are not tracked."""
-    block, size = [], 0
+    Each piece is copied into its block as it comes, never held: psycopg hands over
+    memoryviews, which the garbage collector tracks, and the thousands a block would hold
+    outlive the young generations, so that a million rows would set off dozens of collections
+    of the whole heap (seconds, in a process with pandas loaded)."""
+    block = bytearray()
     for piece in pieces:
-        data = bytes(piece)
-        block.append(data)
-        size += len(data)
-        if size >= block_bytes:
-            yield b"".join(block)
-            block, size = [], 0
+        block += piece
+        if len(block) >= block_bytes:
+            yield bytes(block)
+            block.clear()
     if block:
-        yield b"".join(block)
+        yield bytes(block)
 
 
 _COPY_ESCAPES = {b"\\": b"\\", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f", b"v": b"\v"}
