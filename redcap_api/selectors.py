@@ -449,26 +449,30 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
                                                    for value, column in zip(values, columns, strict=True))])
         + f" {rest}" for part, rank, values, rest in branches)
 
-    def lines_union(line, *, grouped: bool = False) -> str:
+    def lines_union(line, *, grouped: bool = False, after_sort: bool = False) -> str:
         """The union with each row's CSV line (or JSON values) made in its branch, each branch
         sorted on its own, for the merge; `grouped`: sorted first by the group of
         ``RECORDS_PER_COPY_ROW`` records (``k_group``) the row's record is in.
 
-        A line is made after its branch's sort, as the merge reads the row, not before it: the
-        sort moves the columns the line is made of, and the merge hands over its first row
-        once every branch is sorted instead of once every line of every branch is made, so
-        that the database makes the lines while the rows are being sent (and read). PostgreSQL
-        makes a column of a sorted query after the sort when the column is volatile: the
-        ``clock_timestamp()`` test, always true, makes it so (a volatile function, unlike
-        random(), that parallel workers may run: the branch is still sorted by them)."""
+        A line is made before its branch's sort, by the parallel workers that sort it, or,
+        `after_sort`, as the merge reads the row: the merge then hands over its first row once
+        every branch is sorted instead of once every line is made, and the database (one
+        process) makes the lines while the client works on the rows already sent, which pays
+        when the client has much to do with them (the JSON objects). PostgreSQL makes a column
+        of a sorted query after the sort when the column is volatile: the ``clock_timestamp()``
+        test, always true, makes it so (a volatile function, unlike random(), that parallel
+        workers may run: the branch is still sorted by them)."""
         group = "k_group, " if grouped else ""
 
         def grouping(rank: str) -> str:
             return f"CAST({rank} AS bigint) / {RECORDS_PER_COPY_ROW} AS k_group, " if grouped else ""
 
+        def made(part: int, values: list[str]) -> str:
+            text = line(part, values)
+            return f"CASE WHEN clock_timestamp() IS NOT NULL THEN {text} END" if after_sort else text
+
         return " UNION ALL ".join(
-            f"(SELECT {grouping(rank)}{keys(part, rank)}, "
-            f"CASE WHEN clock_timestamp() IS NOT NULL THEN {line(part, values)} END AS rc_line {rest} "
+            f"(SELECT {grouping(rank)}{keys(part, rank)}, {made(part, values)} AS rc_line {rest} "
             f"ORDER BY {group}k_record, k_row)" for part, rank, values, rest in branches)
 
     @functools.cache  # once per column and test: the record IDs are as many as the records
@@ -479,20 +483,23 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         """Whether the column's texts in the branch all pass `test` (`csv_plain`, `json_plain`)."""
         return lambda part, column: passes(test, (part, column) if (part, column) in column_texts else column)
 
-    def grouped_lines(line, separator: str) -> str:
+    def grouped_lines(line, separator: str, *, after_sort: bool) -> str:
         """A COPY row per group of ``RECORDS_PER_COPY_ROW`` records: their lines in order,
         separated by `separator`. The client reads a few thousand rows, not a million lines
         one at a time."""
+        union_sql = lines_union(line, grouped=True, after_sort=after_sort)
         return (f"SELECT string_agg(u.rc_line, E'\\x{ord(separator):02x}' ORDER BY u.k_record, u.k_row) "  # noqa: S608
-                f"FROM ({lines_union(line, grouped=True)}) u GROUP BY u.k_group ORDER BY u.k_group")
+                f"FROM ({union_sql}) u GROUP BY u.k_group ORDER BY u.k_group")
 
     sql = (f"SELECT {', '.join(f'u.{quote(column)}' for column in columns)} "  # noqa: S608
            f"FROM ({union}) u ORDER BY u.k_record, u.k_row")
-    json_sql = grouped_lines(lambda part, values: json_line(part, values, columns, plain(json_plain)), JSON_LINES)
+    json_sql = grouped_lines(lambda part, values: json_line(part, values, columns, plain(json_plain)), JSON_LINES,
+                             after_sort=True)
     json_pieces_of = {str(part).encode(): json_pieces(part, values, columns, plain(json_plain))
                       for part, _rank, values, _rest in branches}
     # The CSV lines' separator is the line break, which COPY's text format escapes in the row.
-    csv_sql = grouped_lines(lambda part, values: csv_line(part, values, columns, plain(csv_plain)), "\n")
+    csv_sql = grouped_lines(lambda part, values: csv_line(part, values, columns, plain(csv_plain)), "\n",
+                            after_sort=False)
     counts_sql = "SELECT " + ", ".join(f"({part})" for part, _params in count_parts)
     counts_params = tuple(param for _part, part_params in count_parts for param in part_params)
     return RecordQuery(columns=columns, sql=sql, json_sql=json_sql, json_pieces=json_pieces_of, csv_sql=csv_sql,
