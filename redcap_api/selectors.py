@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -60,8 +60,8 @@ from analytics.exports.dataset import (
     PatientNumber,
     PatientNumbers,
     ShiftedDate,
-    date_shifts,
     patient_numbers,
+    shifts_of,
     variable_expression,
 )
 from analytics.exports.sql import TextSQL, json_plain
@@ -296,7 +296,6 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     complete_names = {instrument.name for instrument in complete}
     used = [instrument for instrument in instruments()
             if instrument.name in complete_names or any(field.instrument.name == instrument.name for field in fields)]
-    shifts = date_shifts(user=user) if dates_shifted_for(user) else None
     quote = connection.ops.quote_name
 
     def own_fields(instrument: Instrument) -> list[Field]:
@@ -309,7 +308,9 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     patients = patient_list_for_user(user=user)
     if records is not None:
         patients = patients.filter(study_id__in=records)
-    ranks, record_ids = record_ranks(patients)
+    identified = list(patients.order_by().values_list("pk", "study_id"))  # read once, for both
+    ranks, record_ids = record_ranks(identified)
+    shifts = shifts_of(identified) if dates_shifted_for(user) else None
     states = sorted({instrument.part.key for instrument in used if instrument.name in complete_names})
 
     def state_text(relation: str, key: str) -> tuple[dict, Expression]:
@@ -449,10 +450,10 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
                                                    for value, column in zip(values, columns, strict=True))])
         + f" {rest}" for part, rank, values, rest in branches)
 
-    def lines_union(line, *, grouped: bool = False, after_sort: bool = False) -> str:
+    def lines_union(line, *, after_sort: bool) -> str:
         """The union with each row's CSV line (or JSON values) made in its branch, each branch
-        sorted on its own, for the merge; `grouped`: sorted first by the group of
-        ``RECORDS_PER_COPY_ROW`` records (``k_group``) the row's record is in.
+        sorted on its own, for the merge, by the group of ``RECORDS_PER_COPY_ROW`` records
+        (``k_group``) the row's record is in, then by the row's place.
 
         A line is made before its branch's sort, by the parallel workers that sort it, or,
         `after_sort`, as the merge reads the row: the merge then hands over its first row once
@@ -462,18 +463,15 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         of a sorted query after the sort when the column is volatile: the ``clock_timestamp()``
         test, always true, makes it so (a volatile function, unlike random(), that parallel
         workers may run: the branch is still sorted by them)."""
-        group = "k_group, " if grouped else ""
-
-        def grouping(rank: str) -> str:
-            return f"CAST({rank} AS bigint) / {RECORDS_PER_COPY_ROW} AS k_group, " if grouped else ""
 
         def made(part: int, values: list[str]) -> str:
             text = line(part, values)
             return f"CASE WHEN clock_timestamp() IS NOT NULL THEN {text} END" if after_sort else text
 
         return " UNION ALL ".join(
-            f"(SELECT {grouping(rank)}{keys(part, rank)}, {made(part, values)} AS rc_line {rest} "
-            f"ORDER BY {group}k_record, k_row)" for part, rank, values, rest in branches)
+            f"(SELECT CAST({rank} AS bigint) / {RECORDS_PER_COPY_ROW} AS k_group, {keys(part, rank)}, "
+            f"{made(part, values)} AS rc_line {rest} ORDER BY k_group, k_record, k_row)"
+            for part, rank, values, rest in branches)
 
     @functools.cache  # once per column and test: the record IDs are as many as the records
     def passes(test: Callable, key) -> bool:
@@ -487,7 +485,7 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         """A COPY row per group of ``RECORDS_PER_COPY_ROW`` records: their lines in order,
         separated by `separator`. The client reads a few thousand rows, not a million lines
         one at a time."""
-        union_sql = lines_union(line, grouped=True, after_sort=after_sort)
+        union_sql = lines_union(line, after_sort=after_sort)
         return (f"SELECT string_agg(u.rc_line, E'\\x{ord(separator):02x}' ORDER BY u.k_record, u.k_row) "  # noqa: S608
                 f"FROM ({union_sql}) u GROUP BY u.k_group ORDER BY u.k_group")
 
@@ -506,12 +504,12 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
                        params=tuple(params), counts_sql=counts_sql, counts_params=counts_params, counted=counted)
 
 
-def record_ranks(patients: QuerySet) -> tuple[PatientNumbers, list[str]]:
-    """Each record's place in the export, records sorted by ID character by character (as
-    Python compares text: the same order on every database, whatever its collation), and the
-    IDs in that order. The query sorts by these numbers, which is quicker than comparing the
-    IDs' text."""
-    ordered = sorted(patients.order_by().values_list("study_id", "pk"))
+def record_ranks(patients: Iterable[tuple[int, str]]) -> tuple[PatientNumbers, list[str]]:
+    """Each record's place in the export, given the records' (pk, study ID) pairs, records
+    sorted by ID character by character (as Python compares text: the same order on every
+    database, whatever its collation), and the IDs in that order. The query sorts by these
+    numbers, which is quicker than comparing the IDs' text."""
+    ordered = sorted((study_id, pk) for pk, study_id in patients)
     ranks = patient_numbers((pk, rank) for rank, (_study_id, pk) in enumerate(ordered, start=1))
     return ranks, [study_id for study_id, _pk in ordered]
 

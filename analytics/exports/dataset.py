@@ -156,9 +156,13 @@ class PatientNumber(Func):
 
 def date_shifts(*, user) -> PatientNumbers:
     """The date offsets of the patients ``user`` may see (the patients whose rows the tables hold)."""
+    return shifts_of(patient_list_for_user(user=user).order_by().values_list("pk", "study_id"))
+
+
+def shifts_of(patients: Iterable[tuple[int, str]]) -> PatientNumbers:
+    """The date offsets of these patients, given as (pk, study ID) pairs."""
     key = _shift_key()
-    return patient_numbers((pk, _date_shift(key, study_id))
-                           for pk, study_id in patient_list_for_user(user=user).order_by("pk").values_list("pk", "study_id"))
+    return patient_numbers((pk, _date_shift(key, study_id)) for pk, study_id in patients)
 
 
 # A date outside these is implausible (stored before the plausibility checks existed) and
@@ -437,7 +441,8 @@ def copy_text_unescaped(block: bytes) -> bytes:
         return block
     if b"\\\\" not in block:
         for letter, character in _COPY_ESCAPES.items():
-            block = block.replace(b"\\" + letter, character)
+            if letter != b"\\":  # none here, by the test above
+                block = block.replace(b"\\" + letter, character)
         return block
     return _COPY_ESCAPE.sub(lambda escape: _COPY_ESCAPES[escape.group(1)], block)
 
