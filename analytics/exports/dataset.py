@@ -145,8 +145,11 @@ class PatientNumber(Func):
         self.numbers = numbers
 
     def as_sql(self, compiler, connection, **extra_context):
+        # The array as a subquery of its own (an InitPlan): PostgreSQL makes it once and hands
+        # it to the parallel workers as a value, where an array written in the expression would
+        # be written into the plan text each worker reads, byte by byte.
         patient_pk, params = compiler.compile(self.source_expressions[0])
-        return f"(%s::integer[])[{patient_pk} - %s]", (self.numbers.array_text, *params, self.numbers.base)
+        return f"((SELECT %s::integer[]))[{patient_pk} - %s]", (self.numbers.array_text, *params, self.numbers.base)
 
     def as_sqlite(self, compiler, connection, **extra_context):
         patient_pk, params = compiler.compile(self.source_expressions[0])
