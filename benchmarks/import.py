@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,11 +103,12 @@ def _file_write(path: str) -> int:
 
     query = record_query_for_user(user=_importer(), records=None, fields=list(project_fields()),
                                   complete=list(instruments()), data_access_groups=True)
+    tally = Counter()
     with open(path, "wb") as out:
         out.write(csv_header(query.columns))
-        for block in record_csv_rows(query):
+        for block in record_csv_rows(query, tally=tally):
             out.write(block)
-    counts = record_counts(query)
+    counts = record_counts(query, tally)
     records = counts[next(instrument.name for instrument in instruments() if instrument.part.is_patient)]
     return records + sum(counts[instrument.name] for instrument in instruments() if instrument.repeating)
 

@@ -8,18 +8,21 @@ instance a number), both sent by COPY's text format, whose escapes are undone he
 the csv and json modules, with the same bytes. Either way memory holds a block of rows,
 never the export.
 
-The whole export reads one snapshot (REPEATABLE READ on PostgreSQL), so the counts of the
-log and the rows sent agree; the log (rows per instrument, size and SHA-256 of what was
-sent) is written once the last byte is out.
+The whole export reads one snapshot (REPEATABLE READ on PostgreSQL); the log (rows per
+instrument, tallied from the rows as they are read, size and SHA-256 of what was sent) is
+written once the last byte is out. Each COPY row carries its rows' tally tokens after the
+lines (`_tallied`), so no second query counts them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Generator, Iterable, Iterator
 
 from django.db import connection
 
@@ -57,15 +60,28 @@ def csv_header(columns: list[str]) -> bytes:
     return out.getvalue().encode()
 
 
-def record_csv_rows(query: RecordQuery) -> Iterator[bytes]:
-    """The export's rows as CSV (no header)."""
+def _tallied(rows: Iterable[memoryview], tally: Counter) -> Iterator[bytearray]:
+    """COPY rows of the lines of a group of records and their tally tokens: the lines, each
+    row still ended by its line break, with the tokens counted in `tally`. The lines escape
+    their tabs (COPY's text format), so the row's last tab is the one between the two."""
+    for copied in rows:
+        row = bytearray(copied)
+        tab = row.rindex(b"\t")
+        tally.update(row[tab + 1:-1].decode().split(" "))
+        row[tab:] = b"\n"
+        yield row
+
+
+def record_csv_rows(query: RecordQuery, *, tally: Counter) -> Iterator[bytes]:
+    """The export's rows as CSV (no header), their tally tokens counted in `tally`."""
     if database_writes_text():
-        for block in copy_blocks(f"COPY ({query.csv_sql}) TO STDOUT", query.params):
+        for block in copy_blocks(f"COPY ({query.csv_sql}) TO STDOUT", query.params,
+                                 rows=lambda rows: _tallied(rows, tally)):
             yield copy_text_unescaped(block)
         return
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    for row in record_rows(query):
+    for row in record_rows(query, tally=tally):
         writer.writerow(row)  # None is written as an empty field
         if out.tell() >= COPY_BLOCK_BYTES:
             yield out.getvalue().encode()
@@ -75,15 +91,15 @@ def record_csv_rows(query: RecordQuery) -> Iterator[bytes]:
         yield out.getvalue().encode()
 
 
-def record_json_rows(query: RecordQuery) -> Iterator[bytes]:
-    """The export as a JSON array of the rows' objects."""
+def record_json_rows(query: RecordQuery, *, tally: Counter) -> Iterator[bytes]:
+    """The export as a JSON array of the rows' objects, their tally tokens counted in `tally`."""
     if database_writes_text():
-        yield from _database_json_rows(query)
+        yield from _database_json_rows(query, tally=tally)
         return
 
     def pieces():
         separator = "["
-        for row in record_rows(query):
+        for row in record_rows(query, tally=tally):
             yield (separator + json.dumps(
                 {column: "" if value is None else value for column, value in zip(query.columns, row, strict=True)},
                 ensure_ascii=False, separators=(",", ":"))).encode()
@@ -93,7 +109,7 @@ def record_json_rows(query: RecordQuery) -> Iterator[bytes]:
     yield from blocks_joined(pieces())
 
 
-def _database_json_rows(query: RecordQuery) -> Iterator[bytes]:
+def _database_json_rows(query: RecordQuery, *, tally: Counter) -> Iterator[bytes]:
     """The JSON array of the rows' objects, each its branch's pieces (``query.json_pieces``)
     around the JSON values the database wrote (`redcap_api.selectors.json_line`), one row a
     line (COPY's rows each hold the lines of a group of records, separated by ``JSON_LINES``;
@@ -125,18 +141,21 @@ def _database_json_rows(query: RecordQuery) -> Iterator[bytes]:
         joined[1::2] = following
         return b"".join(joined)
 
-    def objects(blocks: Iterator[bytes]) -> Iterator[bytes]:
-        held = b"["
-        for block in blocks:
-            yield held
-            held = block_objects(block)
-        yield held[:-1] + b"]" if held != b"[" else b"[]"
+    def objects(blocks: Generator[bytes, None, None]) -> Iterator[bytes]:
+        # Closed on the way out, an error here included: the COPY's reading thread stops.
+        with contextlib.closing(blocks):
+            held = b"["
+            for block in blocks:
+                yield held
+                held = block_objects(block)
+            yield held[:-1] + b"]" if held != b"[" else b"[]"
 
     with connection.cursor() as cursor, connection.wrap_database_errors:
         # Three at once: a thread reads the COPY (the database never waits for its rows to be
         # read), another makes the objects, and the caller hashes and sends them. A block of
         # objects is many times the COPY block it is made from, so the second thread holds few.
-        copied = read_ahead(copy_read(cursor.cursor, f"COPY ({query.json_sql}) TO STDOUT", query.params))
+        copied = read_ahead(copy_read(cursor.cursor, f"COPY ({query.json_sql}) TO STDOUT", query.params,
+                                      rows=lambda rows: _tallied(rows, tally)))
         yield from read_ahead(objects(copied), ahead=JSON_BLOCKS_AHEAD)
 
 
@@ -144,27 +163,28 @@ def record_export_stream(*, user, fmt: str, header: Callable[[list[str]], list[s
                          log_parameters: dict, deidentified: bool, labels: bool, **query_arguments) -> Iterator[bytes]:
     """The bytes of the record export (`fmt` csv or json) of `record_query_for_user(user=user,
     labels=labels, **query_arguments)`, then its log: completed with the rows per instrument,
-    the size and the SHA-256 of the bytes, or failed with what had been sent when the stream
-    stops early (an error, a client gone)."""
+    the size and the SHA-256 of the bytes, or failed with what had been read and sent when the
+    stream stops early (an error, a client gone)."""
     digest = hashlib.sha256()
     size = 0
-    counts: dict[str, int] = {}
+    query = None
+    tally = Counter()
     status = ExportStatus.FAILED
     try:
         with export_snapshot():
             query = record_query_for_user(user=user, labels=labels, **query_arguments)
-            counts = record_counts(query)
             if fmt == "csv":
                 blocks = _chained(csv_header(header(query.columns) if header else query.columns),
-                                  record_csv_rows(query))
+                                  record_csv_rows(query, tally=tally))
             else:
-                blocks = record_json_rows(query)
+                blocks = record_json_rows(query, tally=tally)
             for block in blocks:
                 digest.update(block)
                 size += len(block)
                 yield block
         status = ExportStatus.COMPLETED
     finally:
+        counts = record_counts(query, tally) if query else {}
         record_export_log(user=user, counts=counts, size=size, sha256=digest.hexdigest(), status=status,
                           deidentified=deidentified, labels=labels, parameters=log_parameters)
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ from sites.roles import can_see_identifiers
 CHUNK_SIZE = 5000
 SORT_MEMORY = "128MB"  # PostgreSQL's memory for the export's sort (work_mem), its transaction only
 BLANK = "CAST(NULL AS text)"  # a column of another instrument
+RECORD_TALLY = "r"  # the start of a record row's tally token (``RecordQuery``)
 
 
 def field_visible_to(field: Field, *, user) -> bool:
@@ -255,10 +257,14 @@ def _status_text(status: Expression, *, labels: bool, blank_for_gray: bool) -> E
 
 @dataclass(frozen=True)
 class RecordQuery:
-    """The export's columns, the SQL of its rows (one text column per export column, the
-    instance an integer, NULL for blank, in REDCap's order), the SQL of the same rows as CSV
-    lines and as JSON values (all three with the same parameters), and the SQL counting the
-    rows of each instrument."""
+    """The export's columns, the SQL of its rows (each row's tally token, then one text column
+    per export column, the instance an integer, NULL for blank, in REDCap's order), the SQL of
+    the same rows as CSV lines and as JSON values (all three with the same parameters), and
+    what the rows' tally tokens count (`record_counts`).
+
+    A row's tally token is its repeating instrument's part number, or, for the record's row,
+    ``RECORD_TALLY`` and a flag ("1" or "0") per instrument of ``record_tally``: whether the
+    record has a row of it."""
 
     columns: list[str]
     sql: str
@@ -266,9 +272,9 @@ class RecordQuery:
     json_pieces: dict[bytes, list[bytes]]  # a branch's part number → its rows' JSON object around the values
     csv_sql: str  # PostgreSQL: the same rows as their CSV lines, grouped (`grouped_lines`)
     params: tuple
-    counts_sql: str
-    counts_params: tuple
-    counted: list[str]
+    counted: list[str]  # the instruments whose rows the log counts, in the project's order
+    record_tally: list[str]  # the instruments flagged in the record row's tally token, in order
+    row_tally: dict[str, str]  # a repeating instrument's tally token → the instrument
 
 
 def _compiled(queryset: QuerySet) -> tuple[str, tuple]:
@@ -333,7 +339,6 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     for key in states:
         joined, record_values[f"rc_state_{key}"] = state_text("form_states", key)
         record_states |= joined
-    record_bare = _compiled(patients.order_by().values(rc_pk=F("pk")))
     record_full = _compiled(patients.order_by().annotate(**record_states).values(**record_values))
 
     def form_rows(instrument: Instrument, values: dict[str, Expression], *,
@@ -384,13 +389,22 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     params: list = [*record_full[1]]
     joins = []
     aliases = {patient_instrument.name: "p"}
+    # The record row's tally token: whether the record is counted (its enrollment row, always
+    # there) and whether it has a row of each single instrument (joined for the flag alone
+    # when none of its fields is asked for).
+    record_tally = [patient_instrument.name] if patient_instrument in used else []
+    record_flags = ["'1'"] if record_tally else []
     for number, instrument in enumerate(used):
-        if instrument.repeating or instrument.part.is_patient or not own_fields(instrument):
+        if instrument.repeating or instrument.part.is_patient:
             continue
-        aliases[instrument.name] = alias = f"s{number}"
+        alias = f"s{number}"
+        if own_fields(instrument):
+            aliases[instrument.name] = alias
         sql, sql_params = form_rows(instrument, texts(instrument))
         joins.append(f"LEFT JOIN ({sql}) {alias} ON {alias}.rc_patient = p.rc_patient")
         params += sql_params
+        record_tally.append(instrument.name)
+        record_flags.append(f"CASE WHEN {alias}.rc_patient IS NULL THEN '0' ELSE '1' END")
 
     def single_columns(instrument: Instrument) -> tuple[list[str], str]:
         if instrument.repeating:
@@ -399,25 +413,19 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         own = [f"{alias}.rc_{number}" for number in range(len(own_fields(instrument)))] if alias else []
         return own, f"p.rc_state_{instrument.part.key}"
 
-    # Each branch of the union: its part's sort key, its export columns' SQL (BLANK for the
-    # columns of other instruments), and what follows them (FROM ...).
-    branches: list[tuple[int, str, list[str], str]] = [(0, "p.rc_rank", [
-        "p.rc_record", BLANK, "CAST(NULL AS integer)", *dag, *columns_of(single_columns)],
+    # Each branch of the union: its part's sort key, its rows' tally token, its export columns'
+    # SQL (BLANK for the columns of other instruments), and what follows them (FROM ...).
+    branches: list[tuple[int, str, str, list[str], str]] = [(0, "p.rc_rank", " || ".join([
+        f"'{RECORD_TALLY}'", *record_flags]), ["p.rc_record", BLANK, "CAST(NULL AS integer)", *dag,
+                                               *columns_of(single_columns)],
         f"FROM ({record_full[0]}) p " + " ".join(joins))]
     # One row per instance of each repeating instrument.
-    count_parts: list[tuple[str, tuple]] = []
-    counted: list[str] = []
+    counted = [instrument.name for instrument in instruments() if instrument in used]
+    row_tally: dict[str, str] = {}
     for position, instrument in enumerate(instruments(), start=1):
-        if instrument not in used:
+        if instrument not in used or not instrument.repeating:
             continue
-        counted.append(instrument.name)
-        if instrument.part.is_patient:
-            count_parts.append((f"SELECT COUNT(*) FROM ({record_bare[0]}) p", record_bare[1]))  # noqa: S608
-            continue
-        slim_rows = form_rows(instrument, {})
-        count_parts.append((f"SELECT COUNT(*) FROM ({slim_rows[0]}) r", slim_rows[1]))  # noqa: S608
-        if not instrument.repeating:
-            continue
+        row_tally[str(position)] = instrument.name
         rows_sql, rows_params = form_rows(instrument, {"rc_instance": F("repeat_instance"), **texts(instrument)},
                                           with_record=True)
 
@@ -426,7 +434,7 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
                 return blank(other)
             return [f"r.rc_{number}" for number in range(len(own_fields(other)))], "r.rc_state"
 
-        branches.append((position, "r.rc_rank", ["r.rc_record", "CAST(%s AS text)", "r.rc_instance",
+        branches.append((position, "r.rc_rank", f"'{position}'", ["r.rc_record", "CAST(%s AS text)", "r.rc_instance",
                                     *(["r.rc_dag"] if data_access_groups else []), *columns_of(repeating_columns)],
                          f"FROM ({rows_sql}) r"))
         repeat_instrument = instrument.label if labels else instrument.name
@@ -446,9 +454,9 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
                 f"{'r.rc_row' if part else 'p.rc_patient'} AS k_row")
 
     union = " UNION ALL ".join(
-        "SELECT " + ", ".join([keys(part, rank), *(f"{value} AS {quote(column)}"
-                                                   for value, column in zip(values, columns, strict=True))])
-        + f" {rest}" for part, rank, values, rest in branches)
+        "SELECT " + ", ".join([keys(part, rank), f"{tally} AS k_tally",
+                               *(f"{value} AS {quote(column)}" for value, column in zip(values, columns, strict=True))])
+        + f" {rest}" for part, rank, tally, values, rest in branches)
 
     def lines_union(line, *, after_sort: bool) -> str:
         """The union with each row's CSV line (or JSON values) made in its branch, each branch
@@ -470,8 +478,8 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
 
         return " UNION ALL ".join(
             f"(SELECT CAST({rank} AS bigint) / {RECORDS_PER_COPY_ROW} AS k_group, {keys(part, rank)}, "
-            f"{made(part, values)} AS rc_line {rest} ORDER BY k_group, k_record, k_row)"
-            for part, rank, values, rest in branches)
+            f"{tally} AS k_tally, {made(part, values)} AS rc_line {rest} ORDER BY k_group, k_record, k_row)"
+            for part, rank, tally, values, rest in branches)
 
     @functools.cache  # once per column and test: the record IDs are as many as the records
     def passes(test: Callable, key) -> bool:
@@ -483,25 +491,23 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
 
     def grouped_lines(line, separator: str, *, after_sort: bool) -> str:
         """A COPY row per group of ``RECORDS_PER_COPY_ROW`` records: their lines in order,
-        separated by `separator`. The client reads a few thousand rows, not a million lines
-        one at a time."""
+        separated by `separator`, then their tally tokens, separated by spaces. The client reads
+        a few thousand rows, not a million lines one at a time."""
         union_sql = lines_union(line, after_sort=after_sort)
-        return (f"SELECT string_agg(u.rc_line, E'\\x{ord(separator):02x}' ORDER BY u.k_record, u.k_row) "  # noqa: S608
-                f"FROM ({union_sql}) u GROUP BY u.k_group ORDER BY u.k_group")
+        return (f"SELECT string_agg(u.rc_line, E'\\x{ord(separator):02x}' ORDER BY u.k_record, u.k_row), "  # noqa: S608
+                f"string_agg(u.k_tally, ' ') FROM ({union_sql}) u GROUP BY u.k_group ORDER BY u.k_group")
 
-    sql = (f"SELECT {', '.join(f'u.{quote(column)}' for column in columns)} "  # noqa: S608
+    sql = (f"SELECT u.k_tally, {', '.join(f'u.{quote(column)}' for column in columns)} "  # noqa: S608
            f"FROM ({union}) u ORDER BY u.k_record, u.k_row")
     json_sql = grouped_lines(lambda part, values: json_line(part, values, columns, plain(json_plain)), JSON_LINES,
                              after_sort=True)
     json_pieces_of = {str(part).encode(): json_pieces(part, values, columns, plain(json_plain))
-                      for part, _rank, values, _rest in branches}
+                      for part, _rank, _tally, values, _rest in branches}
     # The CSV lines' separator is the line break, which COPY's text format escapes in the row.
     csv_sql = grouped_lines(lambda part, values: csv_line(part, values, columns, plain(csv_plain)), "\n",
                             after_sort=False)
-    counts_sql = "SELECT " + ", ".join(f"({part})" for part, _params in count_parts)
-    counts_params = tuple(param for _part, part_params in count_parts for param in part_params)
     return RecordQuery(columns=columns, sql=sql, json_sql=json_sql, json_pieces=json_pieces_of, csv_sql=csv_sql,
-                       params=tuple(params), counts_sql=counts_sql, counts_params=counts_params, counted=counted)
+                       params=tuple(params), counted=counted, record_tally=record_tally, row_tally=row_tally)
 
 
 def record_ranks(patients: Iterable[tuple[int, str]]) -> tuple[PatientNumbers, list[str]]:
@@ -623,23 +629,30 @@ def json_pieces(part: int, values: list[str], columns: list[str], plain: Callabl
     return pieces
 
 
-def record_counts(query: RecordQuery) -> dict[str, int]:
-    """Rows of each instrument in the export: records with a row of each single instrument,
-    rows of each repeating one."""
-    if not query.counted:
-        return {}
-    with connection.cursor() as cursor:
-        cursor.execute(query.counts_sql, query.counts_params)
-        return dict(zip(query.counted, cursor.fetchone(), strict=True))
+def record_counts(query: RecordQuery, tally: Counter) -> dict[str, int]:
+    """Rows of each instrument in the export, from how many of its rows had each tally token
+    (``RecordQuery``): records, records with a row of each single instrument, rows of each
+    repeating one."""
+    counts = dict.fromkeys(query.counted, 0)
+    for token, number in tally.items():
+        if token.startswith(RECORD_TALLY):
+            for name, flag in zip(query.record_tally, token[len(RECORD_TALLY):], strict=True):
+                if flag == "1":
+                    counts[name] += number
+        else:
+            counts[query.row_tally[token]] += number
+    return counts
 
 
-def record_rows(query: RecordQuery, *, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple]:
+def record_rows(query: RecordQuery, *, tally: Counter, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple]:
     """The export's rows as tuples (text or None, the instance an int or None), streamed from a
-    server-side cursor on PostgreSQL."""
+    server-side cursor on PostgreSQL; each row's tally token counted in `tally`."""
     with connection.chunked_cursor() as cursor:
         cursor.execute(query.sql, query.params)
         while batch := cursor.fetchmany(chunk_size):
-            yield from batch
+            tally.update(row[0] for row in batch)
+            for row in batch:
+                yield row[1:]
 
 
 @dataclass(frozen=True)
@@ -660,6 +673,7 @@ def record_export_for_user(*, user, records: list[str] | None, fields: list[Fiel
     with export_snapshot():
         query = record_query_for_user(user=user, records=records, fields=fields, complete=complete, labels=labels,
                                       data_access_groups=data_access_groups, blank_for_gray=blank_for_gray)
+        tally = Counter()
         rows = [{column: "" if value is None else value for column, value in zip(query.columns, row, strict=True)}
-                for row in record_rows(query)]
-        return RecordExport(columns=query.columns, rows=rows, counts=record_counts(query))
+                for row in record_rows(query, tally=tally)]
+        return RecordExport(columns=query.columns, rows=rows, counts=record_counts(query, tally))

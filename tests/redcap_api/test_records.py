@@ -5,26 +5,31 @@ bytes sent; the writers of databases that do not write the text themselves give 
 
 import csv
 import datetime as dt
+import faulthandler
+import functools
 import hashlib
 import io
 import json
+from collections import Counter
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 
+from analytics.exports import dataset
+from analytics.exports.dataset import COPY_BLOCK_BYTES
 from analytics.models import ExportLog, ExportStatus
-from outcomes.models import AdverseEvent
+from outcomes.models import AdverseEvent, FollowUp
 from patients.models import FormState, Patient
-from redcap_api import records
+from redcap_api import records, selectors
 from redcap_api.project import FORM_STATUS_CODES, NO_FORM_STATUS, RECORD_ID_FIELD, instruments, project_fields
 from redcap_api.records import csv_header, record_csv_rows, record_export_stream, record_json_rows
 from redcap_api.selectors import record_query_for_user
 from sites.models import ApiTokenKind
 from sites.services import api_token_create
 from tests.factories import IOCycleFactory
-from treatments.models import IOCycle
+from treatments.models import AlloHsct, IOCycle
 
 URL = "/redcap/api/"
 
@@ -125,6 +130,46 @@ def test_the_streamed_export_is_the_casebooks_row_for_row(demo):
     assert lines[0].split(",") == columns and len(lines) == len(exported) + 1
 
 
+@pytest.mark.parametrize("writer", ["database", "python"])
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_the_log_counts_each_instrument_s_rows_in_what_was_sent(demo, monkeypatch, fmt, writer):
+    """Tallied from the rows as they are read: the records, the records with a row of each
+    single instrument (some records have none), the rows of each repeating instrument; for
+    some records and a single instrument asked for by its complete field alone as well."""
+    if writer == "python":
+        monkeypatch.setattr(records, "database_writes_text", lambda: False)
+    statistician = get_user_model().objects.get(username="statistician")
+    chosen = list(Patient.objects.order_by("study_id").values_list("study_id", flat=True)[10:16])
+    for model in (AlloHsct, FollowUp):
+        gone = model.objects.filter(patient__study_id__in=chosen[:3]).values_list("pk", flat=True)
+        assert gone
+        model.objects.filter(pk__in=list(gone)).update(is_deleted=True)
+
+    def expected(study_ids, names) -> dict[str, int]:
+        counts = {}
+        for instrument in instruments():
+            if instrument.name not in names:
+                continue
+            model = instrument.part.model
+            rows = (model.objects.filter(is_deleted=False, study_id__in=study_ids) if model is Patient else
+                    model.objects.filter(is_deleted=False, patient__is_deleted=False, patient__study_id__in=study_ids))
+            counts[instrument.name] = rows.count()
+        return counts
+
+    everyone = list(Patient.objects.filter(is_deleted=False).values_list("study_id", flat=True))
+    for body, study_ids in (({}, everyone), ({"records": ",".join(chosen)}, chosen),
+                            ({"records": ",".join(chosen), "fields": "hsct_complete,cycle_number"}, chosen)):
+        sent = export(statistician, format=fmt, **body)
+        log = ExportLog.objects.filter(user=statistician).latest("pk")
+        assert log.rows == expected(study_ids, set(log.rows)), body
+        if "fields" in body:
+            assert set(log.rows) >= {"hsct", "io_cycles"}
+            assert log.rows["hsct"] == len(chosen) - 3
+        lines = json.loads(sent) if fmt == "json" else sent.decode().splitlines()[1:]
+        assert len(lines) == len(study_ids) + sum(
+            log.rows.get(instrument.name, 0) for instrument in instruments() if instrument.repeating), body
+
+
 def test_a_coordinator_s_export_never_holds_another_center_s_record(demo):
     coordinator = get_user_model().objects.get(username="coordinator-rm01")
     others = list(Patient.objects.exclude(center__code="RM01").values_list("study_id", flat=True)[:5])
@@ -148,15 +193,24 @@ def test_a_deleted_row_leaves_a_gap_in_the_instance_numbers(coordinator, patient
     assert [(row["redcap_repeat_instance"], row["cycle_number"]) for row in exported[1:]] == [(1, "1"), (3, "3")]
 
 
+def written(query) -> tuple[bytes, bytes]:
+    """The export's CSV (with its header) and JSON."""
+    return (csv_header(query.columns) + b"".join(record_csv_rows(query, tally=Counter())),
+            b"".join(record_json_rows(query, tally=Counter())))
+
+
 @pytest.mark.parametrize("labels", [False, True])
-def test_the_writers_of_other_databases_give_the_same_bytes(demo, monkeypatch, labels):
-    """On SQLite the csv and json modules write the rows the database wrote on PostgreSQL."""
+@pytest.mark.parametrize("block_bytes", [COPY_BLOCK_BYTES, 1])
+def test_the_writers_of_other_databases_give_the_same_bytes(demo, monkeypatch, labels, block_bytes):
+    """On SQLite the csv and json modules write the rows the database wrote on PostgreSQL,
+    whatever the size of the blocks the COPY is read in (1 byte: a block per COPY row)."""
+    monkeypatch.setattr(dataset, "blocks_joined", functools.partial(dataset.blocks_joined, block_bytes=block_bytes))
     user = get_user_model().objects.get(username="statistician")
     query = record_query_for_user(user=user, records=None, fields=list(project_fields()),
                                   complete=list(instruments()), labels=labels, data_access_groups=True)
-    by_database = (csv_header(query.columns) + b"".join(record_csv_rows(query)), b"".join(record_json_rows(query)))
+    by_database = written(query)
     monkeypatch.setattr(records, "database_writes_text", lambda: False)
-    by_python = (csv_header(query.columns) + b"".join(record_csv_rows(query)), b"".join(record_json_rows(query)))
+    by_python = written(query)
     assert by_python == by_database
     assert json.loads(by_python[1])[0][RECORD_ID_FIELD]
 
@@ -173,9 +227,9 @@ def test_text_with_commas_quotes_line_breaks_and_backslashes_is_written_alike_by
     user = get_user_model().objects.get(username="monitor")
     query = record_query_for_user(user=user, records=[event.patient.study_id], fields=list(project_fields()),
                                   complete=list(instruments()), labels=labels)
-    by_database = (csv_header(query.columns) + b"".join(record_csv_rows(query)), b"".join(record_json_rows(query)))
+    by_database = written(query)
     monkeypatch.setattr(records, "database_writes_text", lambda: False)
-    by_python = (csv_header(query.columns) + b"".join(record_csv_rows(query)), b"".join(record_json_rows(query)))
+    by_python = written(query)
     assert by_python == by_database
     read_csv = list(csv.DictReader(io.StringIO(by_database[0].decode(), newline="")))
     assert text in [row["other_specify"] for row in read_csv]
@@ -195,3 +249,37 @@ def test_a_client_gone_mid_export_leaves_a_failed_log_and_a_working_connection(d
     log = ExportLog.objects.filter(user=user).latest("pk")
     assert (log.status, log.size_bytes) == (ExportStatus.FAILED, len(first))
     assert len(json.loads(export(user, format="json"))) > Patient.objects.count()  # served again, whole
+
+
+def test_an_error_while_making_the_json_objects_fails_the_export_and_stops_the_copy(demo, database_copy, monkeypatch):
+    """The thread making the objects fails at its second block: the COPY's reading thread
+    stops too (left reading, it would hold the connection, and the export's rollback would
+    wait for it forever), the error reaches the caller, the export is logged as failed, and
+    the connection serves the next export."""
+    # A COPY row per record and a block per COPY row: many more blocks than are read ahead.
+    monkeypatch.setattr(selectors, "RECORDS_PER_COPY_ROW", 1)
+    monkeypatch.setattr(dataset, "blocks_joined", functools.partial(dataset.blocks_joined, block_bytes=1))
+    made = []
+
+    def failing(block: bytes) -> bytes:
+        made.append(block)
+        if len(made) == 2:
+            raise ValueError("planted")
+        return block
+
+    monkeypatch.setattr(records, "copy_text_unescaped", failing)
+    user = get_user_model().objects.get(username="statistician")
+    stream = record_export_stream(user=user, fmt="json", log_parameters={}, deidentified=True, labels=False,
+                                  records=None, fields=list(project_fields()), complete=list(instruments()))
+    # Stuck, the process ends with every thread's stack (a hang blocks in C: no exception
+    # would reach this thread).
+    faulthandler.dump_traceback_later(120, exit=True)
+    try:
+        with pytest.raises(ValueError, match="planted"):
+            b"".join(stream)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    assert ExportLog.objects.filter(user=user).latest("pk").status == ExportStatus.FAILED
+    monkeypatch.undo()
+    assert len(json.loads(export(user, format="json"))) > Patient.objects.count()
+
