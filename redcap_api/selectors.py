@@ -65,7 +65,7 @@ from analytics.exports.dataset import (
     shifts_of,
     variable_expression,
 )
-from analytics.exports.sql import TextSQL, json_plain
+from analytics.exports.sql import TextSQL, export_settings, json_plain
 from analytics.exports.variables import BOOLEAN, CODE
 from patients.clinical import MissingCode, mask_for
 from patients.models import FormStatus
@@ -86,7 +86,6 @@ from redcap_api.project import (
 from sites.roles import can_see_identifiers
 
 CHUNK_SIZE = 5000
-SORT_MEMORY = "128MB"  # PostgreSQL's memory for the export's sort (work_mem), its transaction only
 BLANK = "CAST(NULL AS text)"  # a column of another instrument
 RECORD_TALLY = "r"  # the start of a record row's tally token (``RecordQuery``)
 
@@ -112,19 +111,15 @@ def instance_numbers(instrument: Instrument, patient_ids) -> dict[int, int]:
 @contextmanager
 def export_snapshot():
     """One read-only snapshot for a whole export (REPEATABLE READ on PostgreSQL when this opens
-    the transaction), so that the counts of its log are those of the rows sent, with the
-    session settings its query is written for."""
+    the transaction), so that the records' ranks and date offsets are those of the rows sent,
+    with the session settings its query is written for (``export_settings``)."""
     outermost = not connection.in_atomic_block
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 if outermost:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                cursor.execute("SET LOCAL datestyle = 'ISO, YMD'")  # dates as YYYY-MM-DD text
-                # The query has hundreds of expressions: compiling them (JIT) costs more than it
-                # saves, and its branches' sorts are quicker in memory than on disk.
-                cursor.execute("SET LOCAL jit = off")
-                cursor.execute("SET LOCAL work_mem = %s", [SORT_MEMORY])
+                export_settings(cursor, sorts_in_memory=True)
         yield
 
 

@@ -34,7 +34,7 @@ from django.db.models.functions import Cast, NullIf
 from django.db.models.lookups import Exact
 from django.utils.translation import gettext as _
 
-from analytics.exports.sql import DaysBetween, TextSQL, json_plain
+from analytics.exports.sql import DaysBetween, TextSQL, export_settings, json_plain
 from analytics.exports.variables import (
     BOOLEAN,
     CODE,
@@ -306,11 +306,13 @@ def variable_expression(table: Table, variable: Variable, options: ExportOptions
 
 def table_values(table: Table, *, user, options: ExportOptions, with_patient_pk: bool = True,
                  shifts: PatientNumbers | None = None, date_epoch: dt.date | None = None,
-                 codes_as_numbers: bool = False) -> QuerySet:
+                 codes_as_numbers: bool = False, order_columns: bool = False) -> QuerySet:
     """The table's exported rows as a values_list queryset of ([patient pk,] study ID,
     variables...), through the access-controlled selectors, in the table's order. Dates of a
     shifted export are shifted by the database when it can (``shifts``, computed here when not
-    given), else left for ``table_rows``."""
+    given), else left for ``table_rows``. `order_columns`: unordered, with the fields of the
+    table's order as trailing columns (``table.order_by``, in turn), for a query around it to
+    sort by."""
     if options.dates == "shifted" and shifts is None and shifts_in_database():
         shifts = date_shifts(user=user)
     expressions = {f"export_{number}": variable_expression(table, variable, options, shifts=shifts,
@@ -319,7 +321,11 @@ def table_values(table: Table, *, user, options: ExportOptions, with_patient_pk:
     keys = ("pk", "study_id") if table.is_patient_table else ("patient_id", "patient__study_id")
     if not with_patient_pk:
         keys = keys[1:]
-    return table_queryset(table, user=user).annotate(**expressions).values_list(*keys, *expressions)
+    queryset = table_queryset(table, user=user).annotate(**expressions)
+    if order_columns:
+        ordering = {f"export_order_{number}": F(name) for number, name in enumerate(table.order_by)}
+        return queryset.annotate(**ordering).order_by().values_list(*keys, *expressions, *ordering)
+    return queryset.values_list(*keys, *expressions)
 
 
 def decimal_places(table: Table, variable: Variable) -> int | None:
@@ -538,16 +544,24 @@ def table_json_copy(table: Table, *, user, options: ExportOptions,
 
     COPY's text format ends each row with a newline; a JSON text holds no raw newline (nor any
     other raw control character), so with COPY's escapes undone the newlines turn into the
-    separators."""
-    queryset = table_values(table, user=user, options=options, with_patient_pk=False, shifts=shifts)
+    separators.
+
+    The rows are sorted by the query around the table's rows, not by the rows' own query:
+    PostgreSQL then plans both as one, and its parallel workers write the objects before the
+    sort. (A sorted subquery is planned on its own, and its objects would be written by one
+    process, row after row, as the sorted rows come out.)"""
+    queryset = table_values(table, user=user, options=options, with_patient_pk=False, shifts=shifts,
+                            order_columns=True)
     sql, params = queryset.query.sql_with_params()
     quote = connection.ops.quote_name
     columns = table_columns(table)
-    names = ", ".join(quote(variable.name) for variable in columns)
+    order = [f"export_order_{number}" for number in range(len(table.order_by))]
+    names = ", ".join([*(quote(variable.name) for variable in columns), *order])
     objects = json_object_sql([(f"exported.{quote(variable.name)}", variable) for variable in columns], options)
-    json_sql = f"SELECT {objects} FROM ({sql}) AS exported({names})"  # noqa: S608 (our own query)
+    json_sql = (f"SELECT {objects} FROM ({sql}) AS exported({names}) "  # noqa: S608 (our own query)
+                f"ORDER BY {', '.join(f'exported.{name}' for name in order)}")
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL datestyle = 'ISO, YMD'")  # a date's text is YYYY-MM-DD
+        export_settings(cursor, sorts_in_memory=True)  # a date's text is YYYY-MM-DD; the objects sorted
     blocks = copy_blocks(f"COPY ({json_sql}) TO STDOUT", params)
     while True:
         try:

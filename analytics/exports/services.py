@@ -24,6 +24,7 @@ from analytics.exports.dataset import (
 )
 from analytics.exports.dictionary import dictionary_entries
 from analytics.exports.formats import FILE_EXTENSIONS, WRITERS, ExportSource
+from analytics.exports.sql import export_settings
 from analytics.exports.variables import export_tables
 from analytics.models import ExportLog, ExportStatus
 from sites.roles import can_export_datasets, can_read_export_log
@@ -50,16 +51,19 @@ def export_log_list_for_user(*, user):
 class _Snapshot:
     """One read transaction for the whole export, so that every table comes from the same
     snapshot (REPEATABLE READ on PostgreSQL) and cursors are plain server-side cursors
-    rather than WITH HOLD ones that PostgreSQL would materialise at each commit."""
+    rather than WITH HOLD ones that PostgreSQL would materialise at each commit; with the
+    export's session settings (``export_settings``)."""
 
     def __enter__(self):
         outermost = not connection.in_atomic_block
         self._atomic = transaction.atomic()
         self._atomic.__enter__()
         try:
-            if outermost and connection.vendor == "postgresql":
+            if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    if outermost:
+                        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    export_settings(cursor)
         except BaseException:
             # A with statement runs __exit__ only after __enter__ returned: leave the atomic
             # block here, which drops a broken connection, or the connection stays marked as

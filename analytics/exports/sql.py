@@ -98,3 +98,18 @@ def json_plain(texts) -> bool:
     quote, backslash or control character to escape. The texts are searched as one (a
     record ID list holds as many texts as the export has records)."""
     return texts is not None and not _JSON_ESCAPED.search("".join(texts))
+
+
+SORT_MEMORY = "128MB"  # PostgreSQL's memory for an export's sorts (work_mem), its transaction only
+
+
+def export_settings(cursor, *, sorts_in_memory: bool = False) -> None:
+    """PostgreSQL's settings for the rest of an export's transaction: dates as YYYY-MM-DD text;
+    no JIT (the queries have hundreds of expressions: compiling them costs more than it
+    saves); `sorts_in_memory`, the memory to sort rows as wide as JSON objects or CSV lines
+    without going to disk (only for the queries that sort such rows: it made the other
+    exports' plans slower)."""
+    cursor.execute("SET LOCAL datestyle = 'ISO, YMD'")
+    cursor.execute("SET LOCAL jit = off")
+    if sorts_in_memory:
+        cursor.execute("SET LOCAL work_mem = %s", [SORT_MEMORY])
