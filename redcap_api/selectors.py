@@ -453,23 +453,21 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
                                *(f"{value} AS {quote(column)}" for value, column in zip(values, columns, strict=True))])
         + f" {rest}" for part, rank, tally, values, rest in branches)
 
-    def lines_union(line, *, after_sort: bool) -> str:
+    def lines_union(line) -> str:
         """The union with each row's CSV line (or JSON values) made in its branch, each branch
         sorted on its own, for the merge, by the group of ``RECORDS_PER_COPY_ROW`` records
         (``k_group``) the row's record is in, then by the row's place.
 
-        A line is made before its branch's sort, by the parallel workers that sort it, or,
-        `after_sort`, as the merge reads the row: the merge then hands over its first row once
-        every branch is sorted instead of once every line is made, and the database (one
-        process) makes the lines while the client works on the rows already sent, which pays
-        when the client has much to do with them (the JSON objects). PostgreSQL makes a column
-        of a sorted query after the sort when the column is volatile: the ``clock_timestamp()``
-        test, always true, makes it so (a volatile function, unlike random(), that parallel
-        workers may run: the branch is still sorted by them)."""
+        A line is made after its branch's sort, by the parallel workers that sorted it, as the
+        merge reads their rows: the merge then hands over its first row once every branch is
+        sorted instead of once every line is made, and the lines are made while the client
+        works on the rows already sent. PostgreSQL makes a column of a sorted query after the
+        sort when the column is volatile: the ``clock_timestamp()`` test, always true, makes it
+        so (a volatile function, unlike random(), that parallel workers may run: the branch is
+        still sorted by them)."""
 
         def made(part: int, values: list[str]) -> str:
-            text = line(part, values)
-            return f"CASE WHEN clock_timestamp() IS NOT NULL THEN {text} END" if after_sort else text
+            return f"CASE WHEN clock_timestamp() IS NOT NULL THEN {line(part, values)} END"
 
         return " UNION ALL ".join(
             f"(SELECT CAST({rank} AS bigint) / {RECORDS_PER_COPY_ROW} AS k_group, {keys(part, rank)}, "
@@ -484,23 +482,21 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         """Whether the column's texts in the branch all pass `test` (`csv_plain`, `json_plain`)."""
         return lambda part, column: passes(test, (part, column) if (part, column) in column_texts else column)
 
-    def grouped_lines(line, separator: str, *, after_sort: bool) -> str:
+    def grouped_lines(line, separator: str) -> str:
         """A COPY row per group of ``RECORDS_PER_COPY_ROW`` records: their lines in order,
         separated by `separator`, then their tally tokens, separated by spaces. The client reads
         a few thousand rows, not a million lines one at a time."""
-        union_sql = lines_union(line, after_sort=after_sort)
+        union_sql = lines_union(line)
         return (f"SELECT string_agg(u.rc_line, E'\\x{ord(separator):02x}' ORDER BY u.k_record, u.k_row), "  # noqa: S608
                 f"string_agg(u.k_tally, ' ') FROM ({union_sql}) u GROUP BY u.k_group ORDER BY u.k_group")
 
     sql = (f"SELECT u.k_tally, {', '.join(f'u.{quote(column)}' for column in columns)} "  # noqa: S608
            f"FROM ({union}) u ORDER BY u.k_record, u.k_row")
-    json_sql = grouped_lines(lambda part, values: json_line(part, values, columns, plain(json_plain)), JSON_LINES,
-                             after_sort=True)
+    json_sql = grouped_lines(lambda part, values: json_line(part, values, columns, plain(json_plain)), JSON_LINES)
     json_pieces_of = {str(part).encode(): json_pieces(part, values, columns, plain(json_plain))
                       for part, _rank, _tally, values, _rest in branches}
     # The CSV lines' separator is the line break, which COPY's text format escapes in the row.
-    csv_sql = grouped_lines(lambda part, values: csv_line(part, values, columns, plain(csv_plain)), "\n",
-                            after_sort=False)
+    csv_sql = grouped_lines(lambda part, values: csv_line(part, values, columns, plain(csv_plain)), "\n")
     return RecordQuery(columns=columns, sql=sql, json_sql=json_sql, json_pieces=json_pieces_of, csv_sql=csv_sql,
                        params=tuple(params), counted=counted, record_tally=record_tally, row_tally=row_tally)
 
