@@ -178,10 +178,13 @@ def record_export_stream(*, user, fmt: str, header: Callable[[list[str]], list[s
                                   record_csv_rows(query, tally=tally))
             else:
                 blocks = record_json_rows(query, tally=tally)
-            for block in blocks:
-                digest.update(block)
-                size += len(block)
-                yield block
+            # Closed before the snapshot ends, when the stream stops early too: their threads
+            # stop reading the COPY, which would otherwise keep the connection from the rollback.
+            with contextlib.closing(blocks):
+                for block in blocks:
+                    digest.update(block)
+                    size += len(block)
+                    yield block
         status = ExportStatus.COMPLETED
     finally:
         counts = record_counts(query, tally) if query else {}

@@ -236,16 +236,26 @@ def test_text_with_commas_quotes_line_breaks_and_backslashes_is_written_alike_by
     assert text in [row["other_specify"] for row in json.loads(by_database[1])]
 
 
+@pytest.mark.parametrize("many_blocks", [False, True])
 @pytest.mark.parametrize("fmt", ["csv", "json"])
-def test_a_client_gone_mid_export_leaves_a_failed_log_and_a_working_connection(demo, fmt):
+def test_a_client_gone_mid_export_leaves_a_failed_log_and_a_working_connection(demo, monkeypatch, fmt, many_blocks):
     """The stream closed after its first block (a client gone): the COPY read ahead by a thread
     is cancelled, the export is logged as failed with what was sent, and the connection serves
-    the next export."""
+    the next export; `many_blocks`: with the COPY still being read, many more blocks to come
+    than are read ahead (a COPY row per record, a block per COPY row)."""
+    if many_blocks:
+        monkeypatch.setattr(selectors, "RECORDS_PER_COPY_ROW", 1)
+        monkeypatch.setattr(dataset, "blocks_joined", functools.partial(dataset.blocks_joined, block_bytes=1))
     user = get_user_model().objects.get(username="statistician")
     stream = record_export_stream(user=user, fmt=fmt, log_parameters={}, deidentified=True, labels=False,
                                   records=None, fields=list(project_fields()), complete=list(instruments()))
     first = next(stream)
-    stream.close()
+    faulthandler.dump_traceback_later(120, exit=True)  # stuck, the process ends: a hang blocks in C
+    try:
+        stream.close()
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    monkeypatch.undo()
     log = ExportLog.objects.filter(user=user).latest("pk")
     assert (log.status, log.size_bytes) == (ExportStatus.FAILED, len(first))
     assert len(json.loads(export(user, format="json"))) > Patient.objects.count()  # served again, whole
