@@ -506,9 +506,10 @@ def record_ranks(patients: Iterable[tuple[int, str]]) -> tuple[PatientNumbers, l
     sorted by ID character by character (as Python compares text: the same order on every
     database, whatever its collation), and the IDs in that order. The query sorts by these
     numbers, which is quicker than comparing the IDs' text."""
-    ordered = sorted((study_id, pk) for pk, study_id in patients)
-    ranks = patient_numbers((pk, rank) for rank, (_study_id, pk) in enumerate(ordered, start=1))
-    return ranks, [study_id for study_id, _pk in ordered]
+    pks, study_ids = tuple(zip(*patients, strict=True)) or ((), ())
+    order = sorted(range(len(pks)), key=study_ids.__getitem__)
+    ranks = patient_numbers([pks[index] for index in order], range(1, len(order) + 1))
+    return ranks, [study_ids[index] for index in order]
 
 
 CSV_QUOTED = (",", '"', "\r", "\n")  # what makes Python's csv module (and COPY) quote a field

@@ -21,7 +21,7 @@ import json
 import queue
 import re
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -123,14 +123,14 @@ class PatientNumbers:
         return json.dumps(self.values)
 
 
-def patient_numbers(pairs: Iterable[tuple[int, int]]) -> PatientNumbers:
-    """``PatientNumbers`` of (pk, number) pairs (a patient without a pair has 0)."""
-    pairs = sorted(pairs)
-    if not pairs:
+def patient_numbers(pks: Sequence[int], numbers: Iterable[int]) -> PatientNumbers:
+    """``PatientNumbers`` of the patients `pks`, each with its number in `numbers` (a patient
+    not in `pks` has 0)."""
+    if not pks:
         return PatientNumbers(0, [])
-    base = pairs[0][0] - 1
-    values = [0] * (pairs[-1][0] - base)
-    for pk, number in pairs:
+    base = min(pks) - 1
+    values = [0] * (max(pks) - base)
+    for pk, number in zip(pks, numbers, strict=True):
         values[pk - base - 1] = number
     return PatientNumbers(base, values)
 
@@ -164,8 +164,9 @@ def date_shifts(*, user) -> PatientNumbers:
 
 def shifts_of(patients: Iterable[tuple[int, str]]) -> PatientNumbers:
     """The date offsets of these patients, given as (pk, study ID) pairs."""
+    pks, study_ids = tuple(zip(*patients, strict=True)) or ((), ())
     key = _shift_key()
-    return patient_numbers((pk, _date_shift(key, study_id)) for pk, study_id in patients)
+    return patient_numbers(pks, [_date_shift(key, study_id) for study_id in study_ids])
 
 
 # A date outside these is implausible (stored before the plausibility checks existed) and
