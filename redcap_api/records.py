@@ -11,7 +11,7 @@ never the export.
 The whole export reads one snapshot (REPEATABLE READ on PostgreSQL); the log (rows per
 instrument, tallied from the rows as they are read, size and SHA-256 of what was sent) is
 written once the last byte is out. Each COPY row carries its rows' tally tokens after the
-lines (`_tallied`), so no second query counts them.
+lines, so no second query counts them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import itertools
 import json
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -110,35 +111,33 @@ def record_json_rows(query: RecordQuery, *, tally: Counter) -> Iterator[bytes]:
 
 
 def _database_json_rows(query: RecordQuery, *, tally: Counter) -> Iterator[bytes]:
-    """The JSON array of the rows' objects, each its branch's pieces (``query.json_pieces``)
-    around the JSON values the database wrote (`redcap_api.selectors.json_line`), one row a
-    line (COPY's rows each hold the lines of a group of records, separated by ``JSON_LINES``;
-    their text format's escapes undone: a JSON text holds no raw control character, so the
-    lines and the values' separators are the only ones).
+    """The JSON array of the rows' objects, each its branch's pieces around the JSON values the
+    database wrote (`redcap_api.selectors.json_line`), one row a line. A COPY row holds the
+    lines of a group of records, separated by ``JSON_LINES``, then their tally tokens, one per
+    line in the same order, which name each line's pieces (``query.json_pieces``) and are
+    counted in `tally`. COPY's text format's escapes are undone in the lines: a JSON text holds
+    no raw control character, so the lines' separators, the values' separators and the tab
+    before the tokens are the only ones.
 
-    A block's rows are one list of their values, which the loop walks row by row (a row's
-    part number says how many values follow); the values and the pieces are then interleaved
-    and joined at once. A row is never a bytes object of its own."""
+    A block's lines are one list of their values, each line's led by its empty start, and
+    their pieces one list, made by mapping the tokens: the two are interleaved and joined at
+    once. Nothing is done line by line in Python, and a line is never a bytes object of its own."""
     separator, lines_separator = JSON_SEPARATOR.encode(), JSON_LINES.encode()
-    # A row's tokens (its part number, then its values) each followed by a piece: the object
-    # starts after the part number, and its last piece ends with the comma before the next row.
-    pieces = {part: [*around[:-1], around[-1] + b","] for part, around in query.json_pieces.items()}
-    widths = {part: len(around) for part, around in pieces.items()}
+    # The last piece of a row ends with the comma before the next row.
+    pieces = {token: [*around[:-1], around[-1] + b","] for token, around in query.json_pieces.items()}
 
     def block_objects(block: bytes) -> bytes:
-        text = copy_text_unescaped(block)[:-1].replace(b"\n", separator)
-        tokens = text.replace(lines_separator, separator).split(separator)
-        following: list[bytes] = []
-        follow = following.extend
-        start = 0
-        while start < len(tokens):
-            part = tokens[start]
-            follow(pieces[part])
-            tokens[start] = b""
-            start += widths[part]
-        joined: list = [b""] * (2 * len(tokens))
-        joined[0::2] = tokens
-        joined[1::2] = following
+        lines, tokens = [], []
+        for row in block[:-1].split(b"\n"):
+            row_lines, row_tokens = row.rsplit(b"\t", 1)
+            lines.append(row_lines)
+            tokens.append(row_tokens)
+        tokens = b" ".join(tokens).decode().split(" ")
+        tally.update(tokens)
+        values = copy_text_unescaped(lines_separator.join(lines)).replace(lines_separator, separator).split(separator)
+        joined: list = [b""] * (2 * len(values))
+        joined[0::2] = values
+        joined[1::2] = itertools.chain.from_iterable(map(pieces.__getitem__, tokens))
         return b"".join(joined)
 
     def objects(blocks: Generator[bytes, None, None]) -> Iterator[bytes]:
@@ -154,8 +153,7 @@ def _database_json_rows(query: RecordQuery, *, tally: Counter) -> Iterator[bytes
         # Three at once: a thread reads the COPY (the database never waits for its rows to be
         # read), another makes the objects, and the caller hashes and sends them. A block of
         # objects is many times the COPY block it is made from, so the second thread holds few.
-        copied = read_ahead(copy_read(cursor.cursor, f"COPY ({query.json_sql}) TO STDOUT", query.params,
-                                      rows=lambda rows: _tallied(rows, tally)))
+        copied = read_ahead(copy_read(cursor.cursor, f"COPY ({query.json_sql}) TO STDOUT", query.params))
         yield from read_ahead(objects(copied), ahead=JSON_BLOCKS_AHEAD)
 
 

@@ -30,6 +30,7 @@ in the query (an empty field of the CSV, "" in JSON).
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -264,7 +265,7 @@ class RecordQuery:
     columns: list[str]
     sql: str
     json_sql: str  # PostgreSQL: the same rows as their JSON values (`json_line`), grouped, for `json_pieces`
-    json_pieces: dict[bytes, list[bytes]]  # a branch's part number → its rows' JSON object around the values
+    json_pieces: dict[str, list[bytes]]  # a row's tally token → its rows' JSON object around the values
     csv_sql: str  # PostgreSQL: the same rows as their CSV lines, grouped (`grouped_lines`)
     params: tuple
     counted: list[str]  # the instruments whose rows the log counts, in the project's order
@@ -389,6 +390,7 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     # when none of its fields is asked for).
     record_tally = [patient_instrument.name] if patient_instrument in used else []
     record_flags = ["'1'"] if record_tally else []
+    record_flag_values = ["1"] if record_tally else []  # the flags each can be
     for number, instrument in enumerate(used):
         if instrument.repeating or instrument.part.is_patient:
             continue
@@ -400,6 +402,7 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         params += sql_params
         record_tally.append(instrument.name)
         record_flags.append(f"CASE WHEN {alias}.rc_patient IS NULL THEN '0' ELSE '1' END")
+        record_flag_values.append("01")
 
     def single_columns(instrument: Instrument) -> tuple[list[str], str]:
         if instrument.repeating:
@@ -454,9 +457,9 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         + f" {rest}" for part, rank, tally, values, rest in branches)
 
     def lines_union(line) -> str:
-        """The union with each row's CSV line (or JSON values) made in its branch, each branch
-        sorted on its own, for the merge, by the group of ``RECORDS_PER_COPY_ROW`` records
-        (``k_group``) the row's record is in, then by the row's place.
+        """The union with each row's CSV line (or JSON values) made in its branch, sorted by
+        the group of ``RECORDS_PER_COPY_ROW`` records (``k_group``) the row's record is in,
+        then by the row's place: each branch sorted on its own, and the branches merged.
 
         A line is made after its branch's sort, by the parallel workers that sorted it, as the
         merge reads their rows: the merge then hands over its first row once every branch is
@@ -469,10 +472,12 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         def made(part: int, values: list[str]) -> str:
             return f"CASE WHEN clock_timestamp() IS NOT NULL THEN {line(part, values)} END"
 
-        return " UNION ALL ".join(
+        order = "ORDER BY k_group, k_record, k_row"
+        union = " UNION ALL ".join(
             f"(SELECT CAST({rank} AS bigint) / {RECORDS_PER_COPY_ROW} AS k_group, {keys(part, rank)}, "
-            f"{tally} AS k_tally, {made(part, values)} AS rc_line {rest} ORDER BY k_group, k_record, k_row)"
+            f"{tally} AS k_tally, {made(part, values)} AS rc_line {rest} {order})"
             for part, rank, tally, values, rest in branches)
+        return union if len(branches) == 1 else f"{union} {order}"
 
     @functools.cache  # once per column and test: the record IDs are as many as the records
     def passes(test: Callable, key) -> bool:
@@ -484,17 +489,28 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
 
     def grouped_lines(line, separator: str) -> str:
         """A COPY row per group of ``RECORDS_PER_COPY_ROW`` records: their lines in order,
-        separated by `separator`, then their tally tokens, separated by spaces. The client reads
-        a few thousand rows, not a million lines one at a time."""
+        separated by `separator`, then their tally tokens in the same order, separated by
+        spaces. The client reads a few thousand rows, not a million lines one at a time.
+
+        The aggregates take their rows in the order of the sorted union they read, with no
+        join or other step between to reorder them (PostgreSQL's way of feeding an aggregate
+        sorted input from a sorted subquery). The merge of the sorted branches gives that
+        order; an ``ORDER BY`` in the aggregate would have the merging process sort each
+        group's lines once more (PostgreSQL 15 does not see that they come sorted)."""
         union_sql = lines_union(line)
-        return (f"SELECT string_agg(u.rc_line, E'\\x{ord(separator):02x}' ORDER BY u.k_record, u.k_row), "  # noqa: S608
-                f"string_agg(u.k_tally, ' ') FROM ({union_sql}) u GROUP BY u.k_group ORDER BY u.k_group")
+        return (f"SELECT string_agg(u.rc_line, E'\\x{ord(separator):02x}'), string_agg(u.k_tally, ' ') "  # noqa: S608
+                f"FROM ({union_sql}) u GROUP BY u.k_group ORDER BY u.k_group")
 
     sql = (f"SELECT u.k_tally, {', '.join(f'u.{quote(column)}' for column in columns)} "  # noqa: S608
            f"FROM ({union}) u ORDER BY u.k_record, u.k_row")
     json_sql = grouped_lines(lambda part, values: json_line(part, values, columns, plain(json_plain)), JSON_LINES)
-    json_pieces_of = {str(part).encode(): json_pieces(part, values, columns, plain(json_plain))
-                      for part, _rank, _tally, values, _rest in branches}
+    # Each tally token a branch's rows can carry → the branch's pieces: the record row's
+    # token is one of the combinations of its flags.
+    branch_pieces = {part: json_pieces(part, values, columns, plain(json_plain))
+                     for part, _rank, _tally, values, _rest in branches}
+    json_pieces_of = {RECORD_TALLY + "".join(flags): branch_pieces[0]
+                      for flags in itertools.product(*record_flag_values)}
+    json_pieces_of |= {token: branch_pieces[int(token)] for token in row_tally}
     # The CSV lines' separator is the line break, which COPY's text format escapes in the row.
     csv_sql = grouped_lines(lambda part, values: csv_line(part, values, columns, plain(csv_plain)), "\n")
     return RecordQuery(columns=columns, sql=sql, json_sql=json_sql, json_pieces=json_pieces_of, csv_sql=csv_sql,
@@ -583,42 +599,63 @@ def _json_slot(part: int, value: str, column: str) -> bool:
     return value != BLANK and not (column == REPEAT_INSTANCE and not part)
 
 
-def json_line(part: int, values: list[str], columns: list[str], plain: Callable[[int, str], bool]) -> str:
-    """The SQL of a branch's rows as the part number and each value the branch holds,
-    separated by ``JSON_SEPARATOR``: its JSON text ("" when blank; the instance a number), or
+# A piece of a row's JSON object between two of its values as long as this or longer is the
+# client's to write; a shorter one (a key or a few blank keys) the database's, in the line.
+JSON_CLIENT_PIECE = 128
+
+
+def _json_object(part: int, values: list[str], columns: list[str],
+                 plain: Callable[[int, str], bool]) -> tuple[list[str], list[str]]:
+    """A branch's rows' JSON object keyed by the columns in their order, as the SQL of each
+    value the branch holds and the text around them (one more: before the first, between each
+    two, after the last). A value is its JSON text ("" when blank; the instance a number), or
     the text as it is when it never needs an escape (`plain`: codes, dates, numbers), which
-    the object quotes. The rows' objects are ``json_pieces`` around them."""
-    line = TextSQL().constant(str(part))
-    for value, column in zip(values, columns, strict=True):
-        if not _json_slot(part, value, column):
-            continue
-        line.constant(JSON_SEPARATOR)
-        if column == REPEAT_INSTANCE:
-            line.expression(f"CAST({value} AS text)")
-        elif plain(part, column):
-            line.expression(value)  # a blank value (NULL) is nothing in concat()
-        else:
-            line.expression(f"COALESCE(CAST(to_json({value}) AS text), '\"\"')")
-    return line.sql
-
-
-def json_pieces(part: int, values: list[str], columns: list[str], plain: Callable[[int, str], bool]) -> list[bytes]:
-    """A branch's rows' JSON object keyed by the columns in their order, as the bytes around each
-    value of ``json_line``: before the first, between each two, after the last ("" for the
-    columns the branch leaves blank; a value that comes as it is, in quotes)."""
-    pieces, current = [], "{"
+    the text around quotes. The columns the branch leaves blank are "" in the text around."""
+    around, slots, current = [], [], "{"
     for number, (value, column) in enumerate(zip(values, columns, strict=True)):
         current += ("," if number else "") + json.dumps(column, ensure_ascii=False) + ":"
         if not _json_slot(part, value, column):
             current += '""'
-        elif column != REPEAT_INSTANCE and plain(part, column):
-            pieces.append((current + '"').encode())
+        elif column == REPEAT_INSTANCE:
+            around.append(current)
+            slots.append(f"CAST({value} AS text)")
+            current = ""
+        elif plain(part, column):
+            around.append(current + '"')
+            slots.append(value)  # a blank value (NULL) is nothing in concat()
             current = '"'
         else:
-            pieces.append(current.encode())
+            around.append(current)
+            slots.append(f"COALESCE(CAST(to_json({value}) AS text), '\"\"')")
             current = ""
-    pieces.append((current + "}").encode())
-    return pieces
+    around.append(current + "}")
+    return around, slots
+
+
+def _client_piece(around: list[str], number: int) -> bool:
+    """Whether the text before the value `number` (or after the last) is written by the client."""
+    return number in (0, len(around) - 1) or len(around[number]) >= JSON_CLIENT_PIECE
+
+
+def json_line(part: int, values: list[str], columns: list[str], plain: Callable[[int, str], bool]) -> str:
+    """The SQL of a branch's rows' JSON objects without the pieces the client writes
+    (``json_pieces``): the values, and the short texts between them, with a
+    ``JSON_SEPARATOR`` in place of each piece but the last. The line starts with one, where
+    the first piece goes."""
+    around, slots = _json_object(part, values, columns, plain)
+    line = TextSQL()
+    for number, slot in enumerate(slots):
+        line.constant(JSON_SEPARATOR if _client_piece(around, number) else around[number])
+        line.expression(slot)
+    return line.sql
+
+
+def json_pieces(part: int, values: list[str], columns: list[str], plain: Callable[[int, str], bool]) -> list[bytes]:
+    """The pieces of a branch's rows' JSON objects the client writes around what ``json_line``
+    holds between its separators: the texts before the first value and after the last, and
+    the long ones between (a run of blank columns)."""
+    around, _slots = _json_object(part, values, columns, plain)
+    return [text.encode() for number, text in enumerate(around) if _client_piece(around, number)]
 
 
 def record_counts(query: RecordQuery, tally: Counter) -> dict[str, int]:

@@ -200,11 +200,18 @@ def written(query) -> tuple[bytes, bytes]:
 
 
 @pytest.mark.parametrize("labels", [False, True])
-@pytest.mark.parametrize("block_bytes", [COPY_BLOCK_BYTES, 1])
-def test_the_writers_of_other_databases_give_the_same_bytes(demo, monkeypatch, labels, block_bytes):
+@pytest.mark.parametrize(("block_bytes", "records_per_row", "client_piece"), [
+    (COPY_BLOCK_BYTES, selectors.RECORDS_PER_COPY_ROW, selectors.JSON_CLIENT_PIECE), (1, 2, 0),
+    (COPY_BLOCK_BYTES, 5, 10**6)])
+def test_the_writers_of_other_databases_give_the_same_bytes(demo, monkeypatch, labels, block_bytes, records_per_row,
+                                                            client_piece):
     """On SQLite the csv and json modules write the rows the database wrote on PostgreSQL,
-    whatever the size of the blocks the COPY is read in (1 byte: a block per COPY row)."""
+    whatever the size of the blocks the COPY is read in (1 byte: a block per COPY row), the
+    records in a COPY row, and whichever of the JSON objects' pieces between two values the
+    client writes (0: all of them; a million bytes: none)."""
     monkeypatch.setattr(dataset, "blocks_joined", functools.partial(dataset.blocks_joined, block_bytes=block_bytes))
+    monkeypatch.setattr(selectors, "RECORDS_PER_COPY_ROW", records_per_row)
+    monkeypatch.setattr(selectors, "JSON_CLIENT_PIECE", client_piece)
     user = get_user_model().objects.get(username="statistician")
     query = record_query_for_user(user=user, records=None, fields=list(project_fields()),
                                   complete=list(instruments()), labels=labels, data_access_groups=True)
