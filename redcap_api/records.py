@@ -23,7 +23,7 @@ import io
 import itertools
 import json
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterator
 
 from django.db import connection
 
@@ -61,24 +61,27 @@ def csv_header(columns: list[str]) -> bytes:
     return out.getvalue().encode()
 
 
-def _tallied(rows: Iterable[memoryview], tally: Counter) -> Iterator[bytearray]:
-    """COPY rows of the lines of a group of records and their tally tokens: the lines, each
-    row still ended by its line break, with the tokens counted in `tally`. The lines escape
-    their tabs (COPY's text format), so the row's last tab is the one between the two."""
-    for copied in rows:
-        row = bytearray(copied)
-        tab = row.rindex(b"\t")
-        tally.update(row[tab + 1:-1].decode().split(" "))
-        row[tab:] = b"\n"
-        yield row
+def _tallied_lines(block: bytes, tally: Counter) -> tuple[list[bytes], list[str]]:
+    """A block of COPY rows, each the lines of a group of records and, after a tab, their tally
+    tokens separated by spaces: each row's lines (still in COPY's text format) and the tokens
+    of all the lines in order, counted in `tally`. The lines escape their tabs, so a row's
+    last tab is the one between the two."""
+    lines, tokens = [], []
+    for row in block[:-1].split(b"\n"):
+        row_lines, row_tokens = row.rsplit(b"\t", 1)
+        lines.append(row_lines)
+        tokens.append(row_tokens)
+    tokens = b" ".join(tokens).decode().split(" ")
+    tally.update(tokens)
+    return lines, tokens
 
 
 def record_csv_rows(query: RecordQuery, *, tally: Counter) -> Iterator[bytes]:
     """The export's rows as CSV (no header), their tally tokens counted in `tally`."""
     if database_writes_text():
-        for block in copy_blocks(f"COPY ({query.csv_sql}) TO STDOUT", query.params,
-                                 rows=lambda rows: _tallied(rows, tally)):
-            yield copy_text_unescaped(block)
+        for block in copy_blocks(f"COPY ({query.csv_sql}) TO STDOUT", query.params):
+            lines, _tokens = _tallied_lines(block, tally)
+            yield copy_text_unescaped(b"\n".join(lines) + b"\n")
         return
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -127,13 +130,7 @@ def _database_json_rows(query: RecordQuery, *, tally: Counter) -> Iterator[bytes
     pieces = {token: [*around[:-1], around[-1] + b","] for token, around in query.json_pieces.items()}
 
     def block_objects(block: bytes) -> bytes:
-        lines, tokens = [], []
-        for row in block[:-1].split(b"\n"):
-            row_lines, row_tokens = row.rsplit(b"\t", 1)
-            lines.append(row_lines)
-            tokens.append(row_tokens)
-        tokens = b" ".join(tokens).decode().split(" ")
-        tally.update(tokens)
+        lines, tokens = _tallied_lines(block, tally)
         values = copy_text_unescaped(lines_separator.join(lines)).replace(lines_separator, separator).split(separator)
         joined: list = [b""] * (2 * len(values))
         joined[0::2] = values

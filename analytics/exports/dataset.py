@@ -21,7 +21,7 @@ import json
 import queue
 import re
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -516,24 +516,20 @@ def read_ahead(blocks: Generator[bytes, None, None], *, ahead: int = READ_AHEAD_
         maker.join()
 
 
-CopyRows = Callable[[Iterable[memoryview]], Iterable[bytes | bytearray | memoryview]]
-
-
-def copy_read(raw_cursor, copy_sql: str, params, *, rows: CopyRows | None = None) -> Generator[bytes, None, None]:
+def copy_read(raw_cursor, copy_sql: str, params) -> Generator[bytes, None, None]:
     """What ``COPY ... TO STDOUT`` writes, read through the psycopg cursor, in blocks of whole
-    rows of about ``COPY_BLOCK_BYTES`` (psycopg hands over one row at a time); `rows`: what
-    the blocks are made of instead of the rows themselves, given them one at a time."""
+    rows of about ``COPY_BLOCK_BYTES`` (psycopg hands over one row at a time)."""
     with raw_cursor.copy(copy_sql, params) as copy:
-        yield from blocks_joined(rows(copy) if rows else copy)
+        yield from blocks_joined(copy)
 
 
-def copy_blocks(copy_sql: str, params, *, rows: CopyRows | None = None) -> Generator[bytes, None, int]:
+def copy_blocks(copy_sql: str, params) -> Generator[bytes, None, int]:
     """``copy_read`` on the connection, read ahead of the caller (``read_ahead``). Returns the
     row count. psycopg's errors become Django's, as through Django's cursor, so that a dropped
     connection is seen as one and replaced."""
     with connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor  # psycopg's own cursor: Django's has no COPY
-        yield from read_ahead(copy_read(raw, copy_sql, params, rows=rows))
+        yield from read_ahead(copy_read(raw, copy_sql, params))
         return raw.rowcount
 
 
