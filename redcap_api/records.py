@@ -3,7 +3,8 @@
 On PostgreSQL the database writes the text: the query's CSV twin writes each row's CSV line
 (a blank value an empty field, quotes where Python's csv module puts them) and its JSON twin
 each row's JSON object, keyed by the export's columns in their order (a blank value "", the
-instance a number), both sent by COPY's text format, whose escapes are undone here. Elsewhere
+instance a number), both sent by COPY's binary format, the lines of many records a COPY row,
+as they are. Elsewhere
 (SQLite, the embedded default) the same query's rows are read from a cursor and written by
 the csv and json modules, with the same bytes. Either way memory holds a block of rows,
 never the export.
@@ -27,17 +28,9 @@ from collections.abc import Callable, Generator, Iterator
 
 from django.db import connection
 
-from analytics.exports.dataset import (
-    COPY_BLOCK_BYTES,
-    blocks_joined,
-    copy_blocks,
-    copy_read,
-    copy_text_unescaped,
-    read_ahead,
-)
+from analytics.exports.dataset import COPY_BLOCK_BYTES, blocks_joined, copy_binary_rows, read_ahead
 from analytics.models import ExportStatus
 from redcap_api.selectors import (
-    JSON_LINES,
     JSON_SEPARATOR,
     RecordQuery,
     export_snapshot,
@@ -61,27 +54,26 @@ def csv_header(columns: list[str]) -> bytes:
     return out.getvalue().encode()
 
 
-def _tallied_lines(block: bytes, tally: Counter) -> tuple[list[bytes], list[str]]:
-    """A block of COPY rows, each the lines of a group of records and, after a tab, their tally
-    tokens separated by spaces: each row's lines (still in COPY's text format) and the tokens
-    of all the lines in order, counted in `tally`. The lines escape their tabs, so a row's
-    last tab is the one between the two."""
-    lines, tokens = [], []
-    for row in block[:-1].split(b"\n"):
-        row_lines, row_tokens = row.rsplit(b"\t", 1)
-        lines.append(row_lines)
-        tokens.append(row_tokens)
-    tokens = b" ".join(tokens).decode().split(" ")
+def _copied_lines(cursor, sql: str, params) -> Iterator[tuple[bytes, bytes]]:
+    """The COPY rows of a query of grouped lines (``RecordQuery.csv_sql``, ``json_sql``), each
+    the lines of a group of records and their tally tokens, read ahead by a thread."""
+    return read_ahead(copy_binary_rows(cursor.cursor, sql, params, columns=2))
+
+
+def _tallied(tokens: bytes, tally: Counter) -> list[str]:
+    """A COPY row's tally tokens (separated by spaces, one per line), counted in `tally`."""
+    tokens = tokens.decode().split(" ")
     tally.update(tokens)
-    return lines, tokens
+    return tokens
 
 
 def record_csv_rows(query: RecordQuery, *, tally: Counter) -> Iterator[bytes]:
     """The export's rows as CSV (no header), their tally tokens counted in `tally`."""
     if database_writes_text():
-        for block in copy_blocks(f"COPY ({query.csv_sql}) TO STDOUT", query.params):
-            lines, _tokens = _tallied_lines(block, tally)
-            yield copy_text_unescaped(b"\n".join(lines) + b"\n")
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            for lines, tokens in _copied_lines(cursor, query.csv_sql, query.params):
+                _tallied(tokens, tally)
+                yield lines + b"\n"
         return
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -116,42 +108,39 @@ def record_json_rows(query: RecordQuery, *, tally: Counter) -> Iterator[bytes]:
 def _database_json_rows(query: RecordQuery, *, tally: Counter) -> Iterator[bytes]:
     """The JSON array of the rows' objects, each its branch's pieces around the JSON values the
     database wrote (`redcap_api.selectors.json_line`), one row a line. A COPY row holds the
-    lines of a group of records, separated by ``JSON_LINES``, then their tally tokens, one per
-    line in the same order, which name each line's pieces (``query.json_pieces``) and are
-    counted in `tally`. COPY's text format's escapes are undone in the lines: a JSON text holds
-    no raw control character, so the lines' separators, the values' separators and the tab
-    before the tokens are the only ones.
+    lines of a group of records, then their tally tokens, one per line in the same order,
+    which name each line's pieces (``query.json_pieces``) and are counted in `tally`. A JSON
+    text holds no raw control character, so the separators the lines start with and hold are
+    the only ones.
 
-    A block's lines are one list of their values, each line's led by its empty start, and
+    A COPY row's lines are one list of their values, each line's led by its empty start, and
     their pieces one list, made by mapping the tokens: the two are interleaved and joined at
     once. Nothing is done line by line in Python, and a line is never a bytes object of its own."""
-    separator, lines_separator = JSON_SEPARATOR.encode(), JSON_LINES.encode()
+    separator = JSON_SEPARATOR.encode()
     # The last piece of a row ends with the comma before the next row.
     pieces = {token: [*around[:-1], around[-1] + b","] for token, around in query.json_pieces.items()}
 
-    def block_objects(block: bytes) -> bytes:
-        lines, tokens = _tallied_lines(block, tally)
-        values = copy_text_unescaped(lines_separator.join(lines)).replace(lines_separator, separator).split(separator)
+    def row_objects(lines: bytes, tokens: bytes) -> bytes:
+        values = lines.split(separator)
         joined: list = [b""] * (2 * len(values))
         joined[0::2] = values
-        joined[1::2] = itertools.chain.from_iterable(map(pieces.__getitem__, tokens))
+        joined[1::2] = itertools.chain.from_iterable(map(pieces.__getitem__, _tallied(tokens, tally)))
         return b"".join(joined)
 
-    def objects(blocks: Generator[bytes, None, None]) -> Iterator[bytes]:
+    def objects(rows: Generator[tuple[bytes, bytes], None, None]) -> Iterator[bytes]:
         # Closed on the way out, an error here included: the COPY's reading thread stops.
-        with contextlib.closing(blocks):
+        with contextlib.closing(rows):
             held = b"["
-            for block in blocks:
+            for lines, tokens in rows:
                 yield held
-                held = block_objects(block)
+                held = row_objects(lines, tokens)
             yield held[:-1] + b"]" if held != b"[" else b"[]"
 
     with connection.cursor() as cursor, connection.wrap_database_errors:
         # Three at once: a thread reads the COPY (the database never waits for its rows to be
-        # read), another makes the objects, and the caller hashes and sends them. A block of
-        # objects is many times the COPY block it is made from, so the second thread holds few.
-        copied = read_ahead(copy_read(cursor.cursor, f"COPY ({query.json_sql}) TO STDOUT", query.params))
-        yield from read_ahead(objects(copied), ahead=JSON_BLOCKS_AHEAD)
+        # read), another makes the objects, and the caller hashes and sends them. The objects
+        # of a COPY row are many times its size, so the second thread holds few.
+        yield from read_ahead(objects(_copied_lines(cursor, query.json_sql, query.params)), ahead=JSON_BLOCKS_AHEAD)
 
 
 def record_export_stream(*, user, fmt: str, header: Callable[[list[str]], list[str]] | None = None,

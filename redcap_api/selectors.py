@@ -503,7 +503,9 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
 
     sql = (f"SELECT u.k_tally, {', '.join(f'u.{quote(column)}' for column in columns)} "  # noqa: S608
            f"FROM ({union}) u ORDER BY u.k_record, u.k_row")
-    json_sql = grouped_lines(lambda part, values: json_line(part, values, columns, plain(json_plain)), JSON_LINES)
+    # The JSON lines' separator is the one between values: each line starts with one, so
+    # that a COPY row's lines split into each line's empty start and its values.
+    json_sql = grouped_lines(lambda part, values: json_line(part, values, columns, plain(json_plain)), JSON_SEPARATOR)
     # Each tally token a branch's rows can carry → the branch's pieces: the record row's
     # token is one of the combinations of its flags.
     branch_pieces = {part: json_pieces(part, values, columns, plain(json_plain))
@@ -590,7 +592,6 @@ def _csv_quoted(value: str) -> str:
 
 
 JSON_SEPARATOR = "\x1f"  # between a row's JSON values: a JSON text holds no raw control character
-JSON_LINES = "\x1e"  # between the JSON lines of the records of one COPY row
 RECORDS_PER_COPY_ROW = 32
 
 

@@ -6,7 +6,6 @@ bytes sent; the writers of databases that do not write the text themselves give 
 import csv
 import datetime as dt
 import faulthandler
-import functools
 import hashlib
 import io
 import json
@@ -17,8 +16,6 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 
-from analytics.exports import dataset
-from analytics.exports.dataset import COPY_BLOCK_BYTES
 from analytics.models import ExportLog, ExportStatus
 from outcomes.models import AdverseEvent, FollowUp
 from patients.models import FormState, Patient
@@ -200,16 +197,12 @@ def written(query) -> tuple[bytes, bytes]:
 
 
 @pytest.mark.parametrize("labels", [False, True])
-@pytest.mark.parametrize(("block_bytes", "records_per_row", "client_piece"), [
-    (COPY_BLOCK_BYTES, selectors.RECORDS_PER_COPY_ROW, selectors.JSON_CLIENT_PIECE), (1, 2, 0),
-    (COPY_BLOCK_BYTES, 5, 10**6)])
-def test_the_writers_of_other_databases_give_the_same_bytes(demo, monkeypatch, labels, block_bytes, records_per_row,
-                                                            client_piece):
+@pytest.mark.parametrize(("records_per_row", "client_piece"), [
+    (selectors.RECORDS_PER_COPY_ROW, selectors.JSON_CLIENT_PIECE), (1, 0), (2, 0), (5, 10**6)])
+def test_the_writers_of_other_databases_give_the_same_bytes(demo, monkeypatch, labels, records_per_row, client_piece):
     """On SQLite the csv and json modules write the rows the database wrote on PostgreSQL,
-    whatever the size of the blocks the COPY is read in (1 byte: a block per COPY row), the
-    records in a COPY row, and whichever of the JSON objects' pieces between two values the
-    client writes (0: all of them; a million bytes: none)."""
-    monkeypatch.setattr(dataset, "blocks_joined", functools.partial(dataset.blocks_joined, block_bytes=block_bytes))
+    whatever the records in a COPY row, and whichever of the JSON objects' pieces between two
+    values the client writes (0: all of them; a million bytes: none)."""
     monkeypatch.setattr(selectors, "RECORDS_PER_COPY_ROW", records_per_row)
     monkeypatch.setattr(selectors, "JSON_CLIENT_PIECE", client_piece)
     user = get_user_model().objects.get(username="statistician")
@@ -243,16 +236,15 @@ def test_text_with_commas_quotes_line_breaks_and_backslashes_is_written_alike_by
     assert text in [row["other_specify"] for row in json.loads(by_database[1])]
 
 
-@pytest.mark.parametrize("many_blocks", [False, True])
+@pytest.mark.parametrize("many_rows", [False, True])
 @pytest.mark.parametrize("fmt", ["csv", "json"])
-def test_a_client_gone_mid_export_leaves_a_failed_log_and_a_working_connection(demo, monkeypatch, fmt, many_blocks):
+def test_a_client_gone_mid_export_leaves_a_failed_log_and_a_working_connection(demo, monkeypatch, fmt, many_rows):
     """The stream closed after its first block (a client gone): the COPY read ahead by a thread
     is cancelled, the export is logged as failed with what was sent, and the connection serves
-    the next export; `many_blocks`: with the COPY still being read, many more blocks to come
-    than are read ahead (a COPY row per record, a block per COPY row)."""
-    if many_blocks:
+    the next export; `many_rows`: with the COPY still being read, many more of its rows to
+    come than are read ahead (a COPY row per record)."""
+    if many_rows:
         monkeypatch.setattr(selectors, "RECORDS_PER_COPY_ROW", 1)
-        monkeypatch.setattr(dataset, "blocks_joined", functools.partial(dataset.blocks_joined, block_bytes=1))
     user = get_user_model().objects.get(username="statistician")
     stream = record_export_stream(user=user, fmt=fmt, log_parameters={}, deidentified=True, labels=False,
                                   records=None, fields=list(project_fields()), complete=list(instruments()))
@@ -273,18 +265,18 @@ def test_an_error_while_making_the_json_objects_fails_the_export_and_stops_the_c
     stops too (left reading, it would hold the connection, and the export's rollback would
     wait for it forever), the error reaches the caller, the export is logged as failed, and
     the connection serves the next export."""
-    # A COPY row per record and a block per COPY row: many more blocks than are read ahead.
+    # A COPY row per record: many more rows than are read ahead.
     monkeypatch.setattr(selectors, "RECORDS_PER_COPY_ROW", 1)
-    monkeypatch.setattr(dataset, "blocks_joined", functools.partial(dataset.blocks_joined, block_bytes=1))
     made = []
+    tallied = records._tallied
 
-    def failing(block: bytes) -> bytes:
-        made.append(block)
+    def failing(tokens: bytes, tally: Counter) -> list[str]:
+        made.append(tokens)
         if len(made) == 2:
             raise ValueError("planted")
-        return block
+        return tallied(tokens, tally)
 
-    monkeypatch.setattr(records, "copy_text_unescaped", failing)
+    monkeypatch.setattr(records, "_tallied", failing)
     user = get_user_model().objects.get(username="statistician")
     stream = record_export_stream(user=user, fmt="json", log_parameters={}, deidentified=True, labels=False,
                                   records=None, fields=list(project_fields()), complete=list(instruments()))
