@@ -62,6 +62,7 @@ from analytics.exports.dataset import (
     PatientNumber,
     PatientNumbers,
     ShiftedDate,
+    numbers_with,
     patient_numbers,
     shifts_of,
     variable_expression,
@@ -313,6 +314,8 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     identified = list(patients.order_by().values_list("pk", "study_id"))  # read once, for both
     ranks, record_ids = record_ranks(identified)
     shifts = shifts_of(identified) if dates_shifted_for(user) else None
+    numbers, numbers_clause, numbers_params = numbers_with([ranks] + ([shifts] if shifts else []))
+    ranks, shifts = numbers[0], (numbers[1] if shifts else None)
     states = sorted({instrument.part.key for instrument in used if instrument.name in complete_names})
 
     def state_text(relation: str, key: str) -> tuple[dict, Expression]:
@@ -513,10 +516,10 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     json_pieces_of = {RECORD_TALLY + "".join(flags): branch_pieces[0]
                       for flags in itertools.product(*record_flag_values)}
     json_pieces_of |= {token: branch_pieces[int(token)] for token in row_tally}
-    # The CSV lines' separator is the line break, which COPY's text format escapes in the row.
     csv_sql = grouped_lines(lambda part, values: csv_line(part, values, columns, plain(csv_plain)), "\n")
-    return RecordQuery(columns=columns, sql=sql, json_sql=json_sql, json_pieces=json_pieces_of, csv_sql=csv_sql,
-                       params=tuple(params), counted=counted, record_tally=record_tally, row_tally=row_tally)
+    return RecordQuery(columns=columns, sql=numbers_clause + sql, json_sql=numbers_clause + json_sql,
+                       json_pieces=json_pieces_of, csv_sql=numbers_clause + csv_sql, params=(*numbers_params, *params),
+                       counted=counted, record_tally=record_tally, row_tally=row_tally)
 
 
 def record_ranks(patients: Iterable[tuple[int, str]]) -> tuple[PatientNumbers, list[str]]:

@@ -22,7 +22,7 @@ import queue
 import re
 import threading
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.conf import settings
@@ -110,6 +110,9 @@ class PatientNumbers:
 
     base: int
     values: list[int]
+    # PostgreSQL: the SQL of a subquery giving the array, which each expression reads, instead
+    # of the array as a parameter of each (``numbers_with``).
+    array_sql: str | None = None
 
     @functools.cached_property
     def array_text(self) -> str:
@@ -149,12 +152,34 @@ class PatientNumber(Func):
         # it to the parallel workers as a value, where an array written in the expression would
         # be written into the plan text each worker reads, byte by byte.
         patient_pk, params = compiler.compile(self.source_expressions[0])
+        if self.numbers.array_sql:
+            return f"(({self.numbers.array_sql}))[{patient_pk} - %s]", (*params, self.numbers.base)
         return f"((SELECT %s::integer[]))[{patient_pk} - %s]", (self.numbers.array_text, *params, self.numbers.base)
 
     def as_sqlite(self, compiler, connection, **extra_context):
         patient_pk, params = compiler.compile(self.source_expressions[0])
         return (f"json_extract(%s, '$[' || ({patient_pk} - %s - 1) || ']')",
                 (self.numbers.json_text, *params, self.numbers.base))
+
+
+NUMBERS_WITH = "patient_numbers"
+
+
+def numbers_with(numbers: list[PatientNumbers]) -> tuple[list[PatientNumbers], str, tuple]:
+    """The `numbers` read from a ``WITH`` clause that holds each array once, that clause (to
+    start a statement with) and its parameters, on PostgreSQL; elsewhere the numbers as they
+    are, no clause. A statement that reads the numbers in many expressions (a union's
+    branches, each sorted by one and showing dates shifted by another) has PostgreSQL parse
+    each array once instead of once per expression: arrays of 100 000 numbers, a tenth of a
+    second each time."""
+    if connection.vendor != "postgresql" or not numbers:
+        return numbers, "", ()
+    columns = [f"numbers_{number}" for number in range(len(numbers))]
+    clause = (f"WITH {NUMBERS_WITH} AS MATERIALIZED (SELECT "
+              f"{', '.join(f'%s::integer[] AS {column}' for column in columns)}) ")
+    read = [replace(each, array_sql=f"SELECT {column} FROM {NUMBERS_WITH}")  # noqa: S608
+            for each, column in zip(numbers, columns, strict=True)]
+    return read, clause, tuple(each.array_text for each in numbers)
 
 
 def date_shifts(*, user) -> PatientNumbers:
