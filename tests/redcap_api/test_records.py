@@ -9,6 +9,7 @@ import faulthandler
 import hashlib
 import io
 import json
+import re
 from collections import Counter
 
 import pytest
@@ -292,3 +293,16 @@ def test_an_error_while_making_the_json_objects_fails_the_export_and_stops_the_c
     monkeypatch.undo()
     assert len(json.loads(export(user, format="json"))) > Patient.objects.count()
 
+
+
+def test_the_record_ranks_and_date_offsets_are_sent_once_whatever_reads_them(demo, database_copy):
+    """The ranks and the date offsets, an array of a number per patient each, are parameters of
+    the statement once, in its WITH clause, however many of its expressions (each branch's
+    sort keys, each shifted date) read them."""
+    user = get_user_model().objects.get(username="statistician")
+    query = record_query_for_user(user=user, records=None, fields=list(project_fields()),
+                                  complete=list(instruments()), labels=True)
+    arrays = [param for param in query.params if isinstance(param, str) and re.fullmatch(r"\{[-0-9,]+\}", param)]
+    assert len(arrays) == 2
+    assert query.json_sql.count("FROM patient_numbers") > 10
+    assert len(json.loads(export(user, format="json"))) > Patient.objects.count()
