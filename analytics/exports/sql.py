@@ -56,10 +56,15 @@ class WholeYearsBetween(Func):
 
 
 class TextSQL:
-    """The SQL of a text made of constants and SQL expressions, each row's text written once by
-    concat() (``a || b || c`` copies it at each step): adjacent constants are one literal,
-    quoted here (a ``%`` doubled, as the queries take parameters); a NULL expression adds
-    nothing."""
+    """The SQL of a text made of constants and SQL expressions: adjacent constants are one
+    literal, quoted here (a ``%`` doubled, as the queries take parameters); an expression is
+    taken as text, NULL adding nothing.
+
+    The pieces are joined by ``||`` two by two, then the pairs two by two, and so on: each
+    piece is copied once per level (``a || b || c`` would copy the text made so far at each
+    step), and a text is not converted, where concat() would pass each piece, a text included,
+    through its type's output function and measure it again (the REDCap export's lines, a
+    million rows of a hundred pieces, are made measurably quicker)."""
 
     def __init__(self):
         self._pieces: list[str] = []
@@ -71,7 +76,7 @@ class TextSQL:
 
     def expression(self, sql: str) -> TextSQL:
         self._close_constant()
-        self._pieces.append(sql)
+        self._pieces.append(f"COALESCE(CAST({sql} AS text), '')")
         return self
 
     def _close_constant(self) -> None:
@@ -82,11 +87,11 @@ class TextSQL:
 
     @property
     def sql(self) -> str:
-        """concat() of the pieces, nested by 100s: a function takes at most 100 arguments."""
         self._close_constant()
         pieces = self._pieces or ["''"]
         while len(pieces) > 1:
-            pieces = [f"concat({', '.join(pieces[start:start + 100])})" for start in range(0, len(pieces), 100)]
+            pieces = [pieces[start] if start + 1 == len(pieces) else f"({pieces[start]} || {pieces[start + 1]})"
+                      for start in range(0, len(pieces), 2)]
         return pieces[0]
 
 
