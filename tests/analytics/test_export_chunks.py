@@ -23,6 +23,7 @@ from analytics.exports.dataset import (
     READ_AHEAD_BLOCKS,
     ExportOptions,
     blocks_joined,
+    copy_binary_rows,
     copy_blocks,
     copy_text_unescaped,
     read_ahead,
@@ -32,6 +33,7 @@ from analytics.exports.dataset import (
 )
 from analytics.exports.formats import table_frame_from_csv, table_frames_from_csv
 from analytics.exports.services import export_bytes
+from analytics.exports.sql import TextSQL
 from analytics.exports.stata import StataColumn, write_dta, write_dta_chunks
 from analytics.exports.variables import export_tables
 from analytics.exports.xport import sas_names
@@ -273,6 +275,37 @@ def test_copy_text_unescaped_gives_back_the_texts_postgresql_wrote(database_copy
     written = b"".join(read_to_the_end(copy_blocks("COPY (SELECT unnest(%s::text[])) TO STDOUT", [texts]))[0])
     assert b"\\" in written
     assert copy_text_unescaped(written).decode() == "".join(f"{text}\n" for text in texts)
+
+
+def test_copy_binary_rows_gives_each_field_as_the_bytes_the_database_holds(database_copy):
+    """COPY's binary format: no escape to undo, whatever a text holds; NULL is None."""
+    texts = ["tab\tline\nback\\slash", "é 日本", ""]
+    with connection.cursor() as cursor:
+        rows = list(copy_binary_rows(cursor.cursor, "SELECT t, NULL::text FROM unnest(%s::text[]) t", [texts],
+                                     columns=2))
+    assert rows == [(text.encode(), None) for text in texts]
+
+
+@pytest.mark.parametrize("pieces", [1, 2, 3, 150])
+def test_text_sql_is_its_constants_and_expressions_in_order_a_null_adding_nothing(db, pieces):
+    """On either database: constants quoted (a quote, a percent sign), expressions of any type
+    taken as text, NULL as nothing, parameters read in the pieces' order."""
+    text, expected, params = TextSQL(), "", []
+    for number in range(pieces):
+        text.constant(f"'{number}%,")
+        expected += f"'{number}%,"
+        if number % 3 == 0:
+            text.expression("NULL")
+        elif number % 3 == 1:
+            text.expression(f"{number} * 2")
+            expected += str(number * 2)
+        else:
+            text.expression("%s")
+            params.append(f"p{number}")
+            expected += f"p{number}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {text.sql}", params)
+        assert cursor.fetchone()[0] == expected
 
 
 class ClientGone(Exception):
