@@ -392,8 +392,7 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     # there) and whether it has a row of each single instrument (joined for the flag alone
     # when none of its fields is asked for).
     record_tally = [patient_instrument.name] if patient_instrument in used else []
-    record_flags = ["'1'"] if record_tally else []
-    record_flag_values = ["1"] if record_tally else []  # the flags each can be
+    record_flags = [("'1'", "1")] if record_tally else []  # each flag's SQL and the flags it can be
     for number, instrument in enumerate(used):
         if instrument.repeating or instrument.part.is_patient:
             continue
@@ -404,8 +403,7 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
         joins.append(f"LEFT JOIN ({sql}) {alias} ON {alias}.rc_patient = p.rc_patient")
         params += sql_params
         record_tally.append(instrument.name)
-        record_flags.append(f"CASE WHEN {alias}.rc_patient IS NULL THEN '0' ELSE '1' END")
-        record_flag_values.append("01")
+        record_flags.append((f"CASE WHEN {alias}.rc_patient IS NULL THEN '0' ELSE '1' END", "01"))
 
     def single_columns(instrument: Instrument) -> tuple[list[str], str]:
         if instrument.repeating:
@@ -416,9 +414,9 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
 
     # Each branch of the union: its part's sort key, its rows' tally token, its export columns'
     # SQL (BLANK for the columns of other instruments), and what follows them (FROM ...).
-    branches: list[tuple[int, str, str, list[str], str]] = [(0, "p.rc_rank", " || ".join([
-        f"'{RECORD_TALLY}'", *record_flags]), ["p.rc_record", BLANK, "CAST(NULL AS integer)", *dag,
-                                               *columns_of(single_columns)],
+    record_token = " || ".join([f"'{RECORD_TALLY}'", *(flag for flag, _can_be in record_flags)])
+    branches: list[tuple[int, str, str, list[str], str]] = [(0, "p.rc_rank", record_token, [
+        "p.rc_record", BLANK, "CAST(NULL AS integer)", *dag, *columns_of(single_columns)],
         f"FROM ({record_full[0]}) p " + " ".join(joins))]
     # One row per instance of each repeating instrument.
     counted = [instrument.name for instrument in instruments() if instrument in used]
@@ -514,7 +512,7 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     branch_pieces = {part: json_pieces(part, values, columns, plain(json_plain))
                      for part, _rank, _tally, values, _rest in branches}
     json_pieces_of = {RECORD_TALLY + "".join(flags): branch_pieces[0]
-                      for flags in itertools.product(*record_flag_values)}
+                      for flags in itertools.product(*(can_be for _flag, can_be in record_flags))}
     json_pieces_of |= {token: branch_pieces[int(token)] for token in row_tally}
     csv_sql = grouped_lines(lambda part, values: csv_line(part, values, columns, plain(csv_plain)), "\n")
     return RecordQuery(columns=columns, sql=numbers_clause + sql, json_sql=numbers_clause + json_sql,
