@@ -33,7 +33,7 @@ import functools
 import itertools
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -63,6 +63,7 @@ from analytics.exports.dataset import (
     PatientNumbers,
     ShiftedDate,
     numbers_with,
+    patient_keys,
     patient_numbers,
     shifts_of,
     variable_expression,
@@ -311,9 +312,9 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
     patients = patient_list_for_user(user=user)
     if records is not None:
         patients = patients.filter(study_id__in=records)
-    identified = list(patients.order_by().values_list("pk", "study_id"))  # read once, for both
-    ranks, record_ids = record_ranks(identified)
-    shifts = shifts_of(identified) if dates_shifted_for(user) else None
+    pks, study_ids = patient_keys(patients)  # read once, for both
+    ranks, record_ids = record_ranks(pks, study_ids)
+    shifts = shifts_of(pks, study_ids) if dates_shifted_for(user) else None
     numbers, numbers_clause, numbers_params = numbers_with([ranks] + ([shifts] if shifts else []))
     ranks, shifts = numbers[0], (numbers[1] if shifts else None)
     states = sorted({instrument.part.key for instrument in used if instrument.name in complete_names})
@@ -520,12 +521,11 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
                        counted=counted, record_tally=record_tally, row_tally=row_tally)
 
 
-def record_ranks(patients: Iterable[tuple[int, str]]) -> tuple[PatientNumbers, list[str]]:
-    """Each record's place in the export, given the records' (pk, study ID) pairs, records
-    sorted by ID character by character (as Python compares text: the same order on every
-    database, whatever its collation), and the IDs in that order. The query sorts by these
-    numbers, which is quicker than comparing the IDs' text."""
-    pks, study_ids = tuple(zip(*patients, strict=True)) or ((), ())
+def record_ranks(pks: Sequence[int], study_ids: Sequence[str]) -> tuple[PatientNumbers, list[str]]:
+    """Each record's place in the export, given the records' pks and their study IDs (in
+    their order), records sorted by ID character by character (as Python compares text: the
+    same order on every database, whatever its collation), and the IDs in that order. The
+    query sorts by these numbers, which is quicker than comparing the IDs' text."""
     order = sorted(range(len(pks)), key=study_ids.__getitem__)
     ranks = patient_numbers([pks[index] for index in order], range(1, len(order) + 1))
     return ranks, [study_ids[index] for index in order]

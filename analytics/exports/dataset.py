@@ -184,12 +184,24 @@ def numbers_with(numbers: list[PatientNumbers]) -> tuple[list[PatientNumbers], s
 
 def date_shifts(*, user) -> PatientNumbers:
     """The date offsets of the patients ``user`` may see (the patients whose rows the tables hold)."""
-    return shifts_of(patient_list_for_user(user=user).order_by().values_list("pk", "study_id"))
+    return shifts_of(*patient_keys(patient_list_for_user(user=user)))
 
 
-def shifts_of(patients: Iterable[tuple[int, str]]) -> PatientNumbers:
-    """The date offsets of these patients, given as (pk, study ID) pairs."""
-    pks, study_ids = tuple(zip(*patients, strict=True)) or ((), ())
+def patient_keys(patients: QuerySet) -> tuple[list[int], list[str]]:
+    """The patients' pks and their study IDs, in the same order, as two lists. The rows are
+    read a few thousand at a time and let go: a tuple kept per patient (100 000 of them) would
+    have the garbage collector go through the whole heap (seconds' worth of objects in a
+    process with pandas loaded) before the export's query is sent."""
+    pks: list[int] = []
+    study_ids: list[str] = []
+    for pk, study_id in patients.order_by().values_list("pk", "study_id").iterator(chunk_size=CHUNK_SIZE):
+        pks.append(pk)
+        study_ids.append(study_id)
+    return pks, study_ids
+
+
+def shifts_of(pks: Sequence[int], study_ids: Sequence[str]) -> PatientNumbers:
+    """The date offsets of the patients `pks`, whose study IDs are `study_ids` (in their order)."""
     key = _shift_key()
     return patient_numbers(pks, [_date_shift(key, study_id) for study_id in study_ids])
 
