@@ -3,11 +3,10 @@
 On PostgreSQL the database writes the text: the query's CSV twin writes each row's CSV line
 (a blank value an empty field, quotes where Python's csv module puts them) and its JSON twin
 each row's JSON object, keyed by the export's columns in their order (a blank value "", the
-instance a number), both sent by COPY's binary format, the lines of many records a COPY row,
-as they are. Elsewhere
-(SQLite, the embedded default) the same query's rows are read from a cursor and written by
-the csv and json modules, with the same bytes. Either way memory holds a block of rows,
-never the export.
+instance a number), both sent by COPY's binary format as they are, the lines of many records
+a COPY row. Elsewhere (SQLite, the embedded default) the same query's rows are read from a
+cursor and written by the csv and json modules, with the same bytes. Either way memory holds
+a block of rows, never the export.
 
 The whole export reads one snapshot (REPEATABLE READ on PostgreSQL); the log (rows per
 instrument, tallied from the rows as they are read, size and SHA-256 of what was sent) is
@@ -54,7 +53,7 @@ def csv_header(columns: list[str]) -> bytes:
     return out.getvalue().encode()
 
 
-def _copied_lines(cursor, sql: str, params) -> Iterator[tuple[bytes, bytes]]:
+def _copied_lines(cursor, sql: str, params) -> Generator[tuple[bytes, bytes], None, None]:
     """The COPY rows of a query of grouped lines (``RecordQuery.csv_sql``, ``json_sql``), each
     the lines of a group of records and their tally tokens, read ahead by a thread."""
     return read_ahead(copy_binary_rows(cursor.cursor, sql, params, columns=2))
@@ -70,8 +69,10 @@ def _tallied(tokens: bytes, tally: Counter) -> list[str]:
 def record_csv_rows(query: RecordQuery, *, tally: Counter) -> Iterator[bytes]:
     """The export's rows as CSV (no header), their tally tokens counted in `tally`."""
     if database_writes_text():
-        with connection.cursor() as cursor, connection.wrap_database_errors:
-            for lines, tokens in _copied_lines(cursor, query.csv_sql, query.params):
+        # The rows closed on the way out: the COPY's reading thread stops before the cursor closes.
+        with (connection.cursor() as cursor, connection.wrap_database_errors,
+              contextlib.closing(_copied_lines(cursor, query.csv_sql, query.params)) as rows):
+            for lines, tokens in rows:
                 _tallied(tokens, tally)
                 yield lines + b"\n"
         return
