@@ -624,7 +624,7 @@ def _json_object(part: int, values: list[str], columns: list[str],
             current = ""
         elif plain(part, column):
             around.append(current + '"')
-            slots.append(value)  # a blank value (NULL) is nothing in concat()
+            slots.append(value)  # a blank value (NULL) is nothing in the line (``TextSQL``)
             current = '"'
         else:
             around.append(current)

@@ -3,7 +3,7 @@
 Date arithmetic, on PostgreSQL and on SQLite alike: Django has no portable "days between two
 dates" or "whole years between two dates"; these two functions give the same integers on
 both backends (NULL when either date is NULL). And the text of a row (a CSV line, a JSON
-object) written by the database in one concat() (``TextSQL``).
+object) written by the database in one expression (``TextSQL``).
 """
 
 from __future__ import annotations
