@@ -266,7 +266,7 @@ class RecordQuery:
 
     columns: list[str]
     sql: str
-    json_sql: str  # PostgreSQL: the same rows as their JSON values (`json_line`), grouped, for `json_pieces`
+    json_sql: str  # PostgreSQL: the same rows as their JSON lines (`json_line`), grouped, for `json_pieces`
     json_pieces: dict[str, list[bytes]]  # a row's tally token → its rows' JSON object around the values
     csv_sql: str  # PostgreSQL: the same rows as their CSV lines, grouped (`grouped_lines`)
     params: tuple
@@ -505,13 +505,15 @@ def record_query_for_user(*, user, records: list[str] | None, fields: list[Field
 
     sql = (f"SELECT u.k_tally, {', '.join(f'u.{quote(column)}' for column in columns)} "  # noqa: S608
            f"FROM ({union}) u ORDER BY u.k_record, u.k_row")
-    # The JSON lines' separator is the one between values: each line starts with one, so
-    # that a COPY row's lines split into each line's empty start and its values.
-    json_sql = grouped_lines(lambda part, values: json_line(part, values, columns, plain(json_plain)), JSON_SEPARATOR)
+    # Each branch's JSON lines and the client's pieces around them. The lines' separator is the
+    # one between values: each line starts with one, so that a COPY row's lines split into
+    # each line's empty start and its values.
+    json_lines = {part: json_line(part, values, columns, plain(json_plain))
+                  for part, _rank, _tally, values, _rest in branches}
+    json_sql = grouped_lines(lambda part, _values: json_lines[part][0], JSON_SEPARATOR)
     # Each tally token a branch's rows can carry → the branch's pieces: the record row's
     # token is one of the combinations of its flags.
-    branch_pieces = {part: json_pieces(part, values, columns, plain(json_plain))
-                     for part, _rank, _tally, values, _rest in branches}
+    branch_pieces = {part: pieces for part, (_line, pieces) in json_lines.items()}
     json_pieces_of = {RECORD_TALLY + "".join(flags): branch_pieces[0]
                       for flags in itertools.product(*(can_be for _flag, can_be in record_flags))}
     json_pieces_of |= {token: branch_pieces[int(token)] for token in row_tally}
@@ -639,25 +641,19 @@ def _client_piece(around: list[str], number: int) -> bool:
     return number in (0, len(around) - 1) or len(around[number]) >= JSON_CLIENT_PIECE
 
 
-def json_line(part: int, values: list[str], columns: list[str], plain: Callable[[int, str], bool]) -> str:
-    """The SQL of a branch's rows' JSON objects without the pieces the client writes
-    (``json_pieces``): the values, and the short texts between them, with a
-    ``JSON_SEPARATOR`` in place of each piece but the last. The line starts with one, where
-    the first piece goes."""
+def json_line(part: int, values: list[str], columns: list[str],
+              plain: Callable[[int, str], bool]) -> tuple[str, list[bytes]]:
+    """A branch's rows' JSON objects as the SQL of their lines and the pieces the client writes
+    around what the lines hold between their separators (the texts before the first value and
+    after the last, and the long ones between: a run of blank columns). A line holds the values
+    and the short texts between them, with a ``JSON_SEPARATOR`` in place of each client's piece
+    but the last; it starts with one, where the first piece goes."""
     around, slots = _json_object(part, values, columns, plain)
     line = TextSQL()
     for number, slot in enumerate(slots):
         line.constant(JSON_SEPARATOR if _client_piece(around, number) else around[number])
         line.expression(slot)
-    return line.sql
-
-
-def json_pieces(part: int, values: list[str], columns: list[str], plain: Callable[[int, str], bool]) -> list[bytes]:
-    """The pieces of a branch's rows' JSON objects the client writes around what ``json_line``
-    holds between its separators: the texts before the first value and after the last, and
-    the long ones between (a run of blank columns)."""
-    around, _slots = _json_object(part, values, columns, plain)
-    return [text.encode() for number, text in enumerate(around) if _client_piece(around, number)]
+    return line.sql, [text.encode() for number, text in enumerate(around) if _client_piece(around, number)]
 
 
 def record_counts(query: RecordQuery, tally: Counter) -> dict[str, int]:

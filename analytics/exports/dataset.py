@@ -24,6 +24,7 @@ import threading
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import connection
@@ -497,13 +498,14 @@ def copy_text_unescaped(block: bytes) -> bytes:
 # Blocks of a COPY (``COPY_BLOCK_BYTES`` each) a reader thread may hold for its caller
 # (``read_ahead``): the memory it costs.
 READ_AHEAD_BLOCKS = 8
+Block = TypeVar("Block")  # what a reader hands over: bytes, or a COPY's rows
 
 
 class _ReadingStopped(Exception):
     """The caller stopped reading."""
 
 
-def read_ahead(blocks: Generator[bytes, None, None], *, ahead: int = READ_AHEAD_BLOCKS) -> Iterator[bytes]:
+def read_ahead(blocks: Generator[Block, None, None], *, ahead: int = READ_AHEAD_BLOCKS) -> Iterator[Block]:
     """``blocks``, made by a thread of its own up to ``ahead`` blocks ahead of the caller; an
     error of ``blocks`` is raised in the caller.
 
